@@ -1,0 +1,1 @@
+"""The pipeline that writes circuits into Neo4j (`neurflow-ingest`)."""
