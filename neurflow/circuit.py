@@ -1,0 +1,195 @@
+"""The circuit of one class: a plain dataclass graph and pure helpers over it.
+
+A circuit is built top-down from the class logit. Every layer holds its core concept neurons; each neuron's
+concept (its top-k patches) is split into semantic groups; weighted edges go from a semantic group of an upper
+neuron to the core neurons one layer down; neuron groups cluster the semantic groups of a layer, and group edges
+sum the member edge weights. ``neurflow.storage`` writes it to disk, ``ingest`` writes it into Neo4j.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_VERSION = "1.0"
+
+
+def neuron_key(layer: str, channel: int) -> str:
+    """Stable text key of a neuron, e.g. ``"layer4.2:1093"``."""
+    return f"{layer}:{channel}"
+
+
+def semantic_group_key(layer: str, channel: int, index: int) -> str:
+    """Stable text key of the ``index``-th semantic group of a neuron, e.g. ``"layer4.2:1093/0"``."""
+    return f"{layer}:{channel}/{index}"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    weights_id: str
+    input_size: int
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    index: int
+    name: str
+    wnid: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of D_c. ``label`` is the folder label (wnid or class name) when the folder has one."""
+
+    path: str
+    sha256: str
+    width: int
+    height: int
+    label: str | None
+    predicted: int
+    logit: float
+
+
+@dataclass(frozen=True)
+class PatchRecord:
+    """One patch: ``box`` is (left, top, right, bottom) in the original image's pixels."""
+
+    id: int
+    image: int
+    box: tuple[int, int, int, int]
+    scale: float
+
+
+@dataclass
+class CoreNeuron:
+    """A core concept neuron of a layer (the top layer holds the class logit alone)."""
+
+    layer: str
+    channel: int
+    concept: list[int]
+    concept_activations: list[float]
+    max_activation: float
+    parents: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return neuron_key(self.layer, self.channel)
+
+
+@dataclass
+class SemanticGroup:
+    layer: str
+    channel: int
+    index: int
+    patches: list[int]
+    activations: list[float]
+
+    @property
+    def key(self) -> str:
+        return semantic_group_key(self.layer, self.channel, self.index)
+
+    @property
+    def neuron(self) -> str:
+        return neuron_key(self.layer, self.channel)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """w(a, s, V_a,j): from semantic group ``upper_group`` of neuron a to core neuron s one layer down."""
+
+    upper_group: str
+    upper: str
+    lower: str
+    score: float
+    weight: float
+
+
+@dataclass
+class NeuronGroup:
+    id: str
+    layer: str
+    semantic_groups: list[str]
+    neurons: list[str]
+    patches: list[int]
+
+
+@dataclass(frozen=True)
+class GroupEdge:
+    upper: str
+    lower: str
+    weight: float
+
+
+@dataclass
+class Circuit:
+    model: ModelInfo
+    target: ClassInfo
+    layers: list[str]
+    params: dict[str, Any]
+    images: list[ImageRecord]
+    patches: list[PatchRecord]
+    neurons: dict[str, list[CoreNeuron]]
+    semantic_groups: list[SemanticGroup]
+    edges: list[Edge]
+    neuron_groups: list[NeuronGroup]
+    group_edges: list[GroupEdge]
+    timings: dict[str, float] = field(default_factory=dict)
+    created: str = ""
+    format_version: str = FORMAT_VERSION
+
+    @property
+    def id(self) -> str:
+        """One circuit per model, weights, class and parameters."""
+        return circuit_id(self.model, self.target, self.params)
+
+    @property
+    def logit_key(self) -> str:
+        return neuron_key(self.layers[0], self.target.index)
+
+    def neuron(self, key: str) -> CoreNeuron:
+        layer, _, channel = key.rpartition(":")
+        for neuron in self.neurons.get(layer, []):
+            if neuron.channel == int(channel):
+                return neuron
+        raise KeyError(key)
+
+    def groups_of_layer(self, layer: str) -> list[NeuronGroup]:
+        return [g for g in self.neuron_groups if g.layer == layer]
+
+    def edges_from(self, upper: str) -> list[Edge]:
+        return [e for e in self.edges if e.upper == upper]
+
+
+def circuit_id(model: ModelInfo, target: ClassInfo, params: dict[str, Any]) -> str:
+    payload = json.dumps(
+        {"model": model.name, "weights": model.weights_id, "class": target.index, "params": params},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def semantic_group_weight_sums(circuit: Circuit) -> dict[str, float]:
+    """Sum of |w| over the edges of each semantic group: 1 for every group with edges."""
+    sums: dict[str, float] = defaultdict(float)
+    for edge in circuit.edges:
+        sums[edge.upper_group] += abs(edge.weight)
+    return dict(sums)
+
+
+def strongest_path(circuit: Circuit) -> list[str]:
+    """Greedy path of neuron groups from the logit's group down, following the largest |W| at each step."""
+    by_upper: dict[str, list[GroupEdge]] = defaultdict(list)
+    for edge in circuit.group_edges:
+        by_upper[edge.upper].append(edge)
+    top = circuit.groups_of_layer(circuit.layers[0])
+    if not top:
+        return []
+    path = [top[0].id]
+    while by_upper.get(path[-1]):
+        path.append(max(by_upper[path[-1]], key=lambda e: abs(e.weight)).lower)
+    return path
