@@ -196,6 +196,13 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _error_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return str(error.message)
+
+
 def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
@@ -275,7 +282,7 @@ class LLMClient:
                 if status != 429 and status < 500:
                     raise LLMError(
                         f"the endpoint {self.base_url} rejected the request (HTTP {status}): "
-                        f"{_redact(str(error.message), self.api_key)}"
+                        f"{_redact(_error_message(error), self.api_key)}"
                     ) from None
                 if attempt >= self.retry.max_retries:
                     what = "rate limited" if status == 429 else f"server error HTTP {status}"
