@@ -1,0 +1,40 @@
+// name: bias-paths
+// description: For one class: the n strongest paths from the groups of a lower layer up to the class logit (the
+//   strongest path of each start group), then the n strongest bottom-to-logit paths through "foreign" groups,
+//   whose labelled concept patches come mostly (at least minForeign) from images labelled as another class.
+//   Path strength: the top group's share of the logit times the FLOWS_TO shares along the path; each group's
+//   strongest path up (upScore/upNext) and down (downScore/downNext) is computed at ingestion.
+// param: class (string, required) class name, index or wnid
+// param: n (int, default 5) paths of each kind
+// param: minForeign (float, default 0.5) share of a group's labelled concept patches from other classes' images
+// param: fromDepth (int, default null) depth of the start groups (0 = logit layer); default: the lowest layer
+// param: model (string, default null) model name or key (name@weightsId); default: any model
+// param: circuit (string, default null) circuit id, to choose among several circuits of the class
+MATCH (cl:Class)
+WHERE toString(cl.index) = $class OR toLower(cl.name) = toLower($class) OR cl.wnid = $class
+MATCH (c:Circuit {complete: true})-[:FOR_CLASS]->(cl)
+WHERE ($model IS NULL OR c.modelKey = $model OR c.modelName = $model) AND ($circuit IS NULL OR c.id = $circuit)
+WITH c ORDER BY c.ingestedAt DESC, c.id LIMIT 1
+CALL (c) {
+  MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)
+  WHERE g.depth = coalesce($fromDepth, size(c.layers) - 1) AND g.upScore > 0
+  WITH g ORDER BY g.upScore DESC, g.groupId LIMIT $n
+  MATCH up = (g) ((a:NeuronGroup)-[:FLOWS_TO]->(b:NeuronGroup) WHERE a.upNext = b.key)* (top:NeuronGroup)
+  WHERE top.upNext IS NULL
+  RETURN 'strongest' AS kind, g.upScore AS strength, null AS via, null AS foreignShare, nodes(up) AS groups,
+         relationships(up) AS flows, [up] AS paths
+  UNION ALL
+  MATCH (c)-[:HAS_GROUP]->(v:NeuronGroup)
+  WHERE v.foreignShare >= $minForeign AND v.upScore * v.downScore > 0
+  WITH v ORDER BY v.upScore * v.downScore DESC, v.groupId LIMIT $n
+  MATCH down = (bottom:NeuronGroup) ((x:NeuronGroup)-[:FLOWS_TO]->(y:NeuronGroup) WHERE y.downNext = x.key)* (v)
+  WHERE bottom.downNext IS NULL
+  MATCH up = (v) ((a:NeuronGroup)-[:FLOWS_TO]->(b:NeuronGroup) WHERE a.upNext = b.key)* (top:NeuronGroup)
+  WHERE top.upNext IS NULL
+  RETURN 'foreign' AS kind, v.upScore * v.downScore AS strength, v.groupId AS via, v.foreignShare AS foreignShare,
+         nodes(down) + tail(nodes(up)) AS groups, relationships(down) + relationships(up) AS flows,
+         [down, up] AS paths
+}
+RETURN kind, strength, [g IN groups | g.groupId] AS groups, [f IN flows | f.weight] AS weights, via, foreignShare,
+       paths
+ORDER BY kind DESC, strength DESC, groups

@@ -1,0 +1,59 @@
+// name: graph-stats
+// description: Nodes per label and relationships per type (from the count store: instant at any size), and
+//   the number of complete and incomplete circuits. Counts include the parts of incomplete circuits, which
+//   the other queries never see.
+MATCH (n:DataModel) WITH count(n) AS count RETURN 'label' AS kind, 'DataModel' AS name, count
+UNION ALL
+MATCH (n:Model) WITH count(n) AS count RETURN 'label' AS kind, 'Model' AS name, count
+UNION ALL
+MATCH (n:Layer) WITH count(n) AS count RETURN 'label' AS kind, 'Layer' AS name, count
+UNION ALL
+MATCH (n:Neuron) WITH count(n) AS count RETURN 'label' AS kind, 'Neuron' AS name, count
+UNION ALL
+MATCH (n:Class) WITH count(n) AS count RETURN 'label' AS kind, 'Class' AS name, count
+UNION ALL
+MATCH (n:Circuit) WITH count(n) AS count RETURN 'label' AS kind, 'Circuit' AS name, count
+UNION ALL
+MATCH (n:SemanticGroup) WITH count(n) AS count RETURN 'label' AS kind, 'SemanticGroup' AS name, count
+UNION ALL
+MATCH (n:NeuronGroup) WITH count(n) AS count RETURN 'label' AS kind, 'NeuronGroup' AS name, count
+UNION ALL
+MATCH (n:Patch) WITH count(n) AS count RETURN 'label' AS kind, 'Patch' AS name, count
+UNION ALL
+MATCH (n:Image) WITH count(n) AS count RETURN 'label' AS kind, 'Image' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_LAYER]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_LAYER' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_NEURON]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_NEURON' AS name, count
+UNION ALL
+MATCH ()-[r:OF_MODEL]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'OF_MODEL' AS name, count
+UNION ALL
+MATCH ()-[r:FOR_CLASS]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'FOR_CLASS' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_LOGIT]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_LOGIT' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_CORE_NEURON]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_CORE_NEURON' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_IMAGE]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_IMAGE' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_GROUP]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_GROUP' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_SEMANTIC_GROUP]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_SEMANTIC_GROUP' AS name, count
+UNION ALL
+MATCH ()-[r:OF_NEURON]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'OF_NEURON' AS name, count
+UNION ALL
+MATCH ()-[r:HAS_MEMBER]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_MEMBER' AS name, count
+UNION ALL
+MATCH ()-[r:CONTRIBUTES_TO]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'CONTRIBUTES_TO' AS name, count
+UNION ALL
+MATCH ()-[r:FLOWS_TO]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'FLOWS_TO' AS name, count
+UNION ALL
+MATCH ()-[r:OVERLAPS]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'OVERLAPS' AS name, count
+UNION ALL
+MATCH ()-[r:EXEMPLIFIES]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'EXEMPLIFIES' AS name, count
+UNION ALL
+MATCH ()-[r:CROPPED_FROM]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'CROPPED_FROM' AS name, count
+UNION ALL
+MATCH (c:Circuit) WHERE c.complete RETURN 'circuits' AS kind, 'complete' AS name, count(c) AS count
+UNION ALL
+MATCH (c:Circuit) WHERE NOT c.complete RETURN 'circuits' AS kind, 'incomplete' AS name, count(c) AS count
