@@ -109,6 +109,13 @@ def ensure_schema(driver: neo4j.Driver, database: str | None = None) -> None:
         for statement in SCHEMA:  # schema commands: auto-commit transactions, one each
             session.run(_cypher(statement)).consume()
         session.run("CALL db.awaitIndexes(300)").consume()
+    _schema_ready.setdefault(driver, set()).add(database)
+    check_data_model(driver, database)
+
+
+def check_data_model(driver: neo4j.Driver, database: str | None = None) -> str:
+    """Creates the DataModel node if missing and returns its version; raises DataModelVersionError when the
+    graph was written by another major version of the graph model."""
     records = _records(
         driver,
         """
@@ -124,7 +131,7 @@ def ensure_schema(driver: neo4j.Driver, database: str | None = None) -> None:
             f"the database holds neurflow graph model {found}; this neurflow writes {DATA_MODEL_VERSION}. "
             "Ingest into another database (--database) or empty this one."
         )
-    _schema_ready.setdefault(driver, set()).add(database)
+    return found
 
 
 # --------------------------------------------------------------------------- rows (pure Python)
@@ -652,11 +659,11 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
         MATCH (c:Circuit {id: $id}) SET c.complete = false
         WITH c
         OPTIONAL MATCH (c)-[:HAS_IMAGE]->(i:Image)
-        RETURN collect(DISTINCT i.sha256) AS images
+        RETURN count(DISTINCT c) AS circuits, collect(DISTINCT i.sha256) AS images
         """,
         database, id=circuit_id,
     )
-    if not records:
+    if not records or records[0]["circuits"] == 0:
         return False
     images: set[str] = set(records[0]["images"])
     patches: set[str] = set()
@@ -750,6 +757,8 @@ def write_circuit(
     """
     if database not in _schema_ready.get(driver, set()):
         ensure_schema(driver, database)
+    else:
+        check_data_model(driver, database)  # the graph may have been emptied since
     rows = circuit_rows(circuit, folder)
     cid = rows.circuit_id
     result = IngestResult(cid, circuit.target.name, circuit.target.index, "written")

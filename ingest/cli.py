@@ -1,0 +1,110 @@
+"""``neurflow-ingest``: build class circuits and write them into Neo4j, or write circuits already built.
+
+    neurflow-ingest --model efficientnet-lite0 --classes "Samoyed, golden retriever" --images DIR [engine options]
+    neurflow-ingest --from circuits/
+
+Connection: ``--uri --user --password --database`` (env ``NEO4J_URI`` ...; default: the local server of
+``neurflow db start``). The connection is checked before anything is built or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import neo4j
+from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
+
+from ingest.pipeline import ingest_folders, summary_table
+from neurflow import store
+from neurflow.cli_db import connection_options
+from neurflow.cli_options import config_from_options, engine_options, split_list
+from neurflow.neo4j_server import ConnectionSettings, open_driver
+from neurflow.storage import find_circuits
+
+
+@click.command(
+    "neurflow-ingest",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog="Already complete circuits are skipped unless --force. An ingestion that dies leaves its circuit "
+    "incomplete (invisible to queries); the next run deletes and rewrites it.",
+)
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Write the circuits already built under this folder (by `neurflow build`); no model needed.")
+@click.option("--classes", "-c", default=None, help="Comma-separated class names, indices or wnids to build.")
+@click.option("--images", "-i", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Image folder (flat, or ImageFolder <wnid>/file) to build the circuits from.")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("circuits"),
+              show_default=True, help="Where built circuits are saved before they are written.")
+@click.option("--force", is_flag=True, help="Write complete circuits again (deleted first).")
+@click.option("--batch-rows", type=click.IntRange(1), default=store.DEFAULT_BATCH_ROWS, show_default=True,
+              help="Rows (about: relationships) per write transaction.")
+@click.option("--verbose", "-v", is_flag=True, help="Print every write step.")
+@click.option("--pause", type=float, default=0.0, hidden=True, help="Seconds to sleep after each batch (tests).")
+@engine_options
+@connection_options
+def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | None, images: Path | None, out: Path,
+         force: bool, batch_rows: int, verbose: bool, pause: float, **options: Any) -> None:
+    """Build NeurFlow class circuits and write them into Neo4j (or write circuits already built, --from)."""
+    class_list = split_list(classes)
+    if from_dir is not None:
+        if class_list or images is not None or options.get("model"):
+            raise click.UsageError("--from writes circuits already built: leave out --model, --classes and --images")
+    elif not (options.get("model") and class_list and images is not None):
+        raise click.UsageError("give --model, --classes and --images to build circuits, or --from DIR")
+
+    driver = open_driver(settings)  # Neo4jConnectionError (names the URI) before anything is built
+    try:
+        try:
+            store.ensure_schema(driver, settings.database)
+        except store.DataModelVersionError as error:
+            raise click.ClickException(str(error)) from error
+        if from_dir is not None:
+            folders = find_circuits(from_dir)
+            if not folders:
+                raise click.ClickException(f"no circuit under {from_dir} (looked for */circuit.json)")
+        else:
+            assert class_list is not None and images is not None
+            folders = _build(options, class_list, images, out)
+        results = ingest_folders(driver, folders, database=settings.database, force=force, batch_rows=batch_rows,
+                                 echo=click.echo, verbose=verbose, pause=pause)
+    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as error:
+        raise click.ClickException(
+            f"lost the connection to Neo4j at {settings.uri} ({type(error).__name__}: {error}). The circuit being "
+            "written stays incomplete, hidden from queries; run the same command again to finish."
+        ) from error
+    except neo4j.exceptions.Neo4jError as error:
+        raise click.ClickException(f"Neo4j at {settings.uri} refused a write: {error}") from error
+    finally:
+        driver.close()
+    click.echo("")
+    click.echo(summary_table(results))
+    failed = [r for r in results if r.result is None]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} circuit(s) were not written (see above)")
+
+
+def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path) -> list[Path]:
+    from neurflow.data import DataError
+    from neurflow.engine import build_circuits
+    from neurflow.models import ModelError
+
+    config = config_from_options(options)
+    try:
+        return build_circuits(config, classes, images, out, echo=click.echo)
+    except (DataError, ModelError) as error:
+        built = find_circuits(out) if out.exists() else []
+        raise click.ClickException(
+            f"{error}" + (f"\nCircuits built so far are in {out}; write them with --from {out}" if built else "")
+        ) from error
+
+
+# --model is required by the shared engine options; here it is only needed to build.
+for _param in main.params:
+    if _param.name == "model":
+        _param.required = False
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,125 @@
+"""Ingestion glue: circuit folders -> Neo4j, with per-class progress and a summary table.
+
+>>> from ingest.pipeline import ingest_folders, summary_table             # doctest: +SKIP
+>>> results = ingest_folders(driver, find_circuits("circuits/"))           # doctest: +SKIP
+>>> print(summary_table(results))                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import neo4j
+
+from neurflow import store
+from neurflow.storage import load_circuit
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class FolderResult:
+    """One circuit folder's ingestion: the store's result, or the error that stopped it."""
+
+    folder: Path
+    result: store.IngestResult | None
+    error: str | None = None
+
+
+def _step_printer(echo: Echo, verbose: bool) -> store.Progress | None:
+    if not verbose:
+        return None
+
+    def progress(step: str, done: int, total: int) -> None:
+        if done == total:
+            echo(f"      {step}: {total} rows")
+
+    return progress
+
+
+def _throttled(progress: store.Progress | None, pause: float) -> store.Progress | None:
+    if pause <= 0:
+        return progress
+
+    def slow(step: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(step, done, total)
+        time.sleep(pause)
+
+    return slow
+
+
+def ingest_folders(
+    driver: neo4j.Driver,
+    folders: Sequence[Path],
+    *,
+    database: str | None = None,
+    force: bool = False,
+    batch_rows: int = store.DEFAULT_BATCH_ROWS,
+    echo: Echo = print,
+    verbose: bool = False,
+    pause: float = 0.0,
+) -> list[FolderResult]:
+    """Writes every circuit folder, one class at a time, echoing a line per class.
+
+    A folder that cannot be read or written is reported and the others still go in; connection losses
+    propagate (:class:`neo4j.exceptions.ServiceUnavailable` and friends) after the circuit in progress is
+    left incomplete, which the next run cleans. ``pause``: seconds to sleep after each batch (tests).
+    """
+    store.ensure_schema(driver, database)
+    results: list[FolderResult] = []
+    progress = _throttled(_step_printer(echo, verbose), pause)
+    for number, folder in enumerate(folders, 1):
+        prefix = f"[{number}/{len(folders)}]"
+        try:
+            circuit = load_circuit(folder)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            echo(f"{prefix} {folder}: cannot read the circuit: {error}")
+            results.append(FolderResult(Path(folder), None, f"unreadable: {error}"))
+            continue
+        echo(f"{prefix} {circuit.target.name} ({circuit.target.index}), circuit {circuit.id}: "
+             f"{len(circuit.edges)} edges, {len(circuit.neuron_groups)} neuron groups")
+        try:
+            result = store.write_circuit(driver, circuit, folder, database=database, force=force,
+                                         batch_rows=batch_rows, progress=progress)
+        except store.StoreError as error:
+            echo(f"{prefix} {circuit.target.name}: not written: {error}")
+            results.append(FolderResult(Path(folder), None, str(error)))
+            continue
+        if result.status == "skipped":
+            echo(f"{prefix} {circuit.target.name}: already complete, skipped (use --force to write it again)")
+        else:
+            echo(f"{prefix} {circuit.target.name}: {result.status}, {result.relationships:,} relationships and "
+                 f"{result.nodes:,} nodes in {result.seconds:.2f} s "
+                 f"({result.relationships_per_second:,.0f} relationships/s)")
+        results.append(FolderResult(Path(folder), result))
+    return results
+
+
+def summary_table(results: Sequence[FolderResult]) -> str:
+    """A plain-text table: one row per circuit folder, and a total line."""
+    header = ("class", "index", "circuit", "status", "nodes", "relationships", "seconds", "rels/s")
+    rows: list[tuple[str, ...]] = []
+    total_rels = total_nodes = 0
+    total_seconds = 0.0
+    for item in results:
+        r = item.result
+        if r is None:
+            rows.append((item.folder.name, "", "", f"failed: {item.error}"[:60], "", "", "", ""))
+            continue
+        total_rels += r.relationships
+        total_nodes += r.nodes
+        total_seconds += r.seconds
+        rows.append((r.class_name, str(r.class_index), r.circuit_id, r.status, f"{r.nodes:,}", f"{r.relationships:,}",
+                     f"{r.seconds:.2f}", f"{r.relationships_per_second:,.0f}" if r.seconds else ""))
+    rate = f"{total_rels / total_seconds:,.0f}" if total_seconds > 0 else ""
+    rows.append(("total", "", f"{len(results)} circuits", "", f"{total_nodes:,}", f"{total_rels:,}",
+                 f"{total_seconds:.2f}", rate))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
