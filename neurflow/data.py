@@ -78,7 +78,11 @@ def list_images(folder: str | Path) -> list[ImageFile]:
 def view_box(width: int, height: int, prep: Preprocessing) -> tuple[float, tuple[float, float]]:
     """Scale and crop offset of torchvision's resize-then-centre-crop, to map view pixels back."""
     scale = prep.resize / min(width, height)
-    new_w, new_h = round(width * scale), round(height * scale)
+    # torchvision keeps the shorter side exact and truncates the longer one.
+    if width <= height:
+        new_w, new_h = prep.resize, int(prep.resize * height / width)
+    else:
+        new_w, new_h = int(prep.resize * width / height), prep.resize
     return scale, (float(int(round((new_w - prep.crop) / 2.0))), float(int(round((new_h - prep.crop) / 2.0))))
 
 
