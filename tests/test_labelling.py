@@ -406,6 +406,10 @@ def test_explained_chain_query_header() -> None:
     assert [p.split()[2] for p in params] == ["class", "model", "circuit"]
     for line in params:
         assert re.match(r"// param: \w+ \((string|int|float|bool), (required|default \S+)\) \S", line), line
+    from neurflow.queries import load_query
+
+    info = load_query("explained-chain", QUERY.parent)  # the project's reader of named queries
+    assert [(p.name, p.required) for p in info.params] == [("class", True), ("model", False), ("circuit", False)]
 
 
 @pytest.mark.neo4j
@@ -465,6 +469,11 @@ def test_labels_and_evolution_are_written_to_the_graph(clean_graph: neo4j.Driver
     assert chain[0]["evolutionCaption"] and chain[1]["evolutionCaption"] and chain[2]["evolutionCaption"] is None
     assert chain[0]["weight"] == 0.6 and not any(row["unparsed"] for row in chain)
     assert _chain(clean_graph, database, model=TINY_MODEL, circuit=circuit.id) == chain
+    from neurflow.queries import run_query
+
+    columns, rows = run_query(clean_graph, "explained-chain", {"class": "258"}, database, QUERY.parent)
+    assert columns[:6] == ["class", "step", "layer", "depth", "group", "label"]
+    assert [row["caption"] for row in rows] == [row["caption"] for row in chain]
     assert _chain(clean_graph, database, model="resnet50") == []
 
 
