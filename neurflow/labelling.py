@@ -113,7 +113,8 @@ def _unwrap(text: str) -> str:
     """Joins the hard-wrapped lines of a paragraph; keeps blank lines, numbered items and answer-form lines."""
     out: list[str] = []
     for line in text.split("\n"):
-        starts_item = bool(re.match(r"\s*(\d+\.|[-*]|[A-Z][A-Za-z ]*\d*:|\(|Answer)", line))
+        # numbered or bulleted items, "(...)" notes and answer-form lines ("Caption: <...>", "Features:")
+        starts_item = bool(re.match(r"\s*(\d+\.\s|[-*]\s|\(|[A-Z][A-Za-z ]*\d*:\s*(<|$))", line))
         if out and out[-1] and line.strip() and not starts_item and not out[-1].endswith(":"):
             out[-1] = f"{out[-1]} {line.strip()}"
         else:

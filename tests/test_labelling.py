@@ -171,12 +171,18 @@ def test_prompt_files_are_versioned_three_part_prompts(name: str) -> None:
     assert "one or two sentences" in prompt.instructions or "one or two sentences" in prompt.answer_form
     assert "Caption: <" in prompt.answer_form
     assert "{count}" not in prompt.user_text(5)
+    # Hard-wrapped paragraphs are joined; items and answer-form lines keep their own lines.
+    assert all(line.endswith((".", ":", '"no match".')) for line in prompt.instructions.splitlines())
+    assert "\n" not in prompt.role
     if name == lb.CAPTION_PROMPT:
-        assert "Common features: <" in prompt.answer_form
+        assert "\n" not in prompt.instructions
+        assert [line.split(":")[0] for line in prompt.answer_form.splitlines()[1:]] == [
+            "Common features", "Label", "Caption"]
     else:
         assert "Group 1 comes from a higher layer" in prompt.instructions
         assert '"no match"' in prompt.instructions and "angle" in prompt.instructions
         assert "Features:" in prompt.answer_form and "Matches:" in prompt.answer_form
+        assert [line[:2] for line in prompt.instructions.splitlines()] == ["Be", "1.", "2.", "3."]
 
 
 def test_prompt_format_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
