@@ -1,0 +1,459 @@
+"""Engine benchmark: the authors' procedure (a) against neurflow (b) on the same model, patches and targets.
+
+(a) ``bench/authors_reference.py``: captum IntegratedGradients per target, Gauss-Legendre N=50, batches of
+    4 patches, the input-to-lower-layer prefix recomputed for every target and batch.
+(b) ``neurflow.engine.CircuitBuilder.attribute`` / ``core_set``: batched (target, patch, step) rows, the
+    prefix computed once per patch and layer pair; at N=50 (the authors' steps) and at the fast N.
+
+Both run the same top-down recursion from the class logit over the same layers, each following its own core
+sets, on one PatchSet and one activation record (so V_a is the same for a target both chose). Printed and
+written as markdown: per layer pair and for the whole circuit, time, peak memory, speed ratio and the mean
+top-tau agreement |S_a(a) ∩ S_a(b)|; then the steps/accuracy trade-off of neurflow on fixed targets.
+
+    python bench/bench_engine.py --quick          # smoke check, about 2 minutes on 2 CPU cores
+    python bench/bench_engine.py                  # the CPU table of bench/results-engine.md
+    python bench/bench_engine.py --device cuda --max-images 4 --k 50 --layers _fc,_blocks.15,_blocks.14,_blocks.13
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from authors_reference import AuthorsReference, CircuitResult, run_circuit  # noqa: E402
+
+from neurflow.config import BuildConfig  # noqa: E402
+from neurflow.data import PatchSet, list_images, load_views  # noqa: E402
+from neurflow.engine import CircuitBuilder, predict_views, select_class_images  # noqa: E402
+from neurflow.models import load_model  # noqa: E402
+
+DEFAULT_IMAGES = ROOT / "tests" / "data" / "imagewoof"
+DEFAULT_OUT = BENCH / "results-engine.md"
+
+
+# ---------------------------------------------------------------- memory and machine
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss() -> bool:
+    """Resets this process's VmHWM (Linux >= 4.0: write 5 to /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Measured:
+    value: object
+    seconds: float
+    peak_rss_mb: float | None
+    peak_cuda_mb: float | None
+
+
+def measure(run: Callable[[], object], device: torch.device) -> Measured:
+    """Wall time, peak RSS of this process during ``run`` (MB) and, on CUDA, peak allocated GPU memory."""
+    resettable = reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    value = run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    rss = _status_kb("VmHWM") / 1024 if resettable else None
+    cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return Measured(value, seconds, rss, cuda)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine_lines(device: torch.device) -> list[str]:
+    import captum
+
+    lines = [
+        f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores visible, torch threads {torch.get_num_threads()}",
+        f"- torch {torch.__version__}, captum {captum.__version__}, Python {platform.python_version()}, "
+        f"device {device}",
+    ]
+    if device.type == "cuda":
+        lines.append(f"- GPU: {torch.cuda.get_device_name(device)}")
+    return lines
+
+
+RESULTS_TITLE = "# Benchmark results\n\nWritten by bench/bench_engine.py and bench/bench_memory.py (see bench/README.md).\n"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replaces (or appends) the section ``name`` of a results file, keeping the other scripts' sections."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    current = path.read_text() if path.exists() else RESULTS_TITLE
+    if start in current and end in current:
+        before, rest = current.split(start, 1)
+        current = before + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(current)
+
+
+# ---------------------------------------------------------------- the runs
+
+
+@dataclass
+class Run:
+    """One procedure's whole circuit, repeated: per pair the median seconds and the max peak memory."""
+
+    label: str
+    circuit: CircuitResult
+    pair_seconds: list[float]
+    total_seconds: float
+    all_totals: list[float]
+    pair_rss: list[float | None]
+    pair_cuda: list[float | None]
+
+
+def repeat_circuit(label: str, attribute, select, acts, layers, class_index, args, device,
+                   fixed_targets=None, echo=print) -> Run:
+    circuits: list[CircuitResult] = []
+    for repeat in range(args.repeats):
+        def timed(run):
+            m = measure(run, device)
+            return m.value, m.seconds, m.peak_rss_mb, m.peak_cuda_mb
+        circuit = run_circuit(attribute, acts, layers, class_index, args.k, args.tau, select=select,
+                              fixed_targets=fixed_targets, measure=timed)
+        echo(f"  {label} run {repeat + 1}/{args.repeats}: {circuit.seconds:.1f} s  "
+             + ", ".join(f"{p.upper}<-{p.lower} {len(p.core_sets)} targets {p.seconds:.1f} s" for p in circuit.pairs))
+        if circuits:
+            for first, again in zip(circuits[0].pairs, circuit.pairs, strict=True):
+                if any(not np.array_equal(first.core_sets[a], again.core_sets[a]) for a in first.core_sets):
+                    echo(f"  warning: {label} core sets differ between repeats at {first.upper}")
+        circuits.append(circuit)
+    n_pairs = len(circuits[0].pairs)
+    pair_seconds = [statistics.median(c.pairs[i].seconds for c in circuits) for i in range(n_pairs)]
+    totals = [c.seconds for c in circuits]
+
+    def peak(values):
+        values = [v for v in values if v is not None]
+        return max(values) if values else None
+
+    return Run(
+        label, circuits[0], pair_seconds, statistics.median(totals), totals,
+        [peak(c.pairs[i].peak_rss_mb for c in circuits) for i in range(n_pairs)],
+        [peak(c.pairs[i].peak_cuda_mb for c in circuits) for i in range(n_pairs)],
+    )
+
+
+def agreement(reference: dict[int, np.ndarray], other: dict[int, np.ndarray]) -> list[int]:
+    """|S_a(ref) ∩ S_a(other)| for every target both chose."""
+    common = sorted(set(reference) & set(other))
+    return [len(set(map(int, reference[a])) & set(map(int, other[a]))) for a in common]
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def mem(rss: float | None, cuda: float | None) -> str:
+    text = fmt(rss, 0)
+    return text + (f" / {cuda:.0f}" if cuda is not None else "")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Time and peak memory of the authors' procedure (captum per target, batches of 4) against "
+                    "neurflow on the same patches and targets; speed ratio, top-tau agreement, steps trade-off.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--weights", default=None, help="state-dict file (default: the model's pretrained weights)")
+    parser.add_argument("--random-weights", action="store_true", help="random weights (e.g. resnet50 here)")
+    parser.add_argument("--images", default=str(DEFAULT_IMAGES), help="image folder (flat or class folders)")
+    parser.add_argument("--class", dest="class_name", default="Samoyed")
+    parser.add_argument("--label-source", default="predicted", choices=["predicted", "folder"])
+    parser.add_argument("--max-images", type=int, default=3, help="images of the class (most confident first)")
+    parser.add_argument("--layers", default="_fc,_blocks.15,_blocks.14", help="logit layer first")
+    parser.add_argument("--k", type=int, default=12, help="patches per concept V_a")
+    parser.add_argument("--tau", type=int, default=16, help="core set size")
+    parser.add_argument("--steps", type=int, default=50, help="IG steps of (a) and of (b) at the authors' N")
+    parser.add_argument("--fast-steps", type=int, default=16, help="the faster N of (b)")
+    parser.add_argument("--tradeoff-steps", default="8,16,32,50",
+                        help="Gauss-Legendre N for the trade-off table ('' to skip it); riemann-midpoint is "
+                             "run at --steps too")
+    parser.add_argument("--reference-steps", type=int, default=50,
+                        help="Gauss-Legendre N of the trade-off reference")
+    parser.add_argument("--batch-size", type=int, default=64, help="neurflow rows per forward/backward call")
+    parser.add_argument("--authors-batch", type=int, default=4, help="patches per captum call in (a)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of every measurement (median reported)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (or cuda:N)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--skip-authors", action="store_true", help="only neurflow (e.g. to try settings)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke check: 1 image, k=4, tau=4, trade-off N=8,16, one run each (~2 min)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file for the tables ('' for none)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.max_images, args.k, args.tau, args.repeats = 1, 4, 4, 1
+        args.tradeoff_steps = "8,16"
+        if args.out == str(DEFAULT_OUT):
+            args.out = ""
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    load_before = load_average()
+
+    def echo(line: str = "") -> None:
+        print(line, flush=True)
+
+    layers = [x.strip() for x in args.layers.split(",") if x.strip()]
+    torch.manual_seed(0)
+    loaded = load_model(args.model, args.weights, args.random_weights, args.device, layers)
+    device = loaded.device
+    target = loaded.resolve_class(args.class_name)
+    views, _ = load_views(list_images(args.images), loaded.preprocessing)
+    logits = predict_views(loaded, views)
+    chosen = select_class_images(target, views, logits, args.label_source, args.max_images, loaded.categories)
+    views = [views[i] for i in chosen]
+    patches = PatchSet(views, loaded.preprocessing)
+
+    def config(steps: int, quadrature: str = "gauss-legendre") -> BuildConfig:
+        return BuildConfig(args.model, layers=layers, tau=args.tau, k=args.k, steps=steps, quadrature=quadrature,
+                           ranking="sum", device=str(device), batch_size=args.batch_size)
+
+    def builder(steps: int, quadrature: str = "gauss-legendre") -> CircuitBuilder:
+        return CircuitBuilder(loaded, config(steps, quadrature), progress=False)
+
+    recorder = builder(args.steps)
+    clock = time.perf_counter()
+    acts = recorder.record(patches)
+    record_seconds = time.perf_counter() - clock
+
+    settings = [
+        f"- model {loaded.name} ({loaded.weights_id}); class {target.name} ({target.index}); "
+        f"{len(views)} image(s) predicted as it ({', '.join(v.file.path.name for v in views)}), "
+        f"{len(patches)} patches; activations recorded once for both in {record_seconds:.1f} s (not in the times)",
+        f"- layers {' > '.join(layers)}; k={args.k} patches per concept, tau={args.tau}, ranking |sum over V_a|",
+        f"- (a) authors: captum IntegratedGradients per target, {args.steps} Gauss-Legendre steps, batches of "
+        f"{args.authors_batch} patches, input-to-lower prefix recomputed per target and batch",
+        f"- (b) neurflow CircuitBuilder.attribute: (target, patch, step) rows in calls of {args.batch_size}, prefix "
+        f"once per patch and pair; at N={args.steps} and N={args.fast_steps} Gauss-Legendre",
+        f"- every time is the median of {args.repeats} run(s); peak memory is the peak RSS of this process during "
+        f"the pair (VmHWM reset before it; model and patches included)"
+        + ("; after ' / ': torch.cuda.max_memory_allocated" if device.type == "cuda" else ""),
+    ]
+    echo("# Engine benchmark: authors' procedure (a) vs neurflow (b)\n")
+    for line in machine_lines(device) + settings:
+        echo(line)
+    echo()
+
+    def neurflow_select(b: CircuitBuilder):
+        return lambda per_patch, tau: b.core_set(per_patch)[0]
+
+    def neurflow_attribute(b: CircuitBuilder):
+        return lambda upper, lower, concepts: b.attribute(patches, upper, lower, concepts)
+
+    fast = builder(args.fast_steps)
+    slow = builder(args.steps)
+    runs: dict[str, Run] = {}
+    plan: list[tuple[str, Callable, Callable]] = []
+    if not args.skip_authors:
+        reference = AuthorsReference(loaded, patches, layers, args.steps, batch=args.authors_batch)
+        from authors_reference import core_set as authors_select
+
+        plan.append((f"(a) authors N={args.steps}", reference.attribute, authors_select))
+    plan.append((f"(b) neurflow N={args.steps}", neurflow_attribute(slow), neurflow_select(slow)))
+    plan.append((f"(b) neurflow N={args.fast_steps}", neurflow_attribute(fast), neurflow_select(fast)))
+    echo("Whole-circuit runs (each procedure follows its own core sets):")
+    for label, attribute, select in plan:
+        runs[label] = repeat_circuit(label, attribute, select, acts, layers, target.index, args, device, echo=echo)
+    echo()
+
+    # ------------------------------------------------ table 1: per pair and whole circuit
+    labels = list(runs)
+    base = runs[labels[0]]
+    pairs = [(p.upper, p.lower) for p in base.circuit.pairs]
+    head = ["pair"] + [f"{lab}: targets, s, peak MB" for lab in labels]
+    if not args.skip_authors:
+        head += [f"speed {lab.split(' ', 1)[0]} N={lab.rsplit('=', 1)[1]} vs (a)" for lab in labels[1:]]
+        head += [f"agreement N={lab.rsplit('=', 1)[1]} vs (a) (common targets)" for lab in labels[1:]]
+    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    all_agree: dict[str, list[int]] = {lab: [] for lab in labels[1:]}
+    for i, (upper, lower) in enumerate(pairs):
+        cells = [f"{upper} <- {lower}"]
+        for lab in labels:
+            run = runs[lab]
+            cells.append(f"{len(run.circuit.pairs[i].core_sets)}, {run.pair_seconds[i]:.1f}, "
+                         f"{mem(run.pair_rss[i], run.pair_cuda[i])}")
+        if not args.skip_authors:
+            for lab in labels[1:]:
+                # per-target time ratio: the two may have chosen different numbers of targets below the top
+                a_rate = base.pair_seconds[i] / len(base.circuit.pairs[i].core_sets)
+                b_rate = runs[lab].pair_seconds[i] / len(runs[lab].circuit.pairs[i].core_sets)
+                cells.append(f"{base.pair_seconds[i] / runs[lab].pair_seconds[i]:.1f}x "
+                             f"({a_rate / b_rate:.1f}x per target)")
+            for lab in labels[1:]:
+                counts = agreement(base.circuit.pairs[i].core_sets, runs[lab].circuit.pairs[i].core_sets)
+                all_agree[lab] += counts
+                cells.append(f"{np.mean(counts):.2f}/{args.tau} (min {min(counts)}, {len(counts)} targets)"
+                             if counts else "no common target")
+        table.append("| " + " | ".join(cells) + " |")
+    cells = ["**whole circuit**"]
+    for lab in labels:
+        run = runs[lab]
+        peaks = [x for x in run.pair_rss if x is not None]
+        cudas = [x for x in run.pair_cuda if x is not None]
+        cells.append(f"{sum(len(p.core_sets) for p in run.circuit.pairs)}, **{run.total_seconds:.1f}**, "
+                     f"{mem(max(peaks) if peaks else None, max(cudas) if cudas else None)}")
+    if not args.skip_authors:
+        for lab in labels[1:]:
+            cells.append(f"**{base.total_seconds / runs[lab].total_seconds:.1f}x**")
+        for lab in labels[1:]:
+            counts = all_agree[lab]
+            cells.append(f"**{np.mean(counts):.2f}/{args.tau}** (min {min(counts)}, {len(counts)} targets)"
+                         if counts else "n/a")
+    table.append("| " + " | ".join(cells) + " |")
+
+    targets_note = []
+    if not args.skip_authors:
+        for lab in labels[1:]:
+            for i, (_, lower) in enumerate(pairs):
+                a_core, b_core = set(base.circuit.core(lower)), set(runs[lab].circuit.core(lower))
+                if a_core != b_core or i + 1 < len(pairs):
+                    targets_note.append(
+                        f"  - {lab}: core neurons of {lower}: {len(b_core)} vs {len(a_core)} for (a), "
+                        f"{len(a_core & b_core)} in common")
+    section1 = [
+        "## Per layer pair and whole circuit",
+        "",
+        "Cells: targets attributed, median seconds, peak RSS MB. Agreement: mean over targets of |S_a(a) ∩ "
+        "S_a(b)| (top-tau sets), out of tau. Below the first pair each procedure follows its own core sets, "
+        "so agreement is computed on the targets both chose (their intersection), and speed is also given "
+        "per target.",
+        "",
+        *table,
+        "",
+        *(["Targets below the top (each procedure's union of core sets):", *targets_note, ""] if targets_note else []),
+        "Whole-circuit seconds of every run: "
+        + "; ".join(f"{lab}: {', '.join(f'{s:.1f}' for s in runs[lab].all_totals)}" for lab in labels),
+        "",
+    ]
+    for line in section1:
+        echo(line)
+
+    # ------------------------------------------------ table 2: steps / accuracy trade-off
+    section2: list[str] = []
+    steps_list = [int(s) for s in args.tradeoff_steps.split(",") if s.strip()]
+    if steps_list:
+        ref_label = f"(b) neurflow N={args.reference_steps}"
+        if ref_label in runs:
+            ref = runs[ref_label]
+        else:
+            ref_builder = builder(args.reference_steps)
+            ref = repeat_circuit(ref_label, neurflow_attribute(ref_builder), neurflow_select(ref_builder), acts, layers,
+                                 target.index, args, device, echo=echo)
+        fixed = {p.lower: sorted({int(s) for c in p.core_sets.values() for s in c}) for p in ref.circuit.pairs}
+        variants = [("gauss-legendre", n) for n in steps_list] + [("riemann-midpoint", args.steps)]
+        rows = []
+        echo(f"Trade-off runs (targets fixed to the N={args.reference_steps} Gauss-Legendre circuit's):")
+        for quadrature, n in variants:
+            own = runs.get(f"(b) neurflow N={n}") if quadrature == "gauss-legendre" else None
+            if quadrature == "gauss-legendre" and n == args.reference_steps:
+                run = ref
+            elif own is not None and all(
+                    own.circuit.core(p.lower) == fixed[p.lower] for p in own.circuit.pairs[:-1]):
+                run = own  # its own recursion chose the reference's targets: the same computation
+                echo(f"  {quadrature} N={n}: same targets as the reference, reusing its whole-circuit runs")
+            else:
+                b = builder(n, quadrature)
+                run = repeat_circuit(f"{quadrature} N={n}", neurflow_attribute(b), neurflow_select(b), acts, layers,
+                                     target.index, args, device, fixed_targets=fixed, echo=echo)
+            counts = [c for p_ref, p in zip(ref.circuit.pairs, run.circuit.pairs, strict=True)
+                      for c in agreement(p_ref.core_sets, p.core_sets)]
+            exact = sum(c == args.tau for c in counts)
+            rows.append(f"| {quadrature} | {n} | {run.total_seconds:.1f} | {ref.total_seconds / run.total_seconds:.1f}x "
+                        f"| {np.mean(counts):.2f}/{args.tau} | {min(counts)} | {exact}/{len(counts)} |")
+        section2 = [
+            "## Steps / accuracy trade-off (neurflow)",
+            "",
+            f"Whole circuit on fixed targets (those of the Gauss-Legendre N={args.reference_steps} circuit at every "
+            f"layer); agreement: mean |S_a(N) ∩ S_a(N={args.reference_steps})| over all "
+            f"{sum(len(p.core_sets) for p in ref.circuit.pairs)} targets.",
+            "",
+            f"| quadrature | N | s (median) | speed vs N={args.reference_steps} | mean top-{args.tau} agreement "
+            "| min | identical sets |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+        echo()
+        for line in section2:
+            echo(line)
+
+    total = time.perf_counter() - started
+    footer = [
+        f"Machine shared with other engineers' jobs: load average {load_before} before, {load_average()} after "
+        f"(1/5/15 min); timings are noisy, hence medians. Bench runtime {total / 60:.1f} min "
+        f"(`python bench/bench_engine.py {' '.join(argv if argv is not None else sys.argv[1:])}`).",
+    ]
+    for line in footer:
+        echo(line)
+    if args.out:
+        text = ["## Engine: authors' procedure (a) vs neurflow (b)", "", *machine_lines(device), *settings,
+                "", *[("#" + x if x.startswith("## ") else x) for x in section1 + section2], *footer]
+        write_section(Path(args.out), f"engine-{device.type}", "\n".join(text))
+        echo(f"\nwritten to {args.out} (section engine-{device.type})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
