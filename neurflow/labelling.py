@@ -675,6 +675,9 @@ def run_requests(requests: Sequence[LabelRequest], client: Any, settings: LabelS
         else:
             answer = parse_evolution(result.text, len(request.groups))
             summary = answer.caption or ""
+        if result.finish_reason == "length":
+            warnings.warn(f"{request.kind} of {request.group}: the answer was cut at max-tokens "
+                          f"({settings.max_tokens}); raise --max-tokens", stacklevel=2)
         if answer.parsed:
             report.parsed += 1
         else:

@@ -388,6 +388,21 @@ def test_run_requests_parses_and_never_crashes_on_bad_answers(tiny: tuple[Circui
         assert (again.sent, again.cached, again.unparsed) == (0, 10, 2) and len(server.chat_requests) == 10
 
 
+def test_a_cut_answer_is_reported(tiny: tuple[Circuit, Path]) -> None:
+    circuit, folder = tiny
+    settings = lb.LabelSettings(evolution=False, max_tokens=5)
+    requests = lb.plan_requests(circuit, folder, settings)[:1]
+    cut = fixture("caption-ok")
+    cut["choices"][0]["finish_reason"] = "length"
+    cut["choices"][0]["message"]["content"] = "Common features: dense white"
+    with FakeOpenAI(lambda request: Reply(body=cut)) as server:
+        with pytest.warns(UserWarning) as caught:
+            report = lb.run_requests(requests, _client(server, None), settings)
+    messages = [str(w.message) for w in caught]
+    assert any("cut at max-tokens (5)" in m for m in messages) and any("stored raw" in m for m in messages)
+    assert report.unparsed == 1
+
+
 # --------------------------------------------------------------------------- graph
 
 
