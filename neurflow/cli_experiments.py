@@ -37,7 +37,7 @@ from neurflow.experiment_store import (
     write_masking_experiment,
 )
 from neurflow.experiments import MODES, Channels, merge_channels, parse_neurons
-from neurflow.models import LoadedModel, ModelError
+from neurflow.models import LoadedModel, ModelError, imagenet_categories, resolve_class
 from neurflow.neo4j_server import ConnectionSettings, open_driver
 from neurflow.storage import FormatError
 
@@ -77,6 +77,12 @@ def _load(model: str, weights: str | None, device: str | None) -> LoadedModel:
     from neurflow.models import load_model
 
     return load_model(model, weights, device=device)
+
+
+def _resolve(names: Sequence[str]) -> list[ClassInfo]:
+    """Classes resolved before anything slow (every registered model is an ImageNet-1k classifier)."""
+    categories = imagenet_categories()
+    return list({t.index: t for t in (resolve_class(n, categories) for n in names)}.values())
 
 
 def _jsonable(value: Any) -> Any:
@@ -212,9 +218,10 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
         raise click.UsageError("give either --group (one or more) or --neurons")
     if random_draws < 0 or patch_images < 0 or top < 1:
         raise click.BadParameter("--random-draws and --patch-images must be >= 0, --top >= 1")
+    target = _resolve([class_])[0]
+    requested = parse_neurons(neurons) if neurons else None
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
-        target = loaded.resolve_class(class_)
         circuit: CircuitRef | None = None
         chosen: list[GroupRef] = []
         if groups or images is None or circuit_id:
@@ -224,7 +231,8 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
             chosen = resolve_groups(circuit_groups(driver, circuit.id, settings.database), groups)
             channels: Channels = merge_channels(*(g.neurons for g in chosen))
         else:
-            channels = parse_neurons(neurons or "")
+            assert requested is not None
+            channels = requested
             loaded.check_layers(list(channels))
         if images is None:
             assert circuit is not None
@@ -291,9 +299,9 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
     names = split_list(classes) or []
     if not names:
         raise click.UsageError("--classes is empty")
+    targets = _resolve(names)
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
-        targets = list({t.index: t for t in (loaded.resolve_class(n) for n in names)}.values())
         key = model_key_of(loaded)
         by_class: dict[int, str] = {}
         for cid in circuit_ids:
@@ -377,9 +385,9 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     from neurflow.debugging import debug_image, draw_debug, false_positives, group_probes
     from neurflow.storage import load_circuit, load_vectors
 
+    target = _resolve([class_])[0]
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
-        target = loaded.resolve_class(class_)
         ref = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
     if not ref.folder or not Path(ref.folder).is_dir():
         raise DataError(f"circuit {ref.id} was ingested from {ref.folder}, which is not on this machine; "
