@@ -166,14 +166,14 @@ def _print_masking(result: Any, circuit: CircuitRef | None, groups: Sequence[Gro
         click.echo(f"\n{e.changed} prediction(s) changed, to: {went}")
     else:
         click.echo("\nNo prediction changed.")
-    click.echo("\nLargest logit drops, images:")
+    click.echo("\nLargest logit drops, images (change of the class logit):")
     for image in result.images[:top]:
-        click.echo(f"  {image.drop:+8.3f}  {image.path}  p {image.prob_before:.2f} -> {image.prob_after:.2f}"
+        click.echo(f"  {-image.drop:+8.3f}  {image.path}  p {image.prob_before:.2f} -> {image.prob_after:.2f}"
                    + (f"  now: {image.predicted_after}" if image.predicted_after != image.predicted_before else ""))
     if result.patches:
         click.echo("Largest logit drops, patches (box in the image's pixels):")
         for patch in result.patches[:top]:
-            click.echo(f"  {patch.drop:+8.3f}  {Path(patch.path).name}  box {patch.box}  scale {patch.scale:g}")
+            click.echo(f"  {-patch.drop:+8.3f}  {Path(patch.path).name}  box {patch.box}  scale {patch.scale:g}")
 
 
 @click.command("mask")
@@ -225,7 +225,12 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
         circuit: CircuitRef | None = None
         chosen: list[GroupRef] = []
         if groups or images is None or circuit_id:
-            circuit = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
+            try:
+                circuit = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
+            except ExperimentError as error:
+                if groups or circuit_id:
+                    raise
+                raise ExperimentError(f"{error} With --neurons, --images DIR works without a circuit.") from error
         if groups:
             assert circuit is not None
             chosen = resolve_groups(circuit_groups(driver, circuit.id, settings.database), groups)
@@ -352,15 +357,32 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 # --------------------------------------------------------------------------- debug
 
 
+def _circuit_folder(ref: CircuitRef, circuit_dir: str | None) -> Path:
+    """The folder of circuit ``ref`` (its vectors.npz holds what metric M needs): as recorded at
+    ingestion, or found under ``circuit_dir``."""
+    from neurflow.storage import find_circuits, load_circuit
+
+    candidates = find_circuits(circuit_dir) if circuit_dir else [Path(ref.folder)] if ref.folder else []
+    for folder in candidates:
+        if (folder / "circuit.json").is_file() and load_circuit(folder).id == ref.id:
+            return folder
+    where = f"under {circuit_dir}" if circuit_dir else f"at {ref.folder} (recorded at ingestion)"
+    raise DataError(f"the folder of circuit {ref.id} is not {where}; metric M needs its vectors.npz: "
+                    "pass --circuit-dir")
+
+
 @click.command("debug")
 @click.argument("image", type=click.Path(exists=True))
 @_model_options
 @click.option("--class", "-c", "class_", required=True, help="Class name, index or wnid.")
 @click.option("--circuit", "circuit_id", default=None, help="Circuit id; default: the newest complete one.")
+@click.option("--circuit-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Where the circuit's folder is now (it or a folder of circuits); default: as ingested.")
 @click.option("--threshold", default=0.8, show_default=True, type=click.FloatRange(0, None, min_open=True),
               help="Crops with M at or above it are outlined; groups at or above it count as high.")
 @click.option("--out", "-o", type=click.Path(), default=None,
               help="PNG file (one image) or folder (a folder of images); default: next to the working folder.")
+@click.option("--panels", default=6, show_default=True, help="Groups drawn in a picture (best first).")
 @click.option("--random-draws", default=3, show_default=True, help="Random neuron sets when verifying by masking.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--limit", type=int, default=None, help="At most this many false positives (most confident first).")
@@ -368,8 +390,9 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 @connection_options
 @_clean_errors
 def debug(settings: ConnectionSettings, image: str, model: str, weights: str | None, device: str | None,
-          batch_size: int, no_progress: bool, class_: str, circuit_id: str | None, threshold: float,
-          out: str | None, random_draws: int, seed: int, limit: int | None, as_json: bool) -> None:
+          batch_size: int, no_progress: bool, class_: str, circuit_id: str | None, circuit_dir: str | None,
+          threshold: float, out: str | None, panels: int, random_draws: int, seed: int, limit: int | None,
+          as_json: bool) -> None:
     """Which neuron groups of a class circuit an image triggers: the paper's metric M per group.
 
     IMAGE is one image: print each group's score M (the best crop's geometric mean of activation / maximum
@@ -389,11 +412,9 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
         ref = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
-    if not ref.folder or not Path(ref.folder).is_dir():
-        raise DataError(f"circuit {ref.id} was ingested from {ref.folder}, which is not on this machine; "
-                        "metric M needs its vectors.npz")
-    circuit = load_circuit(ref.folder)
-    vectors = load_vectors(ref.folder)
+    folder = _circuit_folder(ref, circuit_dir)
+    circuit = load_circuit(folder)
+    vectors = load_vectors(folder)
     source = Path(image)
     if source.is_file():
         views, _ = load_views([ImageFile(source, None)], loaded.preprocessing)
@@ -404,7 +425,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         png = Path(out) if out else Path(f"{source.stem}-debug-{_slug(target.name)}.png")
         if png.suffix.lower() != ".png":
             png = png / f"{source.stem}-debug-{_slug(target.name)}.png"
-        draw_debug(views[0], result, png)
+        draw_debug(views[0], result, png, panels)
         if as_json:
             _echo_json(result.to_dict() | {"circuit_id": ref.id, "png": str(png)})
             return
@@ -421,8 +442,8 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size)
     folder = Path(out) if out else Path(f"debug-{_slug(target.name)}")
     by_path = {str(v.file.path): v for v in views}
-    pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug,
-                               folder / f"{Path(fp.debug.path).stem}-debug.png")) for fp in report.false_positives]
+    pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug, folder / f"{Path(fp.debug.path).stem}-debug.png",
+                               panels)) for fp in report.false_positives]
     if as_json:
         _echo_json(report.to_dict() | {"circuit_id": ref.id, "pictures": pictures})
         return
@@ -431,7 +452,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
                f"Circuit {ref.id}.")
     for fp, picture in zip(report.false_positives, pictures, strict=True):
         d = fp.debug
-        groups = ", ".join(f"{g.group_id} (M={g.score:.2f})" for g in d.groups
+        groups = ", ".join(f"{g.group_id} (M={g.score:.3f})" for g in d.groups
                            if g.group_id in fp.masked_groups)
         click.echo(f"\n{d.path}  label {d.label}, p({target.name}) = {d.class_prob:.3f}")
         click.echo(f"  {'high groups' if fp.above_threshold else 'no group >= threshold; best'}: {groups}")

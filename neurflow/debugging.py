@@ -194,7 +194,7 @@ def debug_image(
     )
 
 
-def draw_debug(view: ViewImage, result: ImageDebug, path: str | Path, max_groups: int = 6) -> Path:
+def draw_debug(view: ViewImage, result: ImageDebug, path: str | Path, max_groups: int = 6, dpi: int = 100) -> Path:
     """The image, then one panel per best-scoring group with its crops of M >= threshold outlined (the best
     crop dashed when none reaches it)."""
     import matplotlib
@@ -204,7 +204,7 @@ def draw_debug(view: ViewImage, result: ImageDebug, path: str | Path, max_groups
     from matplotlib.patches import Rectangle
 
     shown = [g for g in result.groups if not math.isnan(g.score)][:max_groups]
-    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(2.6 * (len(shown) + 1), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(2.6 * (len(shown) + 1), 3.4), squeeze=False)
     picture = view.view.permute(1, 2, 0).numpy()
     axes[0, 0].imshow(picture)
     axes[0, 0].set_title(
@@ -231,7 +231,7 @@ def draw_debug(view: ViewImage, result: ImageDebug, path: str | Path, max_groups
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
