@@ -64,7 +64,7 @@ def test_mask_records_an_experiment_that_its_query_finds(graph: dict[str, Path],
     folder = graph["Samoyed"]
     circuit = load_circuit(folder)
     gid = first_group(folder)
-    result = invoke(mask, [*MODEL, "-c", "samoyed", "-g", gid, "--random-draws", "2", "--patch-images", "1",
+    result = invoke(mask, [*MODEL, "-c", "samoyed", "-g", gid, "--random-draws", "2", "--patch-images", "0",
                            "--json"], neo4j_settings)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

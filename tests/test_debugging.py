@@ -121,20 +121,20 @@ def test_debug_image_scores_every_group_on_the_59_crops(pretrained: LoadedModel,
 def test_false_positives_are_found_and_checked_by_masking(pretrained: LoadedModel, samoyed, small_images: Path,
                                                           tmp_path: Path) -> None:
     circuit, vectors = samoyed
-    # A labelled folder in which two Samoyed photos sit under the beagle label: predicted Samoyed, labelled
+    # A labelled folder in which a Samoyed photo sits under the beagle label: predicted Samoyed, labelled
     # otherwise. One correctly labelled Samoyed and one real beagle complete it.
     samoyeds = [f for f in list_images(small_images) if f.label == SAMOYED]
     beagle = next(f for f in list_images(small_images) if f.label == BEAGLE)
-    for label, files in ((BEAGLE, samoyeds[:2] + [beagle]), (SAMOYED, samoyeds[2:3])):
+    for label, files in ((BEAGLE, samoyeds[:1] + [beagle]), (SAMOYED, samoyeds[2:3])):
         (tmp_path / label).mkdir()
         for f in files:
             os.symlink(f.path, tmp_path / label / f.path.name)
     views, _ = load_views(list_images(tmp_path), pretrained.preprocessing)
     report = false_positives(pretrained, circuit, vectors, views, threshold=0.6, draws=2)
-    assert report.images == 4 and report.labelled_as_class == 1
-    assert report.predicted_as_class >= 3
+    assert report.images == 3 and report.labelled_as_class == 1
+    assert report.predicted_as_class >= 2
     found = {Path(fp.debug.path).name for fp in report.false_positives}
-    assert found == {f.path.name for f in samoyeds[:2]}
+    assert found == {samoyeds[0].path.name}
     for fp in report.false_positives:
         assert fp.debug.label == BEAGLE
         assert fp.masked_groups and all(not g.startswith(circuit.layers[0]) for g in fp.masked_groups)
