@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from neurflow.cli_experiments import debug, fidelity, mask
 from neurflow.data import list_images
+from neurflow.models import imagenet_categories, resolve_class
 from neurflow.neo4j_server import ConnectionSettings, clear_graph
 from neurflow.queries import run_query
 from neurflow.storage import load_circuit
@@ -191,3 +192,55 @@ def test_debug_one_image_and_a_folder(graph: dict[str, Path], neo4j_settings: Co
     assert fp["debug"]["label"] == BEAGLE and fp["masked_groups"]
     assert fp["prob_after"] < fp["prob_before"]
     assert Path(report["pictures"][0]).is_file()
+
+
+def test_the_newest_complete_circuit_is_chosen_and_groups_resolve(fresh_graph: neo4j.Driver,
+                                                                   neo4j_settings: ConnectionSettings) -> None:
+    from neurflow.experiment_store import (
+        ExperimentError,
+        circuit_groups,
+        core_neurons,
+        find_circuit,
+        resolve_groups,
+    )
+    from neurflow.store import delete_circuit
+    from neurflow.synthetic import synthetic_circuit
+
+    db = neo4j_settings.database
+    layers = ["_fc", "_blocks.15", "_blocks.14"]
+    old = synthetic_circuit(207, tau=3, k=6, layers=layers, images=4)
+    new = synthetic_circuit(207, tau=4, k=6, layers=layers, images=4)
+    old.created, new.created = "2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00"
+    assert old.id != new.id
+    try:
+        for circuit in (new, old):
+            write_circuit(fresh_graph, circuit, database=db)
+        key = f"{new.model.name}@{new.model.weights_id}"
+        assert find_circuit(fresh_graph, key, new.target, database=db).id == new.id
+        assert find_circuit(fresh_graph, key, new.target, old.id, database=db).id == old.id
+        with pytest.raises(ExperimentError, match="not of 'Samoyed'"):
+            find_circuit(fresh_graph, key, resolve_class("Samoyed", imagenet_categories()), old.id, database=db)
+
+        groups = circuit_groups(fresh_graph, new.id, db)
+        assert [g.group_id for g in groups] == [g.id for layer in layers for g in sorted(
+            new.groups_of_layer(layer), key=lambda g: g.id)]
+        for ref in groups:
+            group = next(g for g in new.neuron_groups if g.id == ref.group_id)
+            assert ref.channels == sorted(int(n.rpartition(":")[2]) for n in group.neurons)
+        chosen = resolve_groups(groups, [groups[1].group_id, groups[1].key, groups[2].group_id])
+        assert chosen == [groups[1], groups[2]]
+        with pytest.raises(ExperimentError, match="unknown group") as error:
+            resolve_groups(groups, ["_blocks.15/g"])
+        assert groups[1].group_id in str(error.value)
+        assert core_neurons(fresh_graph, new.id, db) == {
+            layer: sorted(n.channel for n in new.neurons[layer]) for layer in layers}
+
+        # An incomplete circuit (an ingestion still running or dead) is never chosen.
+        fresh_graph.execute_query("MATCH (c:Circuit {id: $id}) SET c.complete = false", id=new.id, database_=db)
+        assert find_circuit(fresh_graph, key, new.target, database=db).id == old.id
+        with pytest.raises(ExperimentError, match="incomplete"):
+            find_circuit(fresh_graph, key, new.target, new.id, database=db)
+    finally:
+        for circuit in (new, old):
+            delete_circuit(fresh_graph, circuit.id, db)
+
