@@ -439,7 +439,8 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         return
 
     views, _ = load_views(list_images(source), loaded.preprocessing)
-    report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size)
+    report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size,
+                             progress=not no_progress and not as_json)
     folder = Path(out) if out else Path(f"debug-{_slug(target.name)}")
     by_path = {str(v.file.path): v for v in views}
     pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug, folder / f"{Path(fp.debug.path).stem}-debug.png",

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from neurflow.circuit import Circuit, ClassInfo, NeuronGroup
 from neurflow.data import DataError, PatchSet, ViewImage
@@ -298,6 +299,7 @@ def false_positives(
     seed: int = 0,
     limit: int | None = None,
     batch_size: int = 32,
+    progress: bool = False,
 ) -> FalsePositiveReport:
     """Images predicted as the circuit's class whose folder label is another class: the groups (below the
     logit layer) scoring M >= ``threshold`` on them, masked together to see how much of the prediction
@@ -315,7 +317,7 @@ def false_positives(
     probes = group_probes(circuit, vectors)
     rng = np.random.default_rng(seed)
     found = []
-    for i in chosen:
+    for i in tqdm(chosen, desc="false positives", unit="image", disable=not progress, leave=False):
         debug = debug_image(loaded, circuit, views[i], probes, threshold, batch_size=max(batch_size, 59))
         high = debug.high(exclude_layer=circuit.layers[0])
         above = bool(high)
