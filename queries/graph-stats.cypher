@@ -54,6 +54,6 @@ MATCH ()-[r:EXEMPLIFIES]->() WITH count(r) AS count RETURN 'relationship' AS kin
 UNION ALL
 MATCH ()-[r:CROPPED_FROM]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'CROPPED_FROM' AS name, count
 UNION ALL
-MATCH (c:Circuit) WHERE c.complete RETURN 'circuits' AS kind, 'complete' AS name, count(c) AS count
+MATCH (c:Circuit) WHERE c.complete WITH count(c) AS count RETURN 'circuits' AS kind, 'complete' AS name, count
 UNION ALL
-MATCH (c:Circuit) WHERE NOT c.complete RETURN 'circuits' AS kind, 'incomplete' AS name, count(c) AS count
+MATCH (c:Circuit) WHERE NOT c.complete WITH count(c) AS count RETURN 'circuits' AS kind, 'incomplete' AS name, count
