@@ -11,7 +11,10 @@ from typing import Any
 import click
 
 from neurflow.cli_db import db
+from neurflow.cli_experiments import debug, fidelity, mask
+from neurflow.cli_label import label
 from neurflow.cli_options import config_from_options, engine_options, split_list
+from neurflow.cli_query import browser, query
 from neurflow.data import DataError
 from neurflow.models import REGISTRY, ModelError, imagenet_categories, imagenet_wnids, resolve_class
 
@@ -99,7 +102,8 @@ def classes(model: str, search: str | None) -> None:
         click.echo(f"{index:4d}  {wnids[index]:10s}  {name}")
 
 
-main.add_command(db)
+for _command in (db, query, browser, mask, fidelity, debug, label):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -75,15 +75,14 @@ def list_images(folder: str | Path) -> list[ImageFile]:
     return files
 
 
-def view_box(width: int, height: int, prep: Preprocessing) -> tuple[float, tuple[float, float]]:
-    """Scale and crop offset of torchvision's resize-then-centre-crop, to map view pixels back."""
-    scale = prep.resize / min(width, height)
+def view_box(width: int, height: int, prep: Preprocessing) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Resized size and centre-crop offset of torchvision's resize-then-centre-crop for an image."""
     # torchvision keeps the shorter side exact and truncates the longer one.
     if width <= height:
-        new_w, new_h = prep.resize, int(prep.resize * height / width)
+        size = (prep.resize, int(prep.resize * height / width))
     else:
-        new_w, new_h = int(prep.resize * width / height), prep.resize
-    return scale, (float(int(round((new_w - prep.crop) / 2.0))), float(int(round((new_h - prep.crop) / 2.0))))
+        size = (int(prep.resize * width / height), prep.resize)
+    return size, (int(round((size[0] - prep.crop) / 2.0)), int(round((size[1] - prep.crop) / 2.0)))
 
 
 def load_view(file: ImageFile, prep: Preprocessing) -> ViewImage:
@@ -91,10 +90,12 @@ def load_view(file: ImageFile, prep: Preprocessing) -> ViewImage:
     with Image.open(file.path) as img:
         img.load()
         rgb = img.convert("RGB")
-    resized = TF.resize(rgb, prep.resize, antialias=True)
-    view = TF.to_tensor(TF.center_crop(resized, [prep.crop, prep.crop]))
-    scale, offset = view_box(rgb.width, rgb.height, prep)
-    return ViewImage(file, hashlib.sha256(data).hexdigest(), rgb.width, rgb.height, view, scale, offset)
+    (new_w, new_h), (left, top) = view_box(rgb.width, rgb.height, prep)
+    resized = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    view = TF.to_tensor(resized.crop((left, top, left + prep.crop, top + prep.crop)))
+    scale = prep.resize / min(rgb.width, rgb.height)
+    return ViewImage(file, hashlib.sha256(data).hexdigest(), rgb.width, rgb.height, view, scale,
+                     (float(left), float(top)))
 
 
 def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[ViewImage], list[ImageFile]]:

@@ -92,7 +92,8 @@ def select_class_images(
                 + (", ".join(labels) if labels else "none (a flat folder: use --label-source predicted)")
             )
         counts = torch.bincount(predicted, minlength=len(categories))
-        top = [f"{categories[i]} ({int(counts[i])})" for i in counts.argsort(descending=True)[:8] if counts[i] > 0]
+        ranked = [int(i) for i in counts.argsort(descending=True)[:8]]
+        top = [f"{categories[i]} ({int(counts[i])})" for i in ranked if counts[i] > 0]
         raise DataError(
             f"no image is predicted as {target.name!r}; the model predicts these classes for the folder: "
             + ", ".join(top)

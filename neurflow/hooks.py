@@ -117,11 +117,13 @@ def _is_batch_size(node: fx.Node) -> bool:
     """``x.size(0)`` or ``x.shape[0]`` of some tensor: read from the segment's own input instead."""
     if node.op == "call_method" and node.target == "size":
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-        return dim == 0
+        return isinstance(dim, int) and dim == 0
     if node.op == "call_function" and node.target is operator.getitem and node.args[1] == 0:
         source = node.args[0]
-        return isinstance(source, fx.Node) and source.op == "call_function" and source.target is getattr \
+        return bool(
+            isinstance(source, fx.Node) and source.op == "call_function" and source.target is getattr
             and source.args[1] == "shape"
+        )
     return False
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -65,7 +66,7 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
         group = next(g for g in circuit.neuron_groups if g.id == group_id)
         if folder is not None:
             picture = montage(folder, central_patches(circuit, group, per_group), columns=2, size=48)
-            ax.add_artist(AnnotationBbox(OffsetImage(picture, zoom=0.9), (x, y), frameon=True, zorder=2))
+            ax.add_artist(AnnotationBbox(OffsetImage(np.asarray(picture), zoom=0.9), (x, y), frameon=True, zorder=2))
         else:
             ax.scatter([x], [y], s=300, zorder=2)
         ax.annotate(f"{group.id.rsplit('/', 1)[-1]} ({len(group.neurons)}n)", (x, y - 0.42), ha="center",

@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from neurflow.hooks import channel_hooks, extract_segment, layer_output, record_activations, spatial_mean, trace
+from neurflow.hooks import (
+    channel_hooks,
+    extract_segment,
+    layer_output,
+    record_activations,
+    spatial_mean,
+    trace,
+)
 from neurflow.models import ModelError, load_model
 
 PAIRS = {
