@@ -42,32 +42,47 @@ def integrated_gradients(
     """Spatially summed attributions [rows, channels] of each row's target to its source channels.
 
     ``sources``: [n, C, ...] lower-layer outputs; row r reads ``sources[source_index[r]]`` (default: row r)
-    and attributes upper channel ``targets[r]``. Rows and steps are packed into calls of at most
-    ``batch_size`` inputs; each call is one forward and one backward pass. Rows never interact (the model
-    is in eval mode), so one backward of the summed outputs gives every row its own gradient.
+    and attributes upper channel ``targets[r]``.
+
+    Rows that read the same source share its forward passes: the (source, step) inputs are packed into
+    calls of at most ``batch_size``; each call is one forward pass and one backward pass per target "slot"
+    (the j-th target of every source in the call), on the same graph. Sources are taken in decreasing number
+    of targets so that a call's slots are mostly full. Rows never interact (the model is in eval mode), so
+    the backward of a slot's summed outputs gives every row its own gradient.
     """
     device = sources.device
-    index = torch.arange(sources.shape[0], device=device) if source_index is None else source_index.to(device)
+    index = torch.arange(sources.shape[0]) if source_index is None else source_index.cpu()
+    rows_of_source: dict[int, list[int]] = {}
+    for row, source in enumerate(index.tolist()):
+        rows_of_source.setdefault(source, []).append(row)
+    order = sorted(rows_of_source, key=lambda s: -len(rows_of_source[s]))
     targets = targets.to(device)
-    rows = index.shape[0]
     alphas, weights = quadrature(steps, method)
     alphas, weights = alphas.to(device), weights.to(device)
     shape = (1,) * (sources.dim() - 1)
-    result = torch.zeros(rows, sources.shape[1], device=device)
-    total = rows * steps
-    # (row, step) pairs in row-major order; a call may span rows and split a row's steps.
-    for start in range(0, total, max(1, batch_size)):
-        flat = torch.arange(start, min(start + batch_size, total), device=device)
-        row, step = flat // steps, flat % steps
-        source = sources[index[row]]
-        scaled = (alphas[step].view(-1, *shape) * source).requires_grad_(True)
+    result = torch.zeros(index.shape[0], sources.shape[1], device=device)
+    pairs = [(source, step) for source in order for step in range(steps)]
+    for start in range(0, len(pairs), max(1, batch_size)):
+        call = pairs[start : start + batch_size]
+        source_of = torch.tensor([s for s, _ in call], device=device)
+        step_of = torch.tensor([t for _, t in call], device=device)
+        inputs = sources[source_of]
+        scaled = (alphas[step_of].view(-1, *shape) * inputs).requires_grad_(True)
+        slots = max(len(rows_of_source[s]) for s, _ in call)
         with torch.enable_grad():
-            chosen = spatial_mean(segment(scaled)).gather(1, targets[row].view(-1, 1))
-            (grad,) = torch.autograd.grad(chosen.sum(), scaled)
-        contribution = grad * source
-        if contribution.dim() > 2:
-            contribution = contribution.flatten(2).sum(-1)
-        result.index_add_(0, row, contribution * weights[step].view(-1, 1))
+            outputs = spatial_mean(segment(scaled))
+            for slot in range(slots):
+                # Inputs whose source has fewer targets than this slot get a zero cotangent.
+                active = [i for i, (s, _) in enumerate(call) if slot < len(rows_of_source[s])]
+                rows = torch.tensor([rows_of_source[call[i][0]][slot] for i in active], device=device)
+                active_t = torch.tensor(active, device=device)
+                cotangent = torch.zeros_like(outputs)
+                cotangent[active_t, targets[rows]] = 1.0
+                (grad,) = torch.autograd.grad(outputs, scaled, cotangent, retain_graph=slot + 1 < slots)
+                contribution = grad[active_t] * inputs[active_t]
+                if contribution.dim() > 2:
+                    contribution = contribution.flatten(2).sum(-1)
+                result.index_add_(0, rows, contribution * weights[step_of[active_t]].view(-1, 1))
     return result
 
 

@@ -40,7 +40,11 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", default=0, show_default=True),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: CUDA when present."),
         click.option("--batch-size", default=64, show_default=True,
-                     help="Rows per forward/backward call (bounds memory)."),
+                     help="Patches per recording forward pass (bounds memory)."),
+        click.option("--ig-batch-size", type=click.IntRange(1), default=None,
+                     help="(patch, step) inputs per integrated-gradients call [default: 16 on CPU, 256 on CUDA]."),
+        click.option("--map-cache-mb", default=2048, show_default=True, type=click.IntRange(0),
+                     help="Memory for lower-layer maps kept from the recording pass (0: recompute per layer pair)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -50,6 +54,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
 ENGINE_OPTION_NAMES = (
     "model", "weights", "random_weights", "layers", "tau", "k", "steps", "quadrature", "ranking",
     "max_semantic_groups", "max_neuron_groups", "max_images", "label_source", "seed", "device", "batch_size",
+    "ig_batch_size", "map_cache_mb",
 )
 
 

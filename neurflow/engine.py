@@ -36,7 +36,7 @@ from neurflow.circuit import (
 )
 from neurflow.config import BuildConfig
 from neurflow.data import DataError, PatchSet, ViewImage, list_images, load_views, normalise
-from neurflow.hooks import extract_segment, layer_output, record_activations, trace
+from neurflow.hooks import extract_segment, layer_output, record_layers, trace
 from neurflow.models import LoadedModel, load_model
 from neurflow.storage import class_folder_name, save_circuit
 
@@ -117,17 +117,49 @@ class CircuitBuilder:
         self.progress = progress
         self.echo = echo
         self.traced = trace(loaded.module, self.layers)
+        self.maps: dict[str, torch.Tensor] = {}
 
     def record(self, patches: PatchSet) -> dict[str, np.ndarray]:
-        """One forward pass over every patch, recording every layer's spatial means."""
+        """One forward pass over every patch, recording every layer's spatial means.
+
+        It also keeps the full outputs of the lower layers, from the top down, as long as they fit in
+        ``config.map_cache_mb``: attribution then starts from them instead of recomputing the input-to-layer
+        prefix. Layers that do not fit are recomputed for their concept patches only.
+        """
         chunks: dict[str, list[torch.Tensor]] = defaultdict(list)
+        kept: dict[str, list[torch.Tensor]] = defaultdict(list)
+        keep: list[str] | None = None
         for batch in tqdm(list(patches.batches(self.config.batch_size)), desc="activations", unit="batch",
                           disable=not self.progress, leave=False):
-            for layer, values in record_activations(
-                self.loaded.module, patches.inputs(batch, self.loaded.device), self.layers
-            ).items():
+            inputs = patches.inputs(batch, self.loaded.device)
+            means, maps = record_layers(self.loaded.module, inputs, self.layers,
+                                        self.layers[1:] if keep is None else keep)
+            if keep is None:
+                keep = self._layers_to_keep({name: value[0].numel() * 4 for name, value in maps.items()},
+                                            len(patches))
+            for layer, values in means.items():
                 chunks[layer].append(values)
+            for layer in keep:
+                kept[layer].append(maps[layer])
+        self.maps = {layer: torch.cat(values) for layer, values in kept.items()}
         return {layer: torch.cat(values).numpy() for layer, values in chunks.items()}
+
+    def _layers_to_keep(self, bytes_per_patch: dict[str, int], patches: int) -> list[str]:
+        budget = self.config.map_cache_mb * 2**20
+        keep = []
+        for layer in self.layers[1:]:
+            size = bytes_per_patch[layer] * patches
+            if size > budget:
+                break
+            keep.append(layer)
+            budget -= size
+        return keep
+
+    def lower_maps(self, patches: PatchSet, chunk: list[int], lower: str) -> torch.Tensor:
+        """Full outputs of ``lower`` for the patches in ``chunk``: kept by :meth:`record`, or recomputed."""
+        if lower in self.maps:
+            return self.maps[lower][chunk].to(self.loaded.device)
+        return layer_output(self.loaded.module, patches.inputs(chunk, self.loaded.device), lower)
 
     def attribute(
         self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray]
@@ -141,17 +173,17 @@ class CircuitBuilder:
         result: dict[int, np.ndarray] = {}
         unique = sorted(rows_of_patch)
         cfg = self.config
-        # Enough patches per chunk to fill a few calls, few enough to keep their lower maps small.
-        patch_chunk = max(1, min(64, cfg.batch_size))
+        # Enough patches per chunk to fill several calls, few enough to keep their lower maps small.
+        patch_chunk = 64
         bar = tqdm(total=sum(len(v) for v in rows_of_patch.values()), desc=f"IG {upper} <- {lower}",
                    unit="row", disable=not self.progress, leave=False)
         for start in range(0, len(unique), patch_chunk):
             chunk = unique[start : start + patch_chunk]
-            maps = layer_output(self.loaded.module, patches.inputs(chunk, self.loaded.device), lower)
+            maps = self.lower_maps(patches, chunk, lower)
             rows = [(target, position, i) for i, patch in enumerate(chunk) for target, position in rows_of_patch[patch]]
             targets = torch.tensor([r[0] for r in rows])
             attributions = integrated_gradients(
-                segment, maps, targets, cfg.steps, cfg.quadrature, cfg.batch_size,
+                segment, maps, targets, cfg.steps, cfg.quadrature, cfg.ig_rows_per_call(self.loaded.device),
                 source_index=torch.tensor([r[2] for r in rows]),
             ).cpu().numpy()
             for (target, position, _), values in zip(rows, attributions, strict=True):
@@ -267,6 +299,7 @@ class CircuitBuilder:
         for layer in layers:
             vectors[f"act/{layer}"] = acts[layer][:, core[layer]].astype(np.float32)
             vectors[f"channels/{layer}"] = np.array(core[layer], dtype=np.int64)
+        self.maps = {}  # a class's maps are not needed for the next class
         thumbnails = {p: patches.thumbnail(p) for p in used}
         return ClassResult(circuit, vectors, thumbnails)
 

@@ -1,6 +1,7 @@
 """Hooks and graph surgery on the model; no attribution math here.
 
-- :func:`record_activations`: one forward pass that records the spatial mean of every requested layer.
+- :func:`record_activations`: one forward pass that records the spatial mean of every requested layer;
+  :func:`record_layers` also keeps the full outputs of some of them.
 - :func:`layer_output`: the full output of one layer (the forward stops there).
 - :func:`extract_segment`: the model's *real* computation from one layer's output to another's, cut out of
   its torch.fx graph (skip connections, branches and functional ops included), as a module.
@@ -10,7 +11,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -41,20 +42,32 @@ class _StopForward(Exception):
 @torch.no_grad()
 def record_activations(model: nn.Module, inputs: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Spatial-mean activations [batch, channels] of ``layers`` from one forward pass (on the CPU)."""
-    recorded: dict[str, torch.Tensor] = {}
+    return record_layers(model, inputs, layers)[0]
+
+
+@torch.no_grad()
+def record_layers(
+    model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], keep: Collection[str] = ()
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One forward pass: spatial means of ``layers``, and the full outputs of the layers in ``keep`` (on the CPU)."""
+    means: dict[str, torch.Tensor] = {}
+    maps: dict[str, torch.Tensor] = {}
     handles = []
     for name in layers:
         def hook(_module: nn.Module, _args: object, output: object, name: str = name) -> None:
-            if name in recorded:
+            if name in means:
                 raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
-            recorded[name] = spatial_mean(_first_tensor(output)).float().cpu()
+            value = _first_tensor(output)
+            means[name] = spatial_mean(value).float().cpu()
+            if name in keep:
+                maps[name] = value.detach().float().cpu()
         handles.append(model.get_submodule(name).register_forward_hook(hook))
     try:
         model(inputs)
     finally:
         for handle in handles:
             handle.remove()
-    return recorded
+    return means, maps
 
 
 @torch.no_grad()

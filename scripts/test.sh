@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 data="${NEURFLOW_TEST_NEO4J_DATA:-$PWD/.neurflow/test-neo4j}"
 bolt="${NEURFLOW_TEST_BOLT_PORT:-7688}"
 http="${NEURFLOW_TEST_HTTP_PORT:-7475}"
-neurflow db start --data-dir "$data" --bolt-port "$bolt" --http-port "$http"
-trap 'neurflow db stop --data-dir "$data" || true' EXIT
+# The server's own settings, so that `neurflow db status` and its tests see this server, not the user's.
+export NEURFLOW_NEO4J_DATA="$data" NEURFLOW_NEO4J_BOLT_PORT="$bolt" NEURFLOW_NEO4J_HTTP_PORT="$http"
+neurflow db start
+trap 'neurflow db stop || true' EXIT
 export NEO4J_URI="bolt://127.0.0.1:$bolt" NEO4J_USER=neo4j NEO4J_DATABASE=neo4j
-NEO4J_PASSWORD="$(neurflow db password --data-dir "$data")"
+NEO4J_PASSWORD="$(neurflow db password)"
 export NEO4J_PASSWORD
 
 echo "== ruff"

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurflow.data import DataError, ImageFile, load_views
-from neurflow.engine import build_circuits, predict_views
+from neurflow.config import BuildConfig
+from neurflow.data import DataError, ImageFile, PatchSet, list_images, load_views
+from neurflow.engine import CircuitBuilder, build_circuits, predict_views
 from neurflow.hooks import channel_hooks
 from neurflow.models import ModelError, load_model
 from neurflow.storage import load_circuit
@@ -95,3 +96,22 @@ def test_folder_labels_as_the_class_images(tmp_path: Path) -> None:
 
 def test_runs_on_the_cpu_when_asked() -> None:
     assert load_model("resnet18", random_weights=True, device="cpu").device == torch.device("cpu")
+
+
+def test_kept_lower_maps_give_the_same_attributions_as_recomputing_them() -> None:
+    """The maps kept from the recording pass are the prefix outputs: no budget and a budget agree."""
+    layers = ["fc", "layer4.1", "layer4.0"]
+    torch.manual_seed(0)
+    loaded = load_model("resnet18", random_weights=True, device="cpu", layers=layers)
+    views, _ = load_views(list_images(SMALL_IMAGES)[:1], loaded.preprocessing)
+    patches = PatchSet(views, loaded.preprocessing)
+    concepts = {3: np.array([0, 5, 9]), 7: np.array([5, 9, 40])}
+    results = []
+    for budget in (0, 512):
+        builder = CircuitBuilder(loaded, BuildConfig("resnet18", layers=layers, steps=4, map_cache_mb=budget,
+                                                     ig_batch_size=5), progress=False)
+        builder.record(patches)
+        assert list(builder.maps) == ([] if budget == 0 else ["layer4.1", "layer4.0"])
+        results.append(builder.attribute(patches, "layer4.1", "layer4.0", concepts))
+    for target in concepts:
+        np.testing.assert_allclose(results[0][target], results[1][target], rtol=1e-5, atol=1e-6)
