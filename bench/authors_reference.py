@@ -149,6 +149,7 @@ class AuthorsReference:
         self.loaded = loaded
         self.patches = patches
         self.traced = trace(loaded.module, list(layers))
+        self.traced_layers = list(layers)
         self.steps = steps
         self.quadrature = quadrature
         self.batch = batch
@@ -157,3 +158,13 @@ class AuthorsReference:
         segment = extract_segment(self.traced, lower, upper)
         return authors_attribute(self.loaded, self.patches, segment, lower, concepts, self.steps,
                                  self.quadrature, self.batch)
+
+    def record(self, batch: int = 64) -> dict[str, np.ndarray]:
+        """The authors' activation pass: a separate input-to-layer forward for every layer (spatial means)."""
+        result: dict[str, np.ndarray] = {}
+        for layer in self.traced_layers:
+            chunks = [spatial_mean(layer_output(self.loaded.module, self.patches.inputs(chunk, self.loaded.device),
+                                                layer)).cpu()
+                      for chunk in self.patches.batches(batch)]
+            result[layer] = torch.cat(chunks).numpy()
+        return result

@@ -227,7 +227,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "run at --steps too")
     parser.add_argument("--reference-steps", type=int, default=50,
                         help="Gauss-Legendre N of the trade-off reference")
-    parser.add_argument("--batch-size", type=int, default=64, help="neurflow rows per forward/backward call")
+    parser.add_argument("--batch-size", type=int, default=64, help="neurflow patches per recording forward pass")
+    parser.add_argument("--ig-batch-size", type=int, default=None,
+                        help="neurflow inputs per IG call (default: the engine's, 16 on CPU and 256 on CUDA)")
     parser.add_argument("--authors-batch", type=int, default=4, help="patches per captum call in (a)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of every measurement (median reported)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (or cuda:N)")
@@ -268,25 +270,40 @@ def main(argv: list[str] | None = None) -> int:
 
     def config(steps: int, quadrature: str = "gauss-legendre") -> BuildConfig:
         return BuildConfig(args.model, layers=layers, tau=args.tau, k=args.k, steps=steps, quadrature=quadrature,
-                           ranking="sum", device=str(device), batch_size=args.batch_size)
+                           ranking="sum", device=str(device), batch_size=args.batch_size,
+                           ig_batch_size=args.ig_batch_size)
 
     def builder(steps: int, quadrature: str = "gauss-legendre") -> CircuitBuilder:
-        return CircuitBuilder(loaded, config(steps, quadrature), progress=False)
+        made = CircuitBuilder(loaded, config(steps, quadrature), progress=False)
+        made.maps = recorder.maps  # the lower maps kept by neurflow's one recording pass
+        return made
 
-    recorder = builder(args.steps)
+    recorder = CircuitBuilder(loaded, config(args.steps), progress=False)
     clock = time.perf_counter()
     acts = recorder.record(patches)
     record_seconds = time.perf_counter() - clock
+    authors_record_seconds = None
+    if not args.skip_authors:
+        clock = time.perf_counter()
+        AuthorsReference(loaded, patches, layers, args.steps, batch=args.authors_batch).record()
+        authors_record_seconds = time.perf_counter() - clock
 
     settings = [
         f"- model {loaded.name} ({loaded.weights_id}); class {target.name} ({target.index}); "
         f"{len(views)} image(s) predicted as it ({', '.join(v.file.path.name for v in views)}), "
-        f"{len(patches)} patches; activations recorded once for both in {record_seconds:.1f} s (not in the times)",
+        f"{len(patches)} patches",
+        f"- activation pass (V_a of every neuron): neurflow one forward over all patches recording every layer "
+        f"and keeping the lower maps ({', '.join(recorder.maps) or 'none'}) {record_seconds:.1f} s"
+        + (f"; authors a separate input-to-layer forward per layer {authors_record_seconds:.1f} s"
+           if authors_record_seconds is not None else "")
+        + ". Both runs below use neurflow's activations, so V_a is the same; the last table row adds each "
+          "one's own pass",
         f"- layers {' > '.join(layers)}; k={args.k} patches per concept, tau={args.tau}, ranking |sum over V_a|",
         f"- (a) authors: captum IntegratedGradients per target, {args.steps} Gauss-Legendre steps, batches of "
         f"{args.authors_batch} patches, input-to-lower prefix recomputed per target and batch",
-        f"- (b) neurflow CircuitBuilder.attribute: (target, patch, step) rows in calls of {args.batch_size}, prefix "
-        f"once per patch and pair; at N={args.steps} and N={args.fast_steps} Gauss-Legendre",
+        f"- (b) neurflow CircuitBuilder.attribute: lower maps from the recording pass, targets sharing a patch "
+        f"share its forward passes, calls of {recorder.config.ig_rows_per_call(device)} (patch, step) inputs; "
+        f"at N={args.steps} and N={args.fast_steps} Gauss-Legendre",
         f"- every time is the median of {args.repeats} run(s); peak memory is the peak RSS of this process during "
         f"the pair (VmHWM reset before it; model and patches included)"
         + ("; after ' / ': torch.cuda.max_memory_allocated" if device.type == "cuda" else ""),
@@ -362,6 +379,15 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"**{np.mean(counts):.2f}/{args.tau}** (min {min(counts)}, {len(counts)} targets)"
                          if counts else "n/a")
     table.append("| " + " | ".join(cells) + " |")
+    if authors_record_seconds is not None:
+        own_pass = {lab: (authors_record_seconds if lab == labels[0] else record_seconds) for lab in labels}
+        totals = {lab: runs[lab].total_seconds + own_pass[lab] for lab in labels}
+        cells = ["**whole circuit + own activation pass**"]
+        cells += [f"{sum(len(p.core_sets) for p in runs[lab].circuit.pairs)}, **{totals[lab]:.1f}**, "
+                  for lab in labels]
+        cells += [f"**{totals[labels[0]] / totals[lab]:.1f}x**" for lab in labels[1:]]
+        cells += ["as above" for _ in labels[1:]]
+        table.append("| " + " | ".join(cells) + " |")
 
     targets_note = []
     if not args.skip_authors:

@@ -7,10 +7,10 @@ Each measurement runs one build in a fresh child (``python bench/bench_memory.py
 On CUDA the child also reports ``torch.cuda.max_memory_allocated``.
 
 At the default settings (N=50 steps, 11 layers) a 50-image class takes hours on a 2-core CPU. Memory does not
-depend on N or on the number of layers: the (target, patch, step) rows are streamed through the segment in
-calls of --batch-size inputs, whatever their number, and each layer pair's lower maps are computed for at
-most 64 patches at a time; what grows with the class is only the recorded spatial means ([patches, channels]
-per layer) and the images' views. So the builds here use the full 50 images (2950 patches) with the real
+depend on N: the (patch, step) inputs are streamed through the segment in calls of a fixed size, whatever
+their number. What grows with the class is the recorded spatial means ([patches, channels] per layer), the
+images' views, and the lower layers' full maps kept from the recording pass, which are capped by
+--map-cache-mb (2 GB by default; layers that do not fit are recomputed per layer pair, 64 patches at a time). So the builds here use the full 50 images (2950 patches) with the real
 k=50 and tau=16 but few layers and few steps; ``--scaling`` also measures the growth with steps and layers
 on fewer images to show it.
 
@@ -48,13 +48,15 @@ def run_child(args: argparse.Namespace, model: str, layers: str, steps: int, max
               images: Path, out: Path) -> dict:
     """One build in a fresh child process; returns its peak RSS (MB), wall time and what it printed."""
     settings = ["--model", model, "--layers", layers, "--steps", str(steps), "--k", str(args.k),
-                "--tau", str(args.tau), "--max-images", str(max_images), "--batch-size", str(args.batch_size),
+                "--tau", str(args.tau), "--max-images", str(max_images), "--map-cache-mb", str(args.map_cache_mb),
                 "--classes", args.class_name, "--images", str(images), "--out", str(out),
                 "--label-source", "folder"]
     if model in RANDOM_ONLY or args.random_weights:
         settings.append("--random-weights")
     if args.device:
         settings += ["--device", args.device]
+    if args.batch_size:
+        settings += ["--batch-size", str(args.batch_size)]
     if args.via_cli:
         command = [sys.executable, "-m", "neurflow.cli", "build", *settings, "--no-progress", "--no-picture"]
     else:
@@ -95,7 +97,8 @@ def child_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     config = BuildConfig(
         model=args.model, layers=args.layers.split(","), steps=int(args.steps), k=int(args.k), tau=int(args.tau),
-        max_images=int(args.max_images), batch_size=int(args.batch_size), label_source=args.label_source,
+        max_images=int(args.max_images), batch_size=int(args.batch_size) if args.batch_size else None,
+        map_cache_mb=int(args.map_cache_mb), label_source=args.label_source,
         random_weights=args.random_weights, device=args.device,
     )
     folders = build_circuits(config, [args.classes], args.images, args.out, progress=False)
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--tau", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2, help="IG steps (memory does not depend on them)")
-    parser.add_argument("--batch-size", type=int, default=64, help="neurflow rows per forward/backward call")
+    parser.add_argument("--batch-size", type=int, default=None, help="patches per recording pass (engine default)")
+    parser.add_argument("--map-cache-mb", type=int, default=2048, help="memory for kept lower maps (engine default)")
     parser.add_argument("--random-weights", action="store_true", help="random weights for every model")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--via-cli", action="store_true", help="run `neurflow build` itself in the child")
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
              f"torch {torch.__version__}; device {args.device or ('cuda' if torch.cuda.is_available() else 'cpu')}")
         echo(f"- class {args.class_name}: {args.max_images} labelled images of {args.images} "
              f"({args.max_images * 59} patches), k={args.k}, tau={args.tau}, N={args.steps} Gauss-Legendre steps, "
-             f"--batch-size {args.batch_size}; each build in a fresh child process "
+             f"--map-cache-mb {args.map_cache_mb}; each build in a fresh child process "
              f"({'`neurflow build`' if args.via_cli else 'neurflow.engine.build_circuits'}); peak RSS = the child's "
              "ru_maxrss (os.wait4)")
         echo()
@@ -204,13 +208,12 @@ def main(argv: list[str] | None = None) -> int:
                  f"| {'yes' if peak < LIMIT_MB and (cuda or 0) < LIMIT_MB else 'NO'} |")
             print(f"    timings: {result.get('timings')}", flush=True)
         echo()
-        echo("Why memory does not grow with steps or layers: the engine streams the (target, patch, step) rows "
-             "of a layer pair through the segment in calls of at most --batch-size inputs (one forward and one "
-             "backward each), and accumulates only [rows, lower channels] sums; the lower maps are computed for "
-             "at most 64 patches at a time and dropped after their rows. Pairs run one after another and keep "
-             "only their core sets and scores. What grows with the class is the record of spatial means "
-             "([patches, channels] per layer, a few MB for 2950 patches) and the images' views (50 x 3 x 224 x "
-             "224 floats, 30 MB). Peak memory is set by the model, --batch-size and the largest lower map.")
+        echo("Why memory is bounded: the engine streams the (patch, step) inputs of a layer pair through the "
+             "segment in calls of a fixed size (one forward and one backward per target slot each) and "
+             "accumulates only [rows, lower channels] sums. Pairs run one after another and keep only their core "
+             "sets and scores. What grows with the class is the record of spatial means ([patches, channels] per "
+             "layer, a few MB for 2950 patches), the images' views (50 x 3 x 224 x 224 floats, 30 MB) and the "
+             "lower maps kept from the recording pass, at most --map-cache-mb (the rest are recomputed).")
         echo()
         echo(f"Machine shared with other engineers' jobs: load average {load_before} before, {load_average()} "
              f"after; total {(time.perf_counter() - started) / 60:.1f} min "

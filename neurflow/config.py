@@ -19,9 +19,9 @@ class BuildConfig:
     ``ranking``: ``sum`` ranks lower neurons by |sum over V_a of the attribution| (the paper); ``mean-abs``
     ranks them by the mean over patches of |per-patch attribution| (the authors' code).
     ``label_source``: D_c is the images the model predicts as c (``predicted``) or those the folder labels c.
-    ``batch_size``: patches per recording forward pass. ``ig_batch_size``: (patch, step) inputs per
-    integrated-gradients call; by default 16 on the CPU (small calls stay in cache and measured fastest on
-    EfficientNet-Lite0 and ResNet50) and 256 on CUDA.
+    ``batch_size``: patches per recording forward pass; by default 8 on the CPU and 128 on CUDA.
+    ``ig_batch_size``: (patch, step) inputs per integrated-gradients call; by default 16 on the CPU and 256
+    on CUDA. On the CPU small calls stay in cache: they measured fastest on EfficientNet-Lite0 and ResNet50.
     ``map_cache_mb``: memory for the lower layers' full outputs kept from the recording pass (0: recompute them).
     """
 
@@ -40,7 +40,7 @@ class BuildConfig:
     label_source: str = "predicted"
     seed: int = 0
     device: str | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     ig_batch_size: int | None = None
     map_cache_mb: int = 2048
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,7 +56,9 @@ class BuildConfig:
             raise ValueError("map_cache_mb must not be negative")
         if self.ig_batch_size is not None and self.ig_batch_size < 1:
             raise ValueError("ig_batch_size must be at least 1")
-        for name in ("tau", "k", "steps", "batch_size"):
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        for name in ("tau", "k", "steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_semantic_groups < 1 or self.max_neuron_groups < 1:
@@ -69,6 +71,12 @@ class BuildConfig:
                              "extra"):
             data.pop(runtime_only)
         return data
+
+    def patches_per_pass(self, device: torch.device) -> int:
+        """Patches per recording forward pass: the setting, or the default for the device."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 128 if device.type == "cuda" else 8
 
     def ig_rows_per_call(self, device: torch.device) -> int:
         """Inputs per integrated-gradients call: the setting, or the default for the device."""

@@ -129,7 +129,7 @@ class CircuitBuilder:
         chunks: dict[str, list[torch.Tensor]] = defaultdict(list)
         kept: dict[str, list[torch.Tensor]] = defaultdict(list)
         keep: list[str] | None = None
-        for batch in tqdm(list(patches.batches(self.config.batch_size)), desc="activations", unit="batch",
+        for batch in tqdm(list(patches.batches(self.config.patches_per_pass(self.loaded.device))), desc="activations", unit="batch",
                           disable=not self.progress, leave=False):
             inputs = patches.inputs(batch, self.loaded.device)
             means, maps = record_layers(self.loaded.module, inputs, self.layers,
@@ -349,7 +349,7 @@ def build_circuits(
         raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
     echo(f"{loaded.name} ({loaded.weights_id}) on {loaded.device}; {len(views)} images; "
          f"layers {', '.join(config.layers or loaded.layers)}")
-    logits = predict_views(loaded, views, config.batch_size)
+    logits = predict_views(loaded, views, config.patches_per_pass(loaded.device))
     builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)
     folders: list[Path] = []
     failures: list[str] = []

@@ -24,7 +24,7 @@ def small_config(**overrides: object) -> BuildConfig:
     """Reduced k, N, tau and layers: a real circuit in well under a minute on 2 CPU cores."""
     values: dict[str, object] = dict(
         model="efficientnet-lite0", layers=SMALL_LAYERS, tau=6, k=12, steps=8, max_images=3,
-        max_neuron_groups=4, device="cpu", batch_size=96,
+        max_neuron_groups=4, device="cpu",
     )
     values.update(overrides)
     return BuildConfig(**values)  # type: ignore[arg-type]

@@ -161,7 +161,7 @@ def test_build_then_ingest(clean_graph: neo4j.Driver, neo4j_settings, real_circu
     """The engine path: the same settings as the shared fixture give the same circuit, written into Neo4j."""
     args = ["--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(SMALL_IMAGES),
             "--layers", ",".join(SMALL_LAYERS), "--tau", "6", "--k", "12", "--steps", "8", "--max-images", "3",
-            "--max-neuron-groups", "4", "--device", "cpu", "--batch-size", "96", "--out", str(tmp_path / "out")]
+            "--max-neuron-groups", "4", "--device", "cpu", "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(ingest_main, args, env=env)
     assert result.exit_code == 0, result.output
     built = load_circuit(tmp_path / "out" / real_circuit_dirs[0].name)
