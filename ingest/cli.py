@@ -88,11 +88,14 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
 def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path) -> list[Path]:
     from neurflow.data import DataError
     from neurflow.engine import build_circuits
+    from neurflow.image import draw_circuit_folders
     from neurflow.models import ModelError
 
     config = config_from_options(options)
     try:
-        return build_circuits(config, classes, images, out, echo=click.echo)
+        folders = build_circuits(config, classes, images, out, echo=click.echo)
+        draw_circuit_folders(folders)
+        return folders
     except (DataError, ModelError) as error:
         built = find_circuits(out) if out.exists() else []
         raise click.ClickException(

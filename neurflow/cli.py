@@ -62,11 +62,9 @@ def build(classes: str, images: str, out: str, no_progress: bool, picture: bool,
     names = split_list(classes) or []
     folders = build_circuits(config, names, images, out, progress=not no_progress)
     if picture:
-        from neurflow.image import draw_circuit
-        from neurflow.storage import load_circuit
+        from neurflow.image import draw_circuit_folders
 
-        for folder in folders:
-            draw_circuit(load_circuit(folder), folder / "circuit.png", folder)
+        draw_circuit_folders(folders)
     click.echo(f"\n{len(folders)} circuit(s) in {Path(out).resolve()}")
     for folder in folders:
         click.echo(f"  {folder}")

@@ -59,8 +59,11 @@ class ViewImage:
 
 
 def list_images(folder: str | Path) -> list[ImageFile]:
-    """Image files of a flat folder (no labels) or an ImageFolder ``<wnid or class>/file`` (labelled)."""
-    root = Path(folder)
+    """Image files of a flat folder (no labels) or an ImageFolder ``<wnid or class>/file`` (labelled).
+
+    Paths are absolute, so that a circuit's provenance still finds its images from another directory.
+    """
+    root = Path(folder).resolve()
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist or is not a folder")
     files = [

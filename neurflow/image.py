@@ -15,7 +15,7 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from neurflow.circuit import Circuit, NeuronGroup  # noqa: E402
-from neurflow.storage import THUMBNAIL_DIR  # noqa: E402
+from neurflow.storage import THUMBNAIL_DIR, load_circuit  # noqa: E402
 
 
 def montage(folder: str | Path, patch_ids: Sequence[int], columns: int = 4, size: int = 64) -> Image.Image:
@@ -82,3 +82,13 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def draw_circuit_folders(folders: Sequence[Path]) -> list[Path]:
+    """Draw ``circuit.png`` into each circuit folder; returns the pictures' paths."""
+    pictures = []
+    for folder in folders:
+        picture = Path(folder) / "circuit.png"
+        draw_circuit(load_circuit(folder), picture, folder)
+        pictures.append(picture)
+    return pictures
