@@ -40,6 +40,7 @@ from neurflow.circuit import (
     SemanticGroup,
     neuron_key,
 )
+from neurflow.groups import group_edges as grouping_edges
 
 #: Channels of EfficientNet-Lite0's default circuit layers (the logit layer first).
 EFFICIENTNET_LITE0_CHANNELS: dict[str, int] = {
@@ -221,19 +222,9 @@ def synthetic_circuit(
             ))
     group_edges: list[GroupEdge] = []
     for upper, lower in zip(layers, layers[1:], strict=False):
-        group_of_sg = {sg: g.id for g in neuron_groups if g.layer == upper for sg in g.semantic_groups}
-        groups_of_neuron: dict[str, list[str]] = defaultdict(list)
-        for group in (g for g in neuron_groups if g.layer == lower):
-            for neuron in group.neurons:
-                groups_of_neuron[neuron].append(group.id)
-        totals: dict[tuple[str, str], float] = defaultdict(float)
-        for edge in edges:
-            upper_group = group_of_sg.get(edge.upper_group)
-            if upper_group is None:
-                continue
-            for lower_group in groups_of_neuron.get(edge.lower, []):
-                totals[upper_group, lower_group] += edge.weight
-        group_edges += [GroupEdge(u, low, w) for (u, low), w in sorted(totals.items())]
+        group_edges += grouping_edges(
+            [g for g in neuron_groups if g.layer == upper], [g for g in neuron_groups if g.layer == lower], edges
+        )
 
     neurons = {
         layer: [
