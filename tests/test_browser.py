@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import neo4j
@@ -278,7 +280,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_browser_serve_serves_both_files_with_cors() -> None:
+@pytest.fixture(scope="module")
+def served_port() -> Iterator[int]:
+    """`neurflow browser serve` on a free port, stopped after the module's tests."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "neurflow.cli", "browser", "serve", "--port", str(port)],
@@ -294,11 +298,7 @@ def test_browser_serve_serves_both_files_with_cors() -> None:
                 assert server.poll() is None, f"neurflow browser serve exited: {server.stderr.read()!r}"  # type: ignore[union-attr]
                 assert time.monotonic() < deadline, "neurflow browser serve did not listen within 120 s"
                 time.sleep(0.2)
-        for name in (STYLE, GUIDE):
-            with urllib.request.urlopen(f"http://localhost:{port}/{name}", timeout=10) as response:
-                assert response.status == 200
-                assert response.headers["Access-Control-Allow-Origin"] == "*"
-                assert response.read() == (BROWSER_DIR / name).read_bytes()
+        yield port
     finally:
         server.terminate()
         try:
@@ -308,3 +308,32 @@ def test_browser_serve_serves_both_files_with_cors() -> None:
             server.wait()
         if server.stderr is not None:
             server.stderr.close()
+
+
+def test_browser_serve_serves_both_files_with_cors(served_port: int) -> None:
+    for name in (STYLE, GUIDE):
+        with urllib.request.urlopen(f"http://localhost:{served_port}/{name}", timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+            assert response.read() == (BROWSER_DIR / name).read_bytes()
+
+
+@pytest.mark.xfail(strict=True, reason="neurflow browser serve answers OPTIONS with 501: Browser's fetches for "
+                   ":style/:play carry cache-control, pragma and sentry-trace headers, so Chromium preflights "
+                   "them and blocks the files (cli_query._CorsHandler needs do_OPTIONS)")
+def test_browser_serve_answers_cors_preflight(served_port: int) -> None:
+    """What Chromium sends before Browser's cross-origin fetch of `:style URL` / `:play URL`."""
+    request = urllib.request.Request(
+        f"http://localhost:{served_port}/{STYLE}", method="OPTIONS",
+        headers={"Origin": "http://127.0.0.1:7474", "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "cache-control,pragma,sentry-trace"},
+    )
+    try:
+        response = urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"preflight answered {error.code}")
+    with response:
+        assert 200 <= response.status < 300
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        allowed = (response.headers["Access-Control-Allow-Headers"] or "").lower()
+        assert allowed == "*" or {"cache-control", "pragma", "sentry-trace"} <= {h.strip() for h in allowed.split(",")}
