@@ -98,6 +98,13 @@ class _CorsHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
+    def do_OPTIONS(self) -> None:  # noqa: N802 - the handler's method naming
+        # Browser's fetches carry cache-control, pragma and sentry-trace headers, so Chromium preflights them.
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", self.headers.get("Access-Control-Request-Headers") or "*")
+        self.end_headers()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         return None
 

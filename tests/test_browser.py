@@ -318,9 +318,6 @@ def test_browser_serve_serves_both_files_with_cors(served_port: int) -> None:
             assert response.read() == (BROWSER_DIR / name).read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="neurflow browser serve answers OPTIONS with 501: Browser's fetches for "
-                   ":style/:play carry cache-control, pragma and sentry-trace headers, so Chromium preflights "
-                   "them and blocks the files (cli_query._CorsHandler needs do_OPTIONS)")
 def test_browser_serve_answers_cors_preflight(served_port: int) -> None:
     """What Chromium sends before Browser's cross-origin fetch of `:style URL` / `:play URL`."""
     request = urllib.request.Request(

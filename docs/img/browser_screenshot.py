@@ -63,21 +63,9 @@ def guide_query(name: str, class_name: str) -> str:
     return text.replace("'Samoyed'", "'" + class_name.replace("'", "\\'") + "'")
 
 
-class _Handler(_CorsHandler):
-    """``neurflow browser serve``'s handler, answering CORS preflights: Browser fetches ``:style`` and ``:play``
-    URLs with extra headers (cache-control, pragma, sentry-trace), so Chromium asks with OPTIONS first."""
-
-    if not hasattr(_CorsHandler, "do_OPTIONS"):
-        def do_OPTIONS(self) -> None:  # noqa: N802 - name fixed by http.server
-            self.send_response(204)
-            self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-            self.send_header("Access-Control-Allow-Headers", self.headers.get("Access-Control-Request-Headers") or "*")
-            self.end_headers()
-
-
 def serve_browser_files(port: int) -> http.server.ThreadingHTTPServer:
     """What ``neurflow browser serve --port PORT`` does, in a thread."""
-    handler = functools.partial(_Handler, directory=str(BROWSER_DIR))
+    handler = functools.partial(_CorsHandler, directory=str(BROWSER_DIR))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
