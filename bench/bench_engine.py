@@ -42,7 +42,8 @@ from neurflow.data import PatchSet, list_images, load_views  # noqa: E402
 from neurflow.engine import CircuitBuilder, predict_views, select_class_images  # noqa: E402
 from neurflow.models import load_model  # noqa: E402
 
-DEFAULT_IMAGES = ROOT / "tests" / "data" / "imagewoof"
+SHARED_IMAGES = Path(os.environ.get("NEURFLOW_IMAGEWOOF", ROOT.parent / "shared" / "data" / "imagewoof-val"))
+DEFAULT_IMAGES = SHARED_IMAGES if SHARED_IMAGES.is_dir() else ROOT / "tests" / "data" / "imagewoof"
 DEFAULT_OUT = BENCH / "results-engine.md"
 
 
