@@ -80,6 +80,8 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX class_name IF NOT EXISTS FOR (n:Class) ON (n.name)",
     "CREATE INDEX class_wnid IF NOT EXISTS FOR (n:Class) ON (n.wnid)",
     "CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.layer, n.channel)",
+    # concept-reuse's group pairs: a range seek of the strong overlaps, not an expansion of every group's edges
+    "CREATE INDEX overlaps_jaccard IF NOT EXISTS FOR ()-[o:OVERLAPS]-() ON (o.jaccard)",
 )
 
 def _cypher(text: str) -> LiteralString:

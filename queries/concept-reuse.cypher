@@ -14,9 +14,10 @@ WHERE $model IS NULL OR c.modelKey = $model OR c.modelName = $model
 WITH collect(c) AS circuits, collect(c.id) AS ids
 CALL (circuits, ids) {
   UNWIND circuits AS c
+  WITH c, c.classIndex AS classIndex, c.className AS className  // read once per circuit, not per neuron
   MATCH (c)-[r:HAS_CORE_NEURON]->(n:Neuron)
   WHERE r.depth > 0
-  WITH n, count(DISTINCT c.classIndex) AS classCount, collect(DISTINCT c.className) AS classes, sum(r.weight) AS weight
+  WITH n, count(DISTINCT classIndex) AS classCount, collect(DISTINCT className) AS classes, sum(r.weight) AS weight
   WHERE classCount >= $minClasses
   RETURN 'neuron' AS kind, n.layer + ':' + n.channel AS item, n.layer AS layer, classCount, classes, weight,
          null AS jaccard
@@ -34,9 +35,10 @@ CALL (circuits, ids) {
   ORDER BY classCount DESC, jaccard DESC, weight DESC, item
   LIMIT $limit
   UNION ALL
-  UNWIND circuits AS c
-  MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)
+  MATCH (g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)  // a seek of the OVERLAPS(jaccard) index
   WHERE o.jaccard >= $minJaccard AND h.circuitId IN ids
+  MATCH (c:Circuit)-[:HAS_GROUP]->(g)
+  WHERE c IN circuits
   RETURN 'group-pair' AS kind, c.className + ' ' + g.groupId + ' ~ ' + h.className + ' ' + h.groupId AS item,
          g.layer AS layer, 2 AS classCount, [c.className, h.className] AS classes,
          CASE WHEN g.influence < h.influence THEN g.influence ELSE h.influence END AS weight, o.jaccard AS jaccard
