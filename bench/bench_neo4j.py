@@ -1,0 +1,544 @@
+"""Neo4j benchmark: ingestion throughput of the circuit store and the latency of every named query.
+
+(1) One real class circuit, loaded from a ``neurflow build`` folder (``--circuit``), written with
+    ``neurflow.store.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
+    relationships written, relationships per second (median of ``--repeats`` fresh writes, the graph emptied
+    before each); then the idempotent re-ingestion (skipped) and the ``--force`` rewrite.
+(2) ``--synthetic`` (100) synthetic class circuits (``neurflow.synthetic``) of the real circuit's size (same
+    layers, tau, k, images; same model key, so they share its Neuron nodes): total seconds, per-circuit
+    median, relationships per second. Then the real circuit once more, fresh and ``--force``, into the graph
+    of 100 classes (the OVERLAPS computation grows with the classes already there).
+(3) With those classes in the graph, every query of ``queries/`` (``neurflow.queries.list_queries``) with its
+    default parameters and ``class`` = the real circuit's class, run as ``neurflow query`` runs it
+    (``run_query``: a read transaction, rows converted to plain values): median and p95 over ``--runs`` runs
+    after ``--warmups`` warm-ups, and the rows returned.
+
+The targets: a class circuit written in under 2 s; at least 50,000 relationships per second; every query
+under 200 ms (median and p95) at 100 classes. Prints markdown and writes the ``neo4j`` section of
+``bench/results-neo4j.md`` (``--out ''`` to write nothing).
+
+The graph must be empty: the script refuses to run otherwise, unless ``--wipe`` (which deletes every node
+and relationship of the database first). Use a server of your own::
+
+    neurflow db start --data-dir /tmp/nf-bench-neo4j --bolt-port 7689 --http-port 7476
+    NEO4J_URI=bolt://127.0.0.1:7689 NEO4J_PASSWORD=$(neurflow db password --data-dir /tmp/nf-bench-neo4j) \\
+        python bench/bench_neo4j.py --circuit circuits/0258-samoyed --wipe
+    python bench/bench_neo4j.py --synthetic 10 --runs 5 --out '' --wipe     # smoke check, no real circuit
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import neo4j
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from neurflow import store  # noqa: E402
+from neurflow.circuit import Circuit  # noqa: E402
+from neurflow.neo4j_server import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
+from neurflow.queries import list_queries, run_query  # noqa: E402
+from neurflow.storage import find_circuits, load_circuit  # noqa: E402
+from neurflow.synthetic import synthetic_circuit  # noqa: E402
+
+DEFAULT_OUT = BENCH / "results-neo4j.md"
+RESULTS_TITLE = "# Neo4j benchmark results\n\nWritten by bench/bench_neo4j.py (see bench/README.md).\n"
+TARGET_WRITE_S = 2.0
+TARGET_RELS_PER_S = 50_000
+TARGET_QUERY_MS = 200.0
+
+
+# ---------------------------------------------------------------- measurements
+
+
+@dataclass
+class Write:
+    """One timed write_circuit call: wall seconds (rows built in Python included) and the store's result."""
+
+    label: str
+    status: str
+    nodes: int
+    relationships: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.relationships / self.seconds if self.seconds > 0 else 0.0
+
+
+def timed_write(driver: neo4j.Driver, circuit: Circuit, folder: Path | None, args: argparse.Namespace,
+                label: str, force: bool = False) -> Write:
+    start = time.perf_counter()
+    result = store.write_circuit(driver, circuit, folder, database=args.database, force=force,
+                                 batch_rows=args.batch_rows)
+    seconds = time.perf_counter() - start
+    return Write(label, result.status, result.nodes, result.relationships, seconds)
+
+
+@dataclass
+class QueryTiming:
+    name: str
+    params: dict[str, Any]
+    rows: int
+    times_ms: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times_ms)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.times_ms)
+        return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+
+
+def time_query(driver: neo4j.Driver, name: str, params: dict[str, Any],
+               args: argparse.Namespace) -> QueryTiming:
+    rows = 0
+    times: list[float] = []
+    for i in range(args.warmups + args.runs):
+        start = time.perf_counter()
+        _, result = run_query(driver, name, params, database=args.database)
+        elapsed = (time.perf_counter() - start) * 1000
+        rows = len(result)
+        if i >= args.warmups:
+            times.append(elapsed)
+    return QueryTiming(name, params, rows, times)
+
+
+def node_count(driver: neo4j.Driver, database: str) -> int:
+    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+        record = session.execute_read(lambda tx: tx.run("MATCH (n) RETURN count(n) AS n").single(strict=True))
+    return int(record["n"])
+
+
+def wipe(driver: neo4j.Driver, database: str) -> None:
+    """Deletes every relationship, then every node (indexes and constraints stay), 10,000 per transaction:
+    a DETACH DELETE of dense Neuron nodes would delete far more per transaction."""
+    with driver.session(database=database, notifications_min_severity="OFF") as session:
+        session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
+        session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+def driver_line() -> str:
+    """The Python driver's version and whether its packstream encoder is the Rust extension: without it,
+    packing the parameters of one class circuit's writes costs about 0.2 s of Python here."""
+    try:
+        from neo4j._codec.packstream import v1
+
+        rust = getattr(v1, "_rust_pack", None) is not None
+    except ImportError:  # a driver without the module
+        rust = False
+    packer = "Rust (neo4j-rust-ext)" if rust else "pure Python"
+    return f"neo4j driver {neo4j.__version__}, packstream {packer}"
+
+
+def server_version(driver: neo4j.Driver, database: str) -> str:
+    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+        record = session.run("CALL dbms.components() YIELD name, versions, edition "
+                             "RETURN name, versions[0] AS version, edition").single()
+    return f"{record['name']} {record['version']} {record['edition']}" if record else "unknown"
+
+
+def circuit_size(circuit: Circuit) -> str:
+    lower = sum(len(circuit.neurons.get(layer, [])) for layer in circuit.layers[1:])
+    return (f"{len(circuit.layers)} layers, {lower} core neurons below the logit, "
+            f"{len(circuit.semantic_groups)} semantic groups, {len(circuit.neuron_groups)} neuron groups, "
+            f"{len(circuit.edges)} edges, {len(circuit.images)} images")
+
+
+def real_circuit_folder(path: Path) -> Path:
+    if (path / "circuit.json").exists():
+        return path
+    folders = find_circuits(path)
+    if not folders:
+        raise SystemExit(f"no circuit under {path} (looked for */circuit.json); "
+                         "build one with `neurflow build`")
+    if len(folders) > 1:
+        print(f"{len(folders)} circuits under {path}: using {folders[0]}")
+    return folders[0]
+
+
+def synthetic_like(circuit: Circuit | None, index: int, args: argparse.Namespace) -> Circuit:
+    """A synthetic class circuit of the real one's size and model key (Lite0's 4 top layers without one)."""
+    if circuit is None:
+        layers = ["_fc", "_blocks.15", "_blocks.14", "_blocks.13"]
+        return synthetic_circuit(index, seed=args.seed, layers=layers, tau=16, k=50, images=10)
+    params = circuit.params
+    return synthetic_circuit(
+        index, seed=args.seed, layers=list(circuit.layers), tau=int(params.get("tau") or 16),
+        k=int(params.get("k") or 50), images=max(1, len(circuit.images)),
+        max_semantic_groups=int(params.get("max_semantic_groups") or 5),
+        max_neuron_groups=int(params.get("max_neuron_groups") or 8),
+        model=circuit.model.name, weights_id=circuit.model.weights_id,
+    )
+
+
+CEILING_NODES = 1000
+CEILING_RELS = 40_000
+
+
+def bare_create_rate(driver: neo4j.Driver, args: argparse.Namespace) -> float:
+    """Relationships per second of bare CREATEs between nodes already matched (no index lookups), in
+    transactions of ``--batch-rows``: what the server can do at best on this machine. Scratch nodes are
+    deleted afterwards."""
+    label, rel = "NeurflowBenchScratch", "NEURFLOW_BENCH_SCRATCH"
+    rates = []
+    with driver.session(database=args.database, notifications_min_severity="OFF") as session:
+        session.run(f"UNWIND range(0, {CEILING_NODES - 1}) AS i CREATE (:{label} {{i: i}})").consume()
+        create = (f"MATCH (a:{label}) WITH collect(a) AS ns UNWIND range($start, $end - 1) AS i "
+                  f"WITH i, ns[i % {CEILING_NODES}] AS a, ns[(7 * i + 1) % {CEILING_NODES}] AS b "
+                  f"CREATE (a)-[:{rel} {{weight: 0.5, rank: i, circuitId: 'scratch'}}]->(b)")
+        for _ in range(3):
+            start = time.perf_counter()
+            for first in range(0, CEILING_RELS, args.batch_rows):
+                session.execute_write(lambda tx, a=first: tx.run(
+                    create, start=a, end=min(CEILING_RELS, a + args.batch_rows)).consume())
+            rates.append(CEILING_RELS / (time.perf_counter() - start))
+            session.run(f"MATCH ()-[r:{rel}]->() CALL (r) {{ DELETE r }} "
+                        "IN TRANSACTIONS OF 10000 ROWS").consume()
+        session.run(f"MATCH (n:{label}) DETACH DELETE n").consume()
+    return statistics.median(rates)
+
+
+def batch_sweep(driver: neo4j.Driver, real: Circuit | None, used: Sequence[int],
+                args: argparse.Namespace) -> dict[int, list[Write]]:
+    sizes = [int(x) for x in args.batch_sweep.split(",") if x.strip()]
+    if not sizes:
+        return {}
+    taken = set(used) | ({real.target.index} if real is not None else set())
+    free = (i for i in range(1000) if i not in taken)
+    out: dict[int, list[Write]] = {size: [] for size in sizes}
+    for _ in range(args.sweep_circuits):
+        for size in sizes:
+            circuit = synthetic_like(real, next(free), args)
+            swept = argparse.Namespace(**{**vars(args), "batch_rows": size})
+            out[size].append(timed_write(driver, circuit, None, swept, f"batch {size}"))
+            store.delete_circuit(driver, circuit.id, args.database)
+    for size, writes in out.items():
+        print(f"  --batch-rows {size}: median {statistics.median(w.seconds for w in writes):.2f} s, "
+              f"{statistics.median(w.rate for w in writes):,.0f} rel/s")
+    return out
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def spread(values: Sequence[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+@dataclass
+class IngestRow:
+    """One line of the ingestion table; ``seconds``/``rate`` are what the targets are judged on (or None)."""
+
+    label: str
+    status: str
+    nodes: float
+    relationships: float
+    seconds_text: str
+    rate: float
+    seconds: float | None = None
+    check_rate: bool = False
+
+    def checks(self) -> list[tuple[str, bool]]:
+        out = []
+        if self.seconds is not None:
+            out.append(("write", self.seconds < TARGET_WRITE_S))
+        if self.check_rate:
+            out.append(("rate", self.rate >= TARGET_RELS_PER_S))
+        return out
+
+    def markdown(self) -> str:
+        targets = []
+        if self.seconds is not None:
+            targets.append(f"< {TARGET_WRITE_S:g} s: {met(self.seconds < TARGET_WRITE_S)}")
+        if self.check_rate:
+            targets.append(f">= {TARGET_RELS_PER_S:,}/s: {met(self.rate >= TARGET_RELS_PER_S)}")
+        return (f"| {self.label} | {self.status} | {self.nodes:,.0f} | {self.relationships:,.0f} | "
+                f"{self.seconds_text} | {self.rate:,.0f} | {'; '.join(targets) or '-'} |")
+
+
+def writes_row(label: str, writes: Sequence[Write], judged: bool) -> IngestRow:
+    seconds = [w.seconds for w in writes]
+    median = statistics.median(seconds)
+    rate = statistics.median(w.rate for w in writes)
+    return IngestRow(label, ", ".join(sorted({w.status for w in writes})), writes[0].nodes,
+                     writes[0].relationships, spread(seconds), rate,
+                     median if judged else None, judged)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--circuit", type=Path, default=None,
+                        help="a `neurflow build` circuit folder (or its --out folder); default: none, "
+                             "the real circuit part is left out and queries use the first synthetic class")
+    parser.add_argument("--synthetic", type=int, default=100, help="synthetic class circuits (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic circuits")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh writes of the real circuit (median)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs of each query")
+    parser.add_argument("--warmups", type=int, default=2, help="untimed runs of each query first")
+    parser.add_argument("--batch-rows", type=int, default=store.DEFAULT_BATCH_ROWS,
+                        help=f"rows per write transaction (default {store.DEFAULT_BATCH_ROWS}, "
+                             "as neurflow-ingest)")
+    parser.add_argument("--batch-sweep", default="1000,2000,5000,20000",
+                        help="--batch-rows values to compare after the queries ('' to skip)")
+    parser.add_argument("--sweep-circuits", type=int, default=3, help="circuits written per batch size")
+    parser.add_argument("--query-class", default=None, help="class for queries with a class parameter "
+                        "(default: the real circuit's class)")
+    parser.add_argument("--wipe", action="store_true",
+                        help="delete every node and relationship of the database first "
+                             "(else: refuse a non-empty graph)")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the benchmark's graph in the database at the end (default: delete it)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="results file ('' to write nothing)")
+    parser.add_argument("--uri", default=None, help="Bolt URI [env NEO4J_URI; default: the local server]")
+    parser.add_argument("--user", default=None, help="[env NEO4J_USER; default neo4j]")
+    parser.add_argument("--password", default=None,
+                        help="[env NEO4J_PASSWORD; local server: its password file]")
+    parser.add_argument("--database", default=None, help="[env NEO4J_DATABASE; default neo4j]")
+    args = parser.parse_args(argv)
+
+    from bench_engine import cpu_model, load_average, write_section
+
+    settings = resolve_connection(args.uri, args.user, args.password, args.database)
+    args.database = settings.database
+    print(f"Neo4j: {settings.describe()}")
+    try:
+        driver = open_driver(settings)
+    except Neo4jConnectionError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    try:
+        return run(driver, settings.uri, args, cpu_model, load_average, write_section)
+    finally:
+        driver.close()
+
+
+def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Callable[[], str],
+        load_average: Callable[[], str], write_section: Callable[[Path, str, str], None]) -> int:
+    existing = node_count(driver, args.database)
+    if existing and not args.wipe:
+        print(f"error: database {args.database!r} at {uri} holds {existing:,} nodes. This benchmark needs "
+              "an empty graph: use a database of its own, or pass --wipe to delete every node and "
+              "relationship in it.",
+              file=sys.stderr)
+        return 2
+    if existing:
+        print(f"--wipe: deleting {existing:,} nodes of database {args.database!r}")
+        wipe(driver, args.database)
+    store.ensure_schema(driver, args.database)
+    load_before = load_average()
+    version = server_version(driver, args.database)
+
+    real: Circuit | None = None
+    folder: Path | None = None
+    load_seconds = 0.0
+    if args.circuit is not None:
+        folder = real_circuit_folder(args.circuit)
+        start = time.perf_counter()
+        real = load_circuit(folder)
+        load_seconds = time.perf_counter() - start
+        print(f"real circuit {folder}: {real.target.name} ({real.target.index}); {circuit_size(real)}")
+
+    rows: list[IngestRow] = []
+    # (1) the real circuit into an empty graph
+    fresh: list[Write] = []
+    if real is not None:
+        for repeat in range(args.repeats):
+            if repeat:
+                wipe(driver, args.database)
+            fresh.append(timed_write(driver, real, folder, args, "real fresh"))
+            print(f"  real circuit, fresh write {repeat + 1}/{args.repeats}: {fresh[-1].seconds:.2f} s, "
+                  f"{fresh[-1].relationships:,} relationships, {fresh[-1].rate:,.0f}/s")
+        skip = timed_write(driver, real, folder, args, "real again")
+        force = timed_write(driver, real, folder, args, "real force", force=True)
+        print(f"  again: {skip.status} in {skip.seconds:.3f} s; "
+              f"--force: {force.status} in {force.seconds:.2f} s")
+        rows += [
+            writes_row("real circuit, fresh (empty graph)", fresh, judged=True),
+            writes_row("real circuit, again (idempotent)", [skip], judged=False),
+            writes_row("real circuit, --force (deleted, written again)", [force], judged=False),
+        ]
+
+    # (2) synthetic classes
+    step = max(1, 1000 // max(1, args.synthetic + 1))
+    skip_index = real.target.index if real is not None else -1
+    indices = [i for i in range(0, 1000, step) if i != skip_index][: args.synthetic]
+    start = time.perf_counter()
+    circuits = [synthetic_like(real, i, args) for i in indices]
+    build_seconds = time.perf_counter() - start
+    synthetic: list[Write] = []
+    total_start = time.perf_counter()
+    for n, circuit in enumerate(circuits):
+        synthetic.append(timed_write(driver, circuit, None, args, "synthetic"))
+        if (n + 1) % 10 == 0 or n + 1 == len(circuits):
+            print(f"  synthetic {n + 1}/{len(circuits)}: last {synthetic[-1].seconds:.2f} s, "
+                  f"{synthetic[-1].rate:,.0f} rel/s")
+    total_seconds = time.perf_counter() - total_start
+    if synthetic:
+        total_rels = sum(w.relationships for w in synthetic)
+        per = [w.seconds for w in synthetic]
+        median_s = statistics.median(per)
+        rows += [
+            IngestRow(f"{len(synthetic)} synthetic circuits, total", "written",
+                      sum(w.nodes for w in synthetic), total_rels, f"{total_seconds:.1f}",
+                      total_rels / total_seconds, check_rate=True),
+            IngestRow("synthetic circuit, per circuit (median)", "written",
+                      statistics.median(w.nodes for w in synthetic),
+                      statistics.median(w.relationships for w in synthetic),
+                      f"{median_s:.2f} ({min(per):.2f}-{max(per):.2f})",
+                      statistics.median(w.rate for w in synthetic), seconds=median_s),
+        ]
+
+    # the real circuit again, into the graph of all classes
+    classes = len(synthetic) + (1 if real is not None else 0)
+    if real is not None:
+        store.delete_circuit(driver, real.id, args.database)
+        at_scale = timed_write(driver, real, folder, args, "real fresh at scale")
+        at_scale_force = timed_write(driver, real, folder, args, "real force at scale", force=True)
+        rows += [
+            writes_row(f"real circuit, fresh ({classes} classes in the graph)", [at_scale], judged=True),
+            writes_row(f"real circuit, --force ({classes} classes in the graph)", [at_scale_force],
+                       judged=False),
+        ]
+        print(f"  real circuit at {classes} classes: fresh {at_scale.seconds:.2f} s, --force "
+              f"{at_scale_force.seconds:.2f} s")
+
+    # (3) queries
+    counts = store.graph_counts(driver, args.database)
+    query_class = args.query_class or (real.target.name if real is not None
+                                       else circuits[0].target.name if circuits else "0")
+    timings: list[QueryTiming] = []
+    for info in list_queries():
+        params = {p.name: query_class for p in info.params if p.name == "class" and p.required}
+        timing = time_query(driver, info.name, params, args)
+        timings.append(timing)
+        print(f"  query {info.name}: median {timing.median:.1f} ms, p95 {timing.p95:.1f} ms, "
+              f"{timing.rows} rows")
+    # (4) context for the rate target: --batch-rows, and the server's rate for bare relationship CREATEs
+    sweep = batch_sweep(driver, real, indices, args)
+    ceiling = bare_create_rate(driver, args)
+    print(f"  bare CREATE of relationships: {ceiling:,.0f}/s")
+    load_after = load_average()
+    if not args.keep:
+        wipe(driver, args.database)
+
+    # ---------------------------------------------------------------- report
+    lines = [
+        "## Neo4j: ingestion throughput and query latency",
+        "",
+        f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        f"- server: {version}, local (same machine), default `neurflow db start` settings; "
+        f"CPU: {cpu_model()}; {driver_line()}; load average before {load_before}, after {load_after}",
+        f"- writes: `neurflow.store.write_circuit` (what `neurflow-ingest` runs), batches of "
+        f"{args.batch_rows} rows; seconds: wall clock of the call (rows built in Python, idempotency check, "
+        "OVERLAPS computation and the complete flag included)",
+    ]
+    if real is not None:
+        assert folder is not None
+        params = real.params
+        lines.append(
+            f"- real circuit: `{folder.name}` ({real.model.name}, class {real.target.name}, "
+            f"tau={params.get('tau')}, k={params.get('k')}, steps={params.get('steps')}); "
+            f"{circuit_size(real)}; circuit.json loaded in {load_seconds:.2f} s (not timed); fresh = median "
+            f"(min-max) of {len(fresh)} writes, the graph emptied before each")
+    if circuits:
+        lines.append(
+            f"- synthetic circuits: {len(circuits)} classes (indices {', '.join(map(str, indices[:2]))}, "
+            f"... every {step}th), seed {args.seed}, sized like the real one: the first has "
+            f"{circuit_size(circuits[0])}; built in memory in {build_seconds:.1f} s (not timed); "
+            "written one after another"
+            + (" after the real circuit, with its model key (so they share its Neuron nodes)"
+               if real else ""))
+    lines += [
+        f"- graph at query time: {classes} complete class circuits; "
+        + ", ".join(f"{counts[k]:,} {k}"
+                    for k in ("Neuron", "SemanticGroup", "NeuronGroup", "Patch", "Image"))
+        + f" nodes; {sum(counts[r] for r in store.RELATIONSHIP_TYPES):,} relationships "
+        f"({counts['CONTRIBUTES_TO']:,} CONTRIBUTES_TO, {counts['EXEMPLIFIES']:,} EXEMPLIFIES, "
+        f"{counts['OVERLAPS']:,} OVERLAPS)",
+        "",
+        "### Ingestion",
+        "",
+        "| write | status | nodes | relationships | seconds | relationships/s | target |",
+        "|---|---|---:|---:|---:|---:|---|",
+        *(row.markdown() for row in rows),
+        "",
+        f"### Queries at {classes} classes",
+        "",
+        "`neurflow.queries.run_query` (a read transaction, rows converted to plain values, as "
+        f"`neurflow query`), default parameters, class = {query_class}; {args.runs} timed runs after "
+        f"{args.warmups} warm-ups; client wall clock in ms. Target: median and p95 under the limit.",
+        "",
+        "| query | parameters | rows | median ms | p95 ms | max ms | target |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for t in timings:
+        shown = ", ".join(f"{k}={v}" for k, v in t.params.items()) or "defaults"
+        ok = t.median < TARGET_QUERY_MS and t.p95 < TARGET_QUERY_MS
+        lines.append(f"| {t.name} | {shown} | {t.rows} | {t.median:.1f} | {t.p95:.1f} | "
+                     f"{max(t.times_ms):.1f} | < {TARGET_QUERY_MS:g} ms: {met(ok)} |")
+    checks = [check for row in rows for check in row.checks()]
+    summary = {
+        f"a class circuit written in under {TARGET_WRITE_S:g} s":
+            [ok for kind, ok in checks if kind == "write"],
+        f"at least {TARGET_RELS_PER_S:,} relationships per second":
+            [ok for kind, ok in checks if kind == "rate"],
+        f"every query under {TARGET_QUERY_MS:g} ms at {classes} classes":
+            [t.median < TARGET_QUERY_MS and t.p95 < TARGET_QUERY_MS for t in timings],
+    }
+    if sweep:
+        lines += [
+            "",
+            f"### Batch size (`--batch-rows`), at {classes} classes",
+            "",
+            f"{args.sweep_circuits} more synthetic circuits per size, sizes interleaved, each deleted after "
+            "it is written (so the graph stays the same).",
+            "",
+            "| batch rows | median seconds | median relationships/s |",
+            "|---:|---:|---:|",
+        ]
+        for size, writes in sweep.items():
+            lines.append(f"| {size} | {statistics.median(w.seconds for w in writes):.2f} | "
+                         f"{statistics.median(w.rate for w in writes):,.0f} |")
+    lines += [
+        "",
+        f"Reference: the same server creates {ceiling:,.0f} relationships/s when nothing is looked up "
+        f"(`UNWIND ... CREATE (a)-[:R {{weight, rank, circuitId}}]->(b)` between {CEILING_NODES} nodes "
+        f"already matched, {CEILING_RELS:,} relationships in transactions of {args.batch_rows}; "
+        "median of 3).",
+    ]
+    lines += ["", "### Targets", "", "| target | |", "|---|---|"]
+    lines += [f"| {name} | {met(all(oks)) if oks else 'not measured'} |" for name, oks in summary.items()]
+    text = "\n".join(lines)
+    print()
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        if not out.exists():
+            out.write_text(RESULTS_TITLE)
+        write_section(out, "neo4j", text)
+        print(f"\nwritten to {out} (section neo4j)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
