@@ -228,7 +228,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "run at --steps too")
     parser.add_argument("--reference-steps", type=int, default=50,
                         help="Gauss-Legendre N of the trade-off reference")
-    parser.add_argument("--batch-size", type=int, default=64, help="neurflow patches per recording forward pass")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="patches per recording forward pass, both procedures (default: the engine's, 8 on CPU)")
     parser.add_argument("--ig-batch-size", type=int, default=None,
                         help="neurflow inputs per IG call (default: the engine's, 16 on CPU and 256 on CUDA)")
     parser.add_argument("--authors-batch", type=int, default=4, help="patches per captum call in (a)")
@@ -286,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     authors_record_seconds = None
     if not args.skip_authors:
         clock = time.perf_counter()
-        AuthorsReference(loaded, patches, layers, args.steps, batch=args.authors_batch).record()
+        AuthorsReference(loaded, patches, layers, args.steps, batch=args.authors_batch).record(
+            recorder.config.patches_per_pass(device))
         authors_record_seconds = time.perf_counter() - clock
 
     settings = [
