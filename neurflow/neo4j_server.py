@@ -638,4 +638,4 @@ def clear_graph(driver: neo4j.Driver, database: str = DATABASE) -> None:
     ``CALL {} IN TRANSACTIONS`` needs an auto-commit transaction, hence ``session.run``.
     """
     with driver.session(database=database) as session:
-        session.run("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS").consume()
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS").consume()

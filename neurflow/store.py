@@ -8,7 +8,7 @@ See docs/graph-model.md for the model. In short::
     (:NeuronGroup)-[:HAS_SEMANTIC_GROUP]->(:SemanticGroup)-[:OF_NEURON]->(:Neuron)
     (:NeuronGroup)-[:HAS_MEMBER]->(:Neuron)
     (:Neuron)-[:CONTRIBUTES_TO {weight}]->(:SemanticGroup)              lower neuron -> upper semantic group
-    (:NeuronGroup)-[:FLOWS_TO {weight, share}]->(:NeuronGroup)          lower group -> upper group
+    (:NeuronGroup)-[:FLOWS_TO {weight, share, weightLabel}]->(:NeuronGroup)          lower group -> upper group
     (:NeuronGroup)-[:OVERLAPS {jaccard}]->(:NeuronGroup)                groups of other classes, same layer
     (:Patch)-[:EXEMPLIFIES {activation}]->(:SemanticGroup), (:Patch)-[:CROPPED_FROM]->(:Image)
     (:DataModel {name: 'neurflow', version})
@@ -513,7 +513,8 @@ _FLOWS = """
 UNWIND $rows AS r
 MATCH (a:NeuronGroup {key: r[0]})
 MATCH (b:NeuronGroup {key: r[1]})
-CREATE (a)-[:FLOWS_TO {weight: r[2], share: r[3], circuitId: $circuitId}]->(b)
+CREATE (a)-[:FLOWS_TO {weight: r[2], share: r[3], circuitId: $circuitId,
+                      weightLabel: toString(round(r[2], 3))}]->(b)  // Browser's caption
 """
 _OVERLAPS = """
 UNWIND $rows AS r

@@ -36,7 +36,7 @@ NON_EMPTY = (
 )
 #: Weighted relationships: their caption must show this property.
 WEIGHT_CAPTIONS = {
-    "FLOWS_TO": "weight", "CONTRIBUTES_TO": "weight", "HAS_CORE_NEURON": "weight", "OVERLAPS": "jaccard",
+    "FLOWS_TO": "weightLabel", "CONTRIBUTES_TO": "weight", "HAS_CORE_NEURON": "weight", "OVERLAPS": "jaccard",
     "EXEMPLIFIES": "activation",
 }
 
