@@ -10,10 +10,10 @@ each core neuron ``a`` of the upper layer, over its concept patches V_a in batch
 3. the attributions are summed over positions (one score per lower channel and patch).
 
 The scores are summed over V_a; the tau lower channels of largest |sum| are a's core set, and the union of
-the core sets is the next layer's targets: the same recursion as ``neurflow.engine.CircuitBuilder`` with
+the core sets is the next layer's targets: the same recursion as ``neurflow.engine.builder.CircuitBuilder`` with
 ``ranking="sum"``, but per target, with captum, in batches of 4 patches.
 
-The segment between two layers is neurflow's fx segment (``neurflow.hooks.extract_segment``), so both
+The segment between two layers is neurflow's fx segment (``neurflow.engine.segments.extract_segment``), so both
 procedures differentiate the very same computation; only the way the work is scheduled differs.
 """
 
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients
 
-from neurflow.data import PatchSet
-from neurflow.hooks import extract_segment, layer_output, spatial_mean, trace
-from neurflow.models import LoadedModel
+from neurflow.engine.models import LoadedModel
+from neurflow.engine.patches import PatchSet
+from neurflow.engine.segments import extract_segment, layer_output, spatial_mean, trace
 
 CAPTUM_METHODS = {"gauss-legendre": "gausslegendre", "riemann-midpoint": "riemann_middle"}
 

@@ -2,7 +2,7 @@
 
 (a) ``bench/authors_reference.py``: captum IntegratedGradients per target, Gauss-Legendre N=50, batches of
     4 patches, the input-to-lower-layer prefix recomputed for every target and batch.
-(b) ``neurflow.engine.CircuitBuilder.attribute`` / ``core_set``: batched (target, patch, step) rows, the
+(b) ``neurflow.engine.builder.CircuitBuilder.attribute`` / ``core_set``: batched (target, patch, step) rows, the
     prefix computed once per patch and layer pair; at N=50 (the authors' steps) and at the fast N.
 
 Both run the same top-down recursion from the class logit over the same layers, each following its own core
@@ -37,10 +37,10 @@ sys.path.insert(0, str(BENCH))
 
 from authors_reference import AuthorsReference, CircuitResult, run_circuit  # noqa: E402
 
-from neurflow.config import BuildConfig  # noqa: E402
-from neurflow.data import PatchSet, list_images, load_views  # noqa: E402
-from neurflow.engine import CircuitBuilder, predict_views, select_class_images  # noqa: E402
-from neurflow.models import load_model  # noqa: E402
+from neurflow.engine.builder import CircuitBuilder, predict_views, select_class_images  # noqa: E402
+from neurflow.engine.config import BuildConfig  # noqa: E402
+from neurflow.engine.models import load_model  # noqa: E402
+from neurflow.engine.patches import PatchSet, list_images, load_views  # noqa: E402
 
 SHARED_IMAGES = Path(os.environ.get("NEURFLOW_IMAGEWOOF", ROOT.parent / "shared" / "data" / "imagewoof-val"))
 DEFAULT_IMAGES = SHARED_IMAGES if SHARED_IMAGES.is_dir() else ROOT / "tests" / "data" / "imagewoof"

@@ -1,7 +1,7 @@
 """Peak memory of a whole 50-image class circuit build, measured as the peak RSS of a child process.
 
 Each measurement runs one build in a fresh child (``python bench/bench_memory.py --child ...``, which calls
-``neurflow.engine.build_circuits``: what ``neurflow build`` runs, without drawing the picture; or, with
+``neurflow.engine.builder.build_circuits``: what ``neurflow build`` runs, without drawing the picture; or, with
 ``--via-cli``, the ``neurflow build`` command itself) and reads that child's ``ru_maxrss`` from the kernel
 (``os.wait4``: the child's own rusage, as ``getrusage(RUSAGE_CHILDREN)`` would give it for a single child).
 On CUDA the child also reports ``torch.cuda.max_memory_allocated``.
@@ -58,7 +58,7 @@ def run_child(args: argparse.Namespace, model: str, layers: str, steps: int, max
     if args.batch_size:
         settings += ["--batch-size", str(args.batch_size)]
     if args.via_cli:
-        command = [sys.executable, "-m", "neurflow.cli", "build", *settings, "--no-progress", "--no-picture"]
+        command = [sys.executable, "-m", "neurflow.cli.main", "build", *settings, "--no-progress", "--no-picture"]
     else:
         command = [sys.executable, str(Path(__file__).resolve()), "--child", *settings]
     start = time.perf_counter()
@@ -81,9 +81,9 @@ def child_main(argv: list[str]) -> int:
     """The child: one build_circuits call, then a JSON line with CUDA peak memory and timings."""
     import torch
 
-    from neurflow.cli_options import ENGINE_OPTION_NAMES
-    from neurflow.config import BuildConfig
-    from neurflow.engine import build_circuits
+    from neurflow.cli.options import ENGINE_OPTION_NAMES
+    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.config import BuildConfig
 
     parser = argparse.ArgumentParser()
     for name in ENGINE_OPTION_NAMES:
@@ -102,7 +102,7 @@ def child_main(argv: list[str]) -> int:
         random_weights=args.random_weights, device=args.device,
     )
     folders = build_circuits(config, [args.classes], args.images, args.out, progress=False)
-    from neurflow.storage import load_circuit
+    from neurflow.format import load_circuit
 
     circuit = load_circuit(folders[0])
     cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() and (
@@ -120,7 +120,7 @@ def child_main(argv: list[str]) -> int:
 
 def class_folder(source: Path, class_name: str, max_images: int, work: Path) -> Path:
     """A folder holding only the class's labelled images (copies), so the build reads no other class."""
-    from neurflow.models import imagenet_categories, resolve_class
+    from neurflow.engine.models import imagenet_categories, resolve_class
 
     info = resolve_class(class_name, imagenet_categories())
     candidates = [source / info.wnid] if info.wnid else []
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         echo(f"- class {args.class_name}: {args.max_images} labelled images of {args.images} "
              f"({args.max_images * 59} patches), k={args.k}, tau={args.tau}, N={args.steps} Gauss-Legendre steps, "
              f"--map-cache-mb {args.map_cache_mb}; each build in a fresh child process "
-             f"({'`neurflow build`' if args.via_cli else 'neurflow.engine.build_circuits'}); peak RSS = the child's "
+             f"({'`neurflow build`' if args.via_cli else 'neurflow.engine.builder.build_circuits'}); peak RSS = the child's "
              "ru_maxrss (os.wait4)")
         echo()
         echo("| model | weights | layers | images | patches | steps | core neurons per layer | build s "

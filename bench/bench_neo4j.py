@@ -1,14 +1,14 @@
 """Neo4j benchmark: ingestion throughput of the circuit store and the latency of every named query.
 
 (1) One real class circuit, loaded from a ``neurflow build`` folder (``--circuit``), written with
-    ``neurflow.store.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
+    ``neurflow.graph.store.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
     relationships written, relationships per second (median of ``--repeats`` fresh writes, the graph emptied
     before each); then the idempotent re-ingestion (skipped) and the ``--force`` rewrite.
 (2) ``--synthetic`` (100) synthetic class circuits (``neurflow.synthetic``) of the real circuit's size (same
     layers, tau, k, images; same model key, so they share its Neuron nodes): total seconds, per-circuit
     median, relationships per second. Then the real circuit once more, fresh and ``--force``, into the graph
     of 100 classes (the OVERLAPS computation grows with the classes already there).
-(3) With those classes in the graph, every query of ``queries/`` (``neurflow.queries.list_queries``) with its
+(3) With those classes in the graph, every query of ``queries/`` (``neurflow.graph.named_queries.list_queries``) with its
     default parameters and ``class`` = the real circuit's class, run as ``neurflow query`` runs it
     (``run_query``: a read transaction, rows converted to plain values): median and p95 over ``--runs`` runs
     after ``--warmups`` warm-ups, and the rows returned.
@@ -44,11 +44,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from neurflow import store  # noqa: E402
 from neurflow.circuit import Circuit  # noqa: E402
-from neurflow.neo4j_server import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
-from neurflow.queries import list_queries, run_query  # noqa: E402
-from neurflow.storage import find_circuits, load_circuit  # noqa: E402
+from neurflow.format import find_circuits, load_circuit  # noqa: E402
+from neurflow.graph import store  # noqa: E402
+from neurflow.graph.connection import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
+from neurflow.graph.named_queries import list_queries, run_query  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results-neo4j.md"
@@ -448,7 +448,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
         f"- server: {version}, local (same machine), default `neurflow db start` settings; "
         f"CPU: {cpu_model()}; {driver_line()}; load average before {load_before}, after {load_after}",
-        f"- writes: `neurflow.store.write_circuit` (what `neurflow-ingest` runs), batches of "
+        f"- writes: `neurflow.graph.store.write_circuit` (what `neurflow-ingest` runs), batches of "
         f"{args.batch_rows} rows; seconds: wall clock of the call (rows built in Python, idempotency check, "
         "OVERLAPS computation and the complete flag included)",
     ]
@@ -484,7 +484,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         "",
         f"### Queries at {classes} classes",
         "",
-        "`neurflow.queries.run_query` (a read transaction, rows converted to plain values, as "
+        "`neurflow.graph.named_queries.run_query` (a read transaction, rows converted to plain values, as "
         f"`neurflow query`), default parameters, class = {query_class}; {args.runs} timed runs after "
         f"{args.warmups} warm-ups; client wall clock in ms. Target: median and p95 under the limit.",
         "",

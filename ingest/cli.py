@@ -17,15 +17,17 @@ import neo4j
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from ingest.pipeline import ingest_folders, summary_table
-from neurflow import store
-from neurflow.cli_db import connection_options
-from neurflow.cli_options import config_from_options, engine_options, split_list
-from neurflow.neo4j_server import ConnectionSettings, open_driver
-from neurflow.storage import find_circuits
+from neurflow.cli.db import connection_options
+from neurflow.cli.errors import CleanErrorsCommand
+from neurflow.cli.options import config_from_options, engine_options, split_list
+from neurflow.format import find_circuits
+from neurflow.graph import store
+from neurflow.graph.connection import ConnectionSettings, open_driver
 
 
 @click.command(
     "neurflow-ingest",
+    cls=CleanErrorsCommand,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="Already complete circuits are skipped unless --force. An ingestion that dies leaves its circuit "
     "incomplete (invisible to queries); the next run deletes and rewrites it.",
@@ -86,10 +88,10 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
 
 
 def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path) -> list[Path]:
-    from neurflow.data import DataError
-    from neurflow.engine import build_circuits
-    from neurflow.image import draw_circuit_folders
-    from neurflow.models import ModelError
+    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.models import ModelError
+    from neurflow.engine.patches import DataError
+    from neurflow.pictures import draw_circuit_folders
 
     config = config_from_options(options)
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import neo4j
 
-from neurflow import store
-from neurflow.storage import load_circuit
+from neurflow.format import load_circuit
+from neurflow.graph import store
 
 Echo = Callable[[str], None]
 

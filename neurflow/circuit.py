@@ -3,7 +3,7 @@
 A circuit is built top-down from the class logit. Every layer holds its core concept neurons; each neuron's
 concept (its top-k patches) is split into semantic groups; weighted edges go from a semantic group of an upper
 neuron to the core neurons one layer down; neuron groups cluster the semantic groups of a layer, and group edges
-sum the member edge weights. ``neurflow.storage`` writes it to disk, ``ingest`` writes it into Neo4j.
+sum the member edge weights. ``neurflow.format`` writes it to disk, ``ingest`` writes it into Neo4j.
 """
 
 from __future__ import annotations
@@ -181,15 +181,8 @@ def semantic_group_weight_sums(circuit: Circuit) -> dict[str, float]:
     return dict(sums)
 
 
-def strongest_path(circuit: Circuit) -> list[str]:
-    """Greedy path of neuron groups from the logit's group down, following the largest |W| at each step."""
-    by_upper: dict[str, list[GroupEdge]] = defaultdict(list)
-    for edge in circuit.group_edges:
-        by_upper[edge.upper].append(edge)
-    top = circuit.groups_of_layer(circuit.layers[0])
-    if not top:
-        return []
-    path = [top[0].id]
-    while by_upper.get(path[-1]):
-        path.append(max(by_upper[path[-1]], key=lambda e: abs(e.weight)).lower)
-    return path
+def label_matches(label: str | None, target: ClassInfo) -> bool:
+    """Whether an image's folder label names ``target`` (its wnid, name or index)."""
+    if label is None:
+        return False
+    return label == target.wnid or label.lower() == target.name.lower() or label == str(target.index)

@@ -1,6 +1,6 @@
 """Seeded synthetic circuits: realistic :class:`~neurflow.circuit.Circuit` objects of any size, without a model.
 
-They follow the engine's construction (``neurflow.engine``): the top layer holds the class logit alone; every
+They follow the engine's construction (``neurflow.engine.builder``): the top layer holds the class logit alone; every
 core neuron of a layer picks its ``tau`` strongest lower neurons and the lower layer's core set is their union;
 each neuron's concept (``k`` patches) is split into semantic groups; every semantic group of an upper neuron
 has one edge to each of that neuron's ``tau`` lower neurons, with weights normalised per semantic group
@@ -40,7 +40,7 @@ from neurflow.circuit import (
     SemanticGroup,
     neuron_key,
 )
-from neurflow.groups import group_edges as grouping_edges
+from neurflow.engine.groups import group_edges as grouping_edges
 
 #: Channels of EfficientNet-Lite0's default circuit layers (the logit layer first).
 EFFICIENTNET_LITE0_CHANNELS: dict[str, int] = {
@@ -63,7 +63,7 @@ CROP = 224
 
 def _class_names() -> tuple[list[str], list[str] | None]:
     try:
-        from neurflow.models import imagenet_categories, imagenet_wnids
+        from neurflow.engine.models import imagenet_categories, imagenet_wnids
 
         return imagenet_categories(), imagenet_wnids()
     except Exception:  # noqa: BLE001 - torchvision missing: invented names still make a usable circuit
@@ -264,10 +264,10 @@ def synthetic_circuits(classes: int | Sequence[int], *, seed: int = 0, **options
 
 
 def save_synthetic(circuit: Circuit, folder: str | Path, thumbnails: bool = False) -> Path:
-    """Saves ``circuit`` with :func:`neurflow.storage.save_circuit`; optional flat-colour thumbnails."""
+    """Saves ``circuit`` with :func:`neurflow.format.save_circuit`; optional flat-colour thumbnails."""
     from PIL import Image
 
-    from neurflow.storage import save_circuit
+    from neurflow.format import save_circuit
 
     thumbs = None
     if thumbnails:

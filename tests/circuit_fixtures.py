@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from neurflow.config import BuildConfig
+from neurflow.engine.config import BuildConfig
 
 TESTS = Path(__file__).parent
 # A few real ImageNet validation images ship with the tests; the full set is ../shared/data/imagewoof-val.
@@ -45,7 +45,7 @@ def shared_images() -> Path:
 @pytest.fixture(scope="session")
 def real_circuit_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two class circuits (Samoyed, golden retriever) built from real images with the pretrained model."""
-    from neurflow.engine import build_circuits
+    from neurflow.engine.builder import build_circuits
 
     out = tmp_path_factory.mktemp("real-circuits")
     return build_circuits(small_config(), list(REAL_CLASSES), SMALL_IMAGES, out, echo=lambda _: None,

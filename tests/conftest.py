@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import neo4j
 import pytest
 
-from neurflow.neo4j_server import (
+from neurflow.graph.connection import (
     ConnectionSettings,
     Neo4jConnectionError,
-    clear_graph,
     open_driver,
     resolve_connection,
 )
+from neurflow.graph.server import clear_graph
 
 
 def pytest_configure(config: pytest.Config) -> None:

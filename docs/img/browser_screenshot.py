@@ -29,8 +29,8 @@ import threading
 import time
 from pathlib import Path
 
-from neurflow.cli_query import BROWSER_DIR, GUIDE, STYLE, _CorsHandler
-from neurflow.neo4j_server import read_password
+from neurflow.cli.query import BROWSER_DIR, GUIDE, STYLE, _CorsHandler
+from neurflow.graph.server import read_password
 
 HERE = Path(__file__).parent
 

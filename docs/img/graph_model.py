@@ -4,7 +4,7 @@ right: the experiment records that point into them.
 
     python docs/img/graph_model.py [--out docs/img/graph-model.png]
 
-Every label and relationship type that ``neurflow.store`` writes must be drawn (checked before drawing).
+Every label and relationship type that ``neurflow.graph.store`` writes must be drawn (checked before drawing).
 """
 
 from __future__ import annotations
@@ -179,8 +179,8 @@ def drawn_names() -> tuple[set[str], set[str]]:
 
 
 def check_against_store() -> None:
-    """Every label and relationship type neurflow.store writes is drawn."""
-    from neurflow import store
+    """Every label and relationship type neurflow.graph.store writes is drawn."""
+    from neurflow.graph import store
 
     labels, types = drawn_names()
     missing = sorted(set(store.LABELS) - labels) + sorted(set(store.RELATIONSHIP_TYPES) - types)

@@ -1,0 +1,5 @@
+"""``python -m neurflow.cli``."""
+
+from neurflow.cli.main import main
+
+main()

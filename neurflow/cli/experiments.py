@@ -1,0 +1,481 @@
+"""``neurflow mask | fidelity | debug``: experiments back on the model, with circuits read from Neo4j.
+
+The commands are plain :class:`click.Command` objects; ``neurflow.cli.main`` registers them on the main group.
+Run them alone with ``python -m neurflow.cli.experiments mask ...``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import neo4j
+import numpy as np
+from neo4j.exceptions import DriverError, Neo4jError
+
+from neurflow.circuit import ClassInfo
+from neurflow.cli.db import connection_options
+from neurflow.engine.models import LoadedModel, ModelError, imagenet_categories, resolve_class
+from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
+from neurflow.experiments.masking import MODES, Channels, merge_channels, parse_neurons
+from neurflow.format import FormatError
+from neurflow.graph.connection import ConnectionSettings, open_driver
+from neurflow.graph.experiment_store import (
+    CircuitRef,
+    ExperimentError,
+    GroupRef,
+    circuit_by_id,
+    circuit_groups,
+    circuit_images,
+    core_neurons,
+    find_circuit,
+    model_key_of,
+    resolve_groups,
+    write_fidelity_study,
+    write_masking_experiment,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _clean_errors(func: F) -> F:
+    """Bad input becomes one clear line and exit code 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ModelError, DataError, ExperimentError, FormatError, FileNotFoundError) as error:
+            raise click.ClickException(str(error)) from error
+        except (Neo4jError, DriverError) as error:
+            raise click.ClickException(f"Neo4j: {type(error).__name__}: {error}") from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _model_options(func: F) -> F:
+    options = [
+        click.option("--model", "-m", required=True, help="Model name (see `neurflow models`)."),
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="State-dict file; default: the model's pretrained weights."),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: CUDA when present."),
+        click.option("--batch-size", default=32, show_default=True, help="Images per forward pass."),
+        click.option("--no-progress", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _load(model: str, weights: str | None, device: str | None) -> LoadedModel:
+    from neurflow.engine.models import load_model
+
+    return load_model(model, weights, device=device)
+
+
+def _resolve(names: Sequence[str]) -> list[ClassInfo]:
+    """Classes resolved before anything slow (every registered model is an ImageNet-1k classifier)."""
+    categories = imagenet_categories()
+    return list({t.index: t for t in (resolve_class(n, categories) for n in names)}.values())
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _jsonable(value.item())
+    return value
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(_jsonable(data), indent=1, allow_nan=False))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _views_of_circuit(driver: neo4j.Driver, circuit: CircuitRef, loaded: LoadedModel,
+                      database: str) -> list[ViewImage]:
+    """The circuit's own images D_c, from the paths the graph records."""
+    records = circuit_images(driver, circuit.id, database)
+    files = [ImageFile(Path(path), label) for path, label in records if path]
+    present = [f for f in files if f.path.is_file()]
+    if not present:
+        raise DataError(
+            f"the {len(files)} image(s) of circuit {circuit.id} are not on this machine "
+            f"({files[0].path if files else 'no paths recorded'} ...): pass --images DIR"
+        )
+    views, _ = load_views(present, loaded.preprocessing)
+    if not views:
+        raise DataError(f"none of the images of circuit {circuit.id} could be read: pass --images DIR")
+    return views
+
+
+def _class_views(loaded: LoadedModel, folder: str, targets: Sequence[ClassInfo], max_images: int | None,
+                 batch_size: int) -> dict[int, list[ViewImage]]:
+    """D_c of each class from an image folder: the images the model predicts as c, most confident first."""
+    from neurflow.engine.builder import predict_views, select_class_images
+
+    views, _ = load_views(list_images(folder), loaded.preprocessing)
+    if not views:
+        raise DataError(f"none of the images in {folder} could be read")
+    logits = predict_views(loaded, views, batch_size)
+    return {
+        t.index: [views[i] for i in select_class_images(t, views, logits, "predicted", max_images, loaded.categories)]
+        for t in targets
+    }
+
+
+# --------------------------------------------------------------------------- mask
+
+
+def _print_masking(result: Any, circuit: CircuitRef | None, groups: Sequence[GroupRef], source: str,
+                   top: int) -> None:
+    e, r = result.effect, result.random
+    what = (f"{len(groups)} group(s)" if groups else "the given neurons")
+    click.echo(f"{'Masking' if result.mode == 'mask' else 'Retaining'} {what} of "
+               f"'{result.target.name}' ({result.target.index}) on {result.model.name} ({result.model.weights_id})"
+               + (f", circuit {circuit.id}" if circuit else ""))
+    for g in groups:
+        click.echo(f"  {g.group_id}: {len(g.channels)} neuron(s), channels {', '.join(map(str, g.channels))}")
+    if not groups:
+        for layer, chosen in result.channels.items():
+            click.echo(f"  {layer}: channels {', '.join(map(str, chosen))}")
+    click.echo(f"{e.images} image(s) ({source}), {e.neurons} neuron(s), {r.draws} random draw(s) (seed {r.seed})\n")
+    click.echo(f"{'':22s}{'chosen neurons':>18s}{'random neurons (mean +- std)':>34s}")
+    click.echo(f"{'top-1 accuracy':22s}{f'{e.accuracy_before:.2f} -> {e.accuracy_after:.2f}':>18s}"
+               f"{f'{e.accuracy_before:.2f} -> {r.accuracy_after_mean:.2f} +- {r.accuracy_after_std:.2f}':>34s}")
+    click.echo(f"{'class probability':22s}{f'{e.mean_prob_change:+.3f}':>18s}"
+               f"{f'{r.prob_change_mean:+.3f} +- {r.prob_change_std:.3f}':>34s}")
+    click.echo(f"{'class logit':22s}{f'{e.mean_logit_change:+.3f}':>18s}"
+               f"{f'{r.logit_change_mean:+.3f} +- {r.logit_change_std:.3f}':>34s}")
+    if e.changed:
+        went = ", ".join(f"{name} ({count})" for name, count in e.changed_to.items())
+        click.echo(f"\n{e.changed} prediction(s) changed, to: {went}")
+    else:
+        click.echo("\nNo prediction changed.")
+    click.echo("\nLargest logit drops, images (change of the class logit):")
+    for image in result.images[:top]:
+        click.echo(f"  {-image.drop:+8.3f}  {image.path}  p {image.prob_before:.2f} -> {image.prob_after:.2f}"
+                   + (f"  now: {image.predicted_after}" if image.predicted_after != image.predicted_before else ""))
+    if result.patches:
+        click.echo("Largest logit drops, patches (box in the image's pixels):")
+        for patch in result.patches[:top]:
+            click.echo(f"  {-patch.drop:+8.3f}  {Path(patch.path).name}  box {patch.box}  scale {patch.scale:g}")
+
+
+@click.command("mask")
+@_model_options
+@click.option("--class", "-c", "class_", required=True, help="Class name, index or wnid.")
+@click.option("--group", "-g", "groups", multiple=True,
+              help="Neuron group id in the circuit (e.g. _blocks.15/g1) or its full key; repeatable.")
+@click.option("--neurons", default=None, help="Neurons instead of groups: LAYER:CHANNEL,... e.g. _blocks.15:42.")
+@click.option("--circuit", "circuit_id", default=None, help="Circuit id; default: the newest complete one.")
+@click.option("--mode", type=click.Choice(MODES), default="mask", show_default=True,
+              help="mask: zero the neurons; retain: zero every other channel of their layers.")
+@click.option("--images", "-i", type=click.Path(file_okay=False), default=None,
+              help="Image folder; D_c = its images predicted as the class. Default: the circuit's images.")
+@click.option("--max-images", type=int, default=None, help="Cap on the images of --images.")
+@click.option("--random-draws", default=10, show_default=True, help="Random neuron sets of the same size per layer.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--patch-images", default=2, show_default=True,
+              help="Rank the 59 patches of this many worst-hit images (0: no patch ranking).")
+@click.option("--top", default=5, show_default=True, help="Images and patches listed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option("--no-record", is_flag=True, help="Do not write a MaskingExperiment node.")
+@connection_options
+@_clean_errors
+def mask(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
+         no_progress: bool, class_: str, groups: tuple[str, ...], neurons: str | None, circuit_id: str | None,
+         mode: str, images: str | None, max_images: int | None, random_draws: int, seed: int, patch_images: int,
+         top: int, as_json: bool, no_record: bool) -> None:
+    """Mask (or retain) neuron groups of a class circuit and measure what the model loses.
+
+    Reports, on the class's images: the change of class probability and logit, top-1 accuracy before and
+    after, where changed predictions went, the same for random neurons (mean and spread over the draws), and
+    the images and patches with the largest logit drop. Writes a MaskingExperiment node.
+
+    \b
+    Example:
+      neurflow mask -m efficientnet-lite0 -c Samoyed -g _blocks.15/g1 -g _blocks.14/g0
+      neurflow mask -m efficientnet-lite0 -c Samoyed --neurons _blocks.15:12,_blocks.15:40 --mode retain
+    """
+    from neurflow.experiments.masking import masking_experiment
+
+    if bool(groups) == bool(neurons):
+        raise click.UsageError("give either --group (one or more) or --neurons")
+    if random_draws < 0 or patch_images < 0 or top < 1:
+        raise click.BadParameter("--random-draws and --patch-images must be >= 0, --top >= 1")
+    target = _resolve([class_])[0]
+    requested = parse_neurons(neurons) if neurons else None
+    with open_driver(settings) as driver:
+        loaded = _load(model, weights, device)
+        circuit: CircuitRef | None = None
+        chosen: list[GroupRef] = []
+        if groups or images is None or circuit_id:
+            try:
+                circuit = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
+            except ExperimentError as error:
+                if groups or circuit_id:
+                    raise
+                raise ExperimentError(f"{error} With --neurons, --images DIR works without a circuit.") from error
+        if groups:
+            assert circuit is not None
+            chosen = resolve_groups(circuit_groups(driver, circuit.id, settings.database), groups)
+            channels: Channels = merge_channels(*(g.neurons for g in chosen))
+        else:
+            assert requested is not None
+            channels = requested
+            loaded.check_layers(list(channels))
+        if images is None:
+            assert circuit is not None
+            views, source = _views_of_circuit(driver, circuit, loaded, settings.database), "the circuit's images"
+        else:
+            views = _class_views(loaded, images, [target], max_images, batch_size)[target.index]
+            source = f"predicted as the class in {images}"
+        if not no_progress and not as_json:
+            click.echo(f"{len(views)} image(s); {random_draws} random draw(s) ...", err=True)
+        result = masking_experiment(loaded, target, views, channels, mode, random_draws, seed, patch_images,
+                                    max(top, 10), batch_size, progress=not no_progress)
+        experiment_id = None
+        if not no_record:
+            experiment_id = write_masking_experiment(driver, result, circuit, chosen,
+                                                     "circuit" if images is None else str(images),
+                                                     settings.database)
+    if as_json:
+        _echo_json(result.to_dict() | {"experiment_id": experiment_id, "circuit_id": circuit.id if circuit else None,
+                                       "groups": [g.group_id for g in chosen]})
+        return
+    _print_masking(result, circuit, chosen, source, top)
+    if experiment_id:
+        click.echo(f"\nRecorded MaskingExperiment {experiment_id} (queries/masking-experiments.cypher).")
+
+
+# --------------------------------------------------------------------------- fidelity
+
+
+@click.command("fidelity")
+@_model_options
+@click.option("--classes", "-c", required=True, help='Comma-separated classes: "Samoyed,golden retriever".')
+@click.option("--circuit", "circuit_ids", multiple=True,
+              help="Circuit id for a class (repeatable); default: each class's newest complete circuit.")
+@click.option("--images", "-i", type=click.Path(file_okay=False), default=None,
+              help="Image folder; D_c = its images predicted as c. Default: each circuit's images.")
+@click.option("--max-images", type=int, default=None, help="Cap on the images of each class.")
+@click.option("--random-draws", default=5, show_default=True, help="Random neuron sets per layer and setting.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), default="fidelity", show_default=True,
+              help="Folder for fidelity.png and fidelity.csv.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--no-record", is_flag=True, help="Do not write a FidelityStudy node.")
+@connection_options
+@_clean_errors
+def fidelity(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
+             no_progress: bool, classes: str, circuit_ids: tuple[str, ...], images: str | None,
+             max_images: int | None, random_draws: int, seed: int, out: str, as_json: bool, no_record: bool) -> None:
+    """The paper's fidelity study (Figure 5): mask or retain each layer's core neurons.
+
+    For every layer below the logit: its core neurons alone ("single") and those of every layer from the
+    logit down to it ("multi-layer"), masked and retained, against as many random neurons per layer;
+    accuracy relative to the unmasked model, averaged over the classes. Saves a PNG and a CSV, and stores a
+    FidelityStudy in the graph.
+
+    \b
+    Example:
+      neurflow fidelity -m efficientnet-lite0 -c "Samoyed,golden retriever" --out fidelity/
+    """
+    from neurflow.cli.options import split_list
+    from neurflow.experiments.masking import (
+        fidelity_study,
+        plot_fidelity,
+        summarise_fidelity,
+        write_fidelity_csv,
+    )
+
+    if random_draws < 1:
+        raise click.BadParameter("--random-draws must be at least 1")
+    names = split_list(classes) or []
+    if not names:
+        raise click.UsageError("--classes is empty")
+    targets = _resolve(names)
+    with open_driver(settings) as driver:
+        loaded = _load(model, weights, device)
+        key = model_key_of(loaded)
+        by_class: dict[int, str] = {}
+        for cid in circuit_ids:
+            ref = circuit_by_id(driver, cid, settings.database)
+            if ref.model_key != key or ref.class_index not in {t.index for t in targets}:
+                raise ExperimentError(f"circuit {cid} is the circuit of {ref.class_name!r} ({ref.model_key}), "
+                                      f"not of one of {names} ({key})")
+            by_class[ref.class_index] = cid
+        circuits = [find_circuit(driver, key, t, by_class.get(t.index), settings.database) for t in targets]
+        cores = {c.class_index: core_neurons(driver, c.id, settings.database) for c in circuits}
+        if images is None:
+            views = {c.class_index: _views_of_circuit(driver, c, loaded, settings.database) for c in circuits}
+            if max_images:
+                views = {k: v[:max_images] for k, v in views.items()}
+        else:
+            views = _class_views(loaded, images, targets, max_images, batch_size)
+        rows = []
+        for target in targets:
+            if not as_json:
+                click.echo(f"{target.name}: {len(views[target.index])} image(s), layers "
+                           f"{', '.join(cores[target.index])}", err=True)
+            rows += fidelity_study(loaded, target, views[target.index], cores[target.index], random_draws, seed,
+                                   batch_size=batch_size, progress=not no_progress)
+        folder = Path(out)
+        csv_path = write_fidelity_csv(rows, folder / "fidelity.csv")
+        png_path = plot_fidelity(rows, folder / "fidelity.png",
+                                 f"{loaded.name}: fidelity of core neurons ({', '.join(t.name for t in targets)})")
+        study_id = None
+        if not no_record:
+            study_id = write_fidelity_study(driver, rows, circuits, loaded.name, loaded.weights_id, random_draws,
+                                            seed, str(csv_path.resolve()), str(png_path.resolve()),
+                                            settings.database)
+    if as_json:
+        _echo_json({"study_id": study_id, "csv": str(csv_path), "png": str(png_path),
+                    "rows": [r.to_dict() for r in rows]})
+        return
+    click.echo(f"{'layer':14s}{'setting':22s}{'neurons':>8s}{'core':>8s}{'random':>16s}   (accuracy / unmasked)")
+    for s in summarise_fidelity(rows):
+        setting = f"{'single' if s.scope == 'single' else 'multi-layer'} {s.mode}"
+        neurons = round(np.mean([r.neurons for r in rows if (r.layer, r.scope, r.mode) == (s.layer, s.scope, s.mode)]))
+        click.echo(f"{s.layer:14s}{setting:22s}{neurons:8d}{s.core_relative:8.2f}"
+                   f"{f'{s.random_relative:.2f} +- {s.random_relative_std:.2f}':>16s}")
+    click.echo(f"\nCSV: {csv_path}\nPlot: {png_path}")
+    if study_id:
+        click.echo(f"Recorded FidelityStudy {study_id} (queries/fidelity-summary.cypher).")
+
+
+# --------------------------------------------------------------------------- debug
+
+
+def _circuit_folder(ref: CircuitRef, circuit_dir: str | None) -> Path:
+    """The folder of circuit ``ref`` (its vectors.npz holds what metric M needs): as recorded at
+    ingestion, or found under ``circuit_dir``."""
+    from neurflow.format import find_circuits, load_circuit
+
+    candidates = find_circuits(circuit_dir) if circuit_dir else [Path(ref.folder)] if ref.folder else []
+    for folder in candidates:
+        if (folder / "circuit.json").is_file() and load_circuit(folder).id == ref.id:
+            return folder
+    where = f"under {circuit_dir}" if circuit_dir else f"at {ref.folder} (recorded at ingestion)"
+    raise DataError(f"the folder of circuit {ref.id} is not {where}; metric M needs its vectors.npz: "
+                    "pass --circuit-dir")
+
+
+@click.command("debug")
+@click.argument("image", type=click.Path(exists=True))
+@_model_options
+@click.option("--class", "-c", "class_", required=True, help="Class name, index or wnid.")
+@click.option("--circuit", "circuit_id", default=None, help="Circuit id; default: the newest complete one.")
+@click.option("--circuit-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Where the circuit's folder is now (it or a folder of circuits); default: as ingested.")
+@click.option("--threshold", default=0.8, show_default=True, type=click.FloatRange(0, None, min_open=True),
+              help="Crops with M at or above it are outlined; groups at or above it count as high.")
+@click.option("--out", "-o", type=click.Path(), default=None,
+              help="PNG file (one image) or folder (a folder of images); default: next to the working folder.")
+@click.option("--panels", default=6, show_default=True, help="Groups drawn in a picture (best first).")
+@click.option("--random-draws", default=3, show_default=True, help="Random neuron sets when verifying by masking.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many false positives (most confident first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@connection_options
+@_clean_errors
+def debug(settings: ConnectionSettings, image: str, model: str, weights: str | None, device: str | None,
+          batch_size: int, no_progress: bool, class_: str, circuit_id: str | None, circuit_dir: str | None,
+          threshold: float, out: str | None, panels: int, random_draws: int, seed: int, limit: int | None,
+          as_json: bool) -> None:
+    """Which neuron groups of a class circuit an image triggers: the paper's metric M per group.
+
+    IMAGE is one image: print each group's score M (the best crop's geometric mean of activation / maximum
+    activation over the 5 neurons nearest the group's centre) and save a PNG outlining the crops with
+    M >= threshold. IMAGE is a labelled folder: find the false positives (predicted as the class, labelled
+    otherwise), report their high groups and mask those groups to see how much of the prediction they carry.
+
+    \b
+    Example:
+      neurflow debug photo.jpg -m efficientnet-lite0 -c Samoyed
+      neurflow debug ../shared/data/imagewoof-val -m efficientnet-lite0 -c Samoyed --out debug/
+    """
+    from neurflow.experiments.debugging import debug_image, draw_debug, false_positives, group_probes
+    from neurflow.format import load_circuit, load_vectors
+
+    target = _resolve([class_])[0]
+    with open_driver(settings) as driver:
+        loaded = _load(model, weights, device)
+        ref = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
+    folder = _circuit_folder(ref, circuit_dir)
+    circuit = load_circuit(folder)
+    vectors = load_vectors(folder)
+    source = Path(image)
+    if source.is_file():
+        views, _ = load_views([ImageFile(source, None)], loaded.preprocessing)
+        if not views:
+            raise DataError(f"{source} is not a readable image")
+        result = debug_image(loaded, circuit, views[0], group_probes(circuit, vectors), threshold,
+                             batch_size=max(batch_size, 59))
+        png = Path(out) if out else Path(f"{source.stem}-debug-{_slug(target.name)}.png")
+        if png.suffix.lower() != ".png":
+            png = png / f"{source.stem}-debug-{_slug(target.name)}.png"
+        draw_debug(views[0], result, png, panels)
+        if as_json:
+            _echo_json(result.to_dict() | {"circuit_id": ref.id, "png": str(png)})
+            return
+        click.echo(f"{source}: predicted {result.predicted!r}, p({target.name}) = {result.class_prob:.3f}; "
+                   f"circuit {ref.id}")
+        click.echo(f"{'group':18s}{'layer':14s}{'M':>7s}{'crops>=' + format(threshold, 'g'):>12s}   probe channels")
+        for g in result.groups:
+            click.echo(f"{g.group_id:18s}{g.layer:14s}{g.score:7.3f}{len(g.crops_above):12d}   "
+                       f"{', '.join(map(str, g.channels))}")
+        click.echo(f"Picture: {png}")
+        return
+
+    views, _ = load_views(list_images(source), loaded.preprocessing)
+    report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size,
+                             progress=not no_progress and not as_json)
+    folder = Path(out) if out else Path(f"debug-{_slug(target.name)}")
+    by_path = {str(v.file.path): v for v in views}
+    pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug, folder / f"{Path(fp.debug.path).stem}-debug.png",
+                               panels)) for fp in report.false_positives]
+    if as_json:
+        _echo_json(report.to_dict() | {"circuit_id": ref.id, "pictures": pictures})
+        return
+    click.echo(f"{report.images} image(s): {report.predicted_as_class} predicted as {target.name!r}, "
+               f"{report.labelled_as_class} labelled so; {len(report.false_positives)} false positive(s). "
+               f"Circuit {ref.id}.")
+    for fp, picture in zip(report.false_positives, pictures, strict=True):
+        d = fp.debug
+        groups = ", ".join(f"{g.group_id} (M={g.score:.3f})" for g in d.groups
+                           if g.group_id in fp.masked_groups)
+        click.echo(f"\n{d.path}  label {d.label}, p({target.name}) = {d.class_prob:.3f}")
+        click.echo(f"  {'high groups' if fp.above_threshold else 'no group >= threshold; best'}: {groups}")
+        click.echo(f"  masking them ({fp.masked_neurons} neurons): p {fp.prob_before:.3f} -> {fp.prob_after:.3f} "
+                   f"({fp.prob_change:+.3f}), now {fp.predicted_after!r}; random neurons: p -> "
+                   f"{fp.random_prob_after:.3f}")
+        click.echo(f"  picture: {picture}")
+
+
+@click.group()
+def _standalone() -> None:
+    """Experiments (also registered on `neurflow`)."""
+
+
+for _command in (mask, fidelity, debug):
+    _standalone.add_command(_command)
+
+
+if __name__ == "__main__":
+    _standalone()

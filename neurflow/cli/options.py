@@ -1,0 +1,68 @@
+"""click options shared by the commands that build circuits (`neurflow build`, `neurflow-ingest`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from neurflow.engine.config import LABEL_SOURCES, QUADRATURES, RANKINGS, BuildConfig
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; None or blank -> None."""
+    if text is None or not text.strip():
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds --model --weights --random-weights --layers --tau --k --steps ... to a command."""
+    options = [
+        click.option("--model", "-m", required=True, help="Model name (see `neurflow models`)."),
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="State-dict file; default: the model's pretrained weights from the local cache."),
+        click.option("--random-weights", is_flag=True, help="Random weights (for tests only)."),
+        click.option("--layers", default=None,
+                     help="Comma-separated module names from the logit layer down; default: the model's list."),
+        click.option("--tau", default=16, show_default=True, help="Core concept neurons per target."),
+        click.option("--k", "k", default=50, show_default=True, help="Patches in a neuron's concept."),
+        click.option("--steps", default=50, show_default=True, help="Integrated-gradient steps N."),
+        click.option("--quadrature", type=click.Choice(QUADRATURES), default="gauss-legendre", show_default=True),
+        click.option("--ranking", type=click.Choice(RANKINGS), default="sum", show_default=True,
+                     help="sum: |sum over V_a| (paper); mean-abs: mean of |per-patch score| (authors' code)."),
+        click.option("--max-semantic-groups", default=5, show_default=True),
+        click.option("--max-neuron-groups", default=8, show_default=True),
+        click.option("--max-images", type=int, default=None, help="Cap on the images of each class."),
+        click.option("--label-source", type=click.Choice(LABEL_SOURCES), default="predicted", show_default=True,
+                     help="D_c = images predicted as c, or images the folder labels c."),
+        click.option("--seed", default=0, show_default=True),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: CUDA when present."),
+        click.option("--batch-size", type=click.IntRange(1), default=None,
+                     help="Patches per recording forward pass (bounds memory) [default: 8 on CPU, 128 on CUDA]."),
+        click.option("--ig-batch-size", type=click.IntRange(1), default=None,
+                     help="(patch, step) inputs per integrated-gradients call [default: 16 on CPU, 256 on CUDA]."),
+        click.option("--map-cache-mb", default=2048, show_default=True, type=click.IntRange(0),
+                     help="Memory for lower-layer maps kept from the recording pass (0: recompute per layer pair)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+ENGINE_OPTION_NAMES = (
+    "model", "weights", "random_weights", "layers", "tau", "k", "steps", "quadrature", "ranking",
+    "max_semantic_groups", "max_neuron_groups", "max_images", "label_source", "seed", "device", "batch_size",
+    "ig_batch_size", "map_cache_mb",
+)
+
+
+def config_from_options(options: dict[str, Any]) -> BuildConfig:
+    """Pops the engine options out of a command's keyword arguments and returns the BuildConfig."""
+    values = {name: options.pop(name) for name in ENGINE_OPTION_NAMES if name in options}
+    values["layers"] = split_list(values.get("layers"))
+    try:
+        return BuildConfig(**values)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error

@@ -1,0 +1,126 @@
+"""``neurflow query``: run the named Cypher queries of ``queries/`` read-only; ``neurflow browser``: the Browser
+stylesheet and guide.
+
+    neurflow query --list
+    neurflow query top-groups --param class=Samoyed --param limit=3 --format json
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+import neo4j
+
+from neurflow.cli.db import connection_options
+from neurflow.graph.connection import ConnectionSettings, open_driver
+from neurflow.graph.named_queries import (
+    FORMATS,
+    QueryError,
+    bind_params,
+    describe_queries,
+    format_rows,
+    list_queries,
+    load_query,
+    parse_param_options,
+    run_query,
+)
+
+BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
+GUIDE = "neurflow-guide.html"
+STYLE = "neurflow.grass"
+
+
+@click.command("query")
+@click.argument("name", required=False)
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="A query parameter (repeat); values are typed by the query's header.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--list", "-l", "list_only", is_flag=True, help="List the queries and their parameters.")
+@click.option("--show", is_flag=True, help="Print the query's Cypher instead of running it.")
+@connection_options
+def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...], fmt: str, list_only: bool,
+          show: bool) -> None:
+    """Run the named query NAME (see --list) in a read transaction and print its rows."""
+    try:
+        if list_only or name is None:
+            if name is None and not list_only:
+                raise click.UsageError("give a query NAME, or --list to see them")
+            click.echo(describe_queries(list_queries()))
+            return
+        info = load_query(name)
+        if show:
+            click.echo(info.cypher.rstrip())
+            return
+        values = parse_param_options(params)
+        bind_params(info, values)  # parameter errors before connecting
+    except QueryError as error:
+        raise click.UsageError(str(error)) from error
+    driver = open_driver(settings)
+    try:
+        columns, rows = run_query(driver, name, values, settings.database)
+    except QueryError as error:
+        raise click.UsageError(str(error)) from error
+    except neo4j.exceptions.Neo4jError as error:
+        raise click.ClickException(f"query {name!r} failed on {settings.uri}: {error.message or error}") from error
+    finally:
+        driver.close()
+    click.echo(format_rows(columns, rows, fmt))
+
+
+@click.group("browser")
+def browser() -> None:
+    """Neo4j Browser: neurflow's stylesheet and guide (`:style` and `:play`)."""
+
+
+@browser.command("files")
+@click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Copy the stylesheet and guide into this folder.")
+def browser_files(copy_to: Path | None) -> None:
+    """Print where the stylesheet and guide are (optionally copy them)."""
+    for file in (STYLE, GUIDE):
+        path = BROWSER_DIR / file
+        if copy_to is not None:
+            copy_to.mkdir(parents=True, exist_ok=True)
+            path = Path(shutil.copy(path, copy_to / file))
+        click.echo(str(path))
+
+
+class _CorsHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with CORS headers: Browser (on :7474) fetches guides and styles from another origin."""
+
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - the handler's method naming
+        # Browser's fetches carry cache-control, pragma and sentry-trace headers, so Chromium preflights them.
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", self.headers.get("Access-Control-Request-Headers") or "*")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        return None
+
+
+@browser.command("serve")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+def browser_serve(port: int) -> None:
+    """Serve the stylesheet and guide on http://localhost:PORT for `:style URL` and `:play URL`."""
+    handler = functools.partial(_CorsHandler, directory=str(BROWSER_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    click.echo(f"In Neo4j Browser run:\n  :style http://localhost:{port}/{STYLE}\n  :play http://localhost:{port}/{GUIDE}")
+    click.echo("Ctrl-C stops serving.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

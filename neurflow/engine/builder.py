@@ -1,0 +1,371 @@
+"""Builds NeurFlow class circuits: the pipeline that ties models, patches, hooks, attribution and groups.
+
+>>> from neurflow.engine.config import BuildConfig
+>>> from neurflow.engine.builder import build_circuits
+>>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),
+...                          ["Samoyed"], "images/", "circuits/")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from neurflow.circuit import (
+    Circuit,
+    ClassInfo,
+    CoreNeuron,
+    Edge,
+    ImageRecord,
+    NeuronGroup,
+    PatchRecord,
+    SemanticGroup,
+    label_matches,
+    neuron_key,
+)
+from neurflow.engine import groups as grouping
+from neurflow.engine.attribution import integrated_gradients
+from neurflow.engine.config import BuildConfig
+from neurflow.engine.models import LoadedModel, load_model
+from neurflow.engine.patches import DataError, PatchSet, ViewImage, list_images, load_views, normalise
+from neurflow.engine.segments import extract_segment, layer_output, record_layers, trace
+from neurflow.format import class_folder_name, save_circuit
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class ClassResult:
+    circuit: Circuit
+    vectors: dict[str, np.ndarray]
+    thumbnails: dict[int, Image.Image]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@torch.no_grad()
+def predict_views(loaded: LoadedModel, views: Sequence[ViewImage], batch_size: int = 32) -> torch.Tensor:
+    """Logits [images, classes] of the whole views (the images as the model is meant to see them)."""
+    logits = []
+    for start in range(0, len(views), batch_size):
+        pixels = torch.stack([v.view for v in views[start : start + batch_size]]).to(loaded.device)
+        logits.append(loaded.module(normalise(pixels, loaded.preprocessing)).float().cpu())
+    return torch.cat(logits) if logits else torch.empty(0, len(loaded.categories))
+
+
+def select_class_images(
+    target: ClassInfo,
+    views: Sequence[ViewImage],
+    logits: torch.Tensor,
+    label_source: str,
+    max_images: int | None,
+    categories: Sequence[str],
+) -> list[int]:
+    """D_c: indices of the images predicted as c (or labelled c), most confident first, capped."""
+    predicted = logits.argmax(1)
+    if label_source == "folder":
+        chosen = [i for i, v in enumerate(views) if label_matches(v.file.label, target)]
+    else:
+        chosen = [i for i in range(len(views)) if int(predicted[i]) == target.index]
+    if not chosen:
+        if label_source == "folder":
+            labels = sorted({v.file.label for v in views if v.file.label})
+            raise DataError(
+                f"no image is labelled {target.name!r} ({target.wnid}); the folder's labels are: "
+                + (", ".join(labels) if labels else "none (a flat folder: use --label-source predicted)")
+            )
+        counts = torch.bincount(predicted, minlength=len(categories))
+        ranked = [int(i) for i in counts.argsort(descending=True)[:8]]
+        top = [f"{categories[i]} ({int(counts[i])})" for i in ranked if counts[i] > 0]
+        raise DataError(
+            f"no image is predicted as {target.name!r}; the model predicts these classes for the folder: "
+            + ", ".join(top)
+        )
+    chosen.sort(key=lambda i: -float(logits[i, target.index]))
+    return chosen[:max_images] if max_images else chosen
+
+
+def _top_patches(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first; ties broken by index (stable)."""
+    return np.argsort(-values, kind="stable")[: min(k, len(values))]
+
+
+class CircuitBuilder:
+    """Computes one class circuit over the patches of its images."""
+
+    def __init__(self, loaded: LoadedModel, config: BuildConfig, progress: bool = True, echo: Echo = _quiet):
+        self.loaded = loaded
+        self.config = config
+        self.layers = loaded.check_layers(config.layers or loaded.layers)
+        self.progress = progress
+        self.echo = echo
+        self.traced = trace(loaded.module, self.layers)
+        self.maps: dict[str, torch.Tensor] = {}
+
+    def record(self, patches: PatchSet) -> dict[str, np.ndarray]:
+        """One forward pass over every patch, recording every layer's spatial means.
+
+        It also keeps the full outputs of the lower layers, from the top down, as long as they fit in
+        ``config.map_cache_mb``: attribution then starts from them instead of recomputing the input-to-layer
+        prefix. Layers that do not fit are recomputed for their concept patches only.
+        """
+        chunks: dict[str, list[torch.Tensor]] = defaultdict(list)
+        kept: dict[str, list[torch.Tensor]] = defaultdict(list)
+        keep: list[str] | None = None
+        for batch in tqdm(list(patches.batches(self.config.patches_per_pass(self.loaded.device))), desc="activations", unit="batch",
+                          disable=not self.progress, leave=False):
+            inputs = patches.inputs(batch, self.loaded.device)
+            means, maps = record_layers(self.loaded.module, inputs, self.layers,
+                                        self.layers[1:] if keep is None else keep)
+            if keep is None:
+                keep = self._layers_to_keep({name: value[0].numel() * 4 for name, value in maps.items()},
+                                            len(patches))
+            for layer, values in means.items():
+                chunks[layer].append(values)
+            for layer in keep:
+                kept[layer].append(maps[layer])
+        self.maps = {layer: torch.cat(values) for layer, values in kept.items()}
+        return {layer: torch.cat(values).numpy() for layer, values in chunks.items()}
+
+    def _layers_to_keep(self, bytes_per_patch: dict[str, int], patches: int) -> list[str]:
+        budget = self.config.map_cache_mb * 2**20
+        keep = []
+        for layer in self.layers[1:]:
+            size = bytes_per_patch[layer] * patches
+            if size > budget:
+                break
+            keep.append(layer)
+            budget -= size
+        return keep
+
+    def lower_maps(self, patches: PatchSet, chunk: list[int], lower: str) -> torch.Tensor:
+        """Full outputs of ``lower`` for the patches in ``chunk``: kept by :meth:`record`, or recomputed."""
+        if lower in self.maps:
+            return self.maps[lower][chunk].to(self.loaded.device)
+        return layer_output(self.loaded.module, patches.inputs(chunk, self.loaded.device), lower)
+
+    def attribute(
+        self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray]
+    ) -> dict[int, np.ndarray]:
+        """Per target a of ``upper``: [|V_a|, lower channels] integrated gradients of a, one row per patch."""
+        segment = extract_segment(self.traced, lower, upper)
+        rows_of_patch: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for target, concept in concepts.items():
+            for position, patch in enumerate(concept):
+                rows_of_patch[int(patch)].append((target, position))
+        result: dict[int, np.ndarray] = {}
+        unique = sorted(rows_of_patch)
+        cfg = self.config
+        # Enough patches per chunk to fill several calls, few enough to keep their lower maps small.
+        patch_chunk = 64
+        bar = tqdm(total=sum(len(v) for v in rows_of_patch.values()), desc=f"IG {upper} <- {lower}",
+                   unit="row", disable=not self.progress, leave=False)
+        for start in range(0, len(unique), patch_chunk):
+            chunk = unique[start : start + patch_chunk]
+            maps = self.lower_maps(patches, chunk, lower)
+            rows = [(target, position, i) for i, patch in enumerate(chunk) for target, position in rows_of_patch[patch]]
+            targets = torch.tensor([r[0] for r in rows])
+            attributions = integrated_gradients(
+                segment, maps, targets, cfg.steps, cfg.quadrature, cfg.ig_rows_per_call(self.loaded.device),
+                source_index=torch.tensor([r[2] for r in rows]),
+            ).cpu().numpy()
+            for (target, position, _), values in zip(rows, attributions, strict=True):
+                if target not in result:
+                    result[target] = np.zeros((len(concepts[target]), values.shape[0]), dtype=np.float64)
+                result[target][position] = values
+            bar.update(len(rows))
+        bar.close()
+        return result
+
+    def core_set(self, per_patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Top-tau lower neurons for one target, and their ranking scores."""
+        if self.config.ranking == "mean-abs":
+            ranking = np.abs(per_patch).mean(0)
+        else:
+            ranking = np.abs(per_patch.sum(0))
+        order = np.argsort(-ranking, kind="stable")[: self.config.tau]
+        return order, ranking[order]
+
+    def build(self, target: ClassInfo, views: list[ViewImage], view_logits: torch.Tensor) -> ClassResult:
+        cfg, layers = self.config, self.layers
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        patches = PatchSet(views, self.loaded.preprocessing)
+        acts = self.record(patches)
+        timings["activations"] = time.perf_counter() - clock
+
+        core: dict[str, list[int]] = {layers[0]: [target.index]}
+        parents: dict[str, dict[int, list[str]]] = {layers[0]: {target.index: []}}
+        concepts: dict[str, dict[int, np.ndarray]] = {}
+        semantic: list[SemanticGroup] = []
+        edges: list[Edge] = []
+        for depth, upper in enumerate(layers):
+            concepts[upper] = {a: _top_patches(acts[upper][:, a], cfg.k) for a in core[upper]}
+            if depth + 1 == len(layers):
+                break
+            lower = layers[depth + 1]
+            clock = time.perf_counter()
+            per_patch = self.attribute(patches, upper, lower, concepts[upper])
+            timings[f"ig {upper}"] = time.perf_counter() - clock
+            parents[lower] = defaultdict(list)
+            for a in core[upper]:
+                chosen, _ = self.core_set(per_patch[a])
+                for s in chosen:
+                    parents[lower][int(s)].append(neuron_key(upper, a))
+                features = acts[lower][concepts[upper][a]][:, chosen]
+                labels = grouping.ward_clusters(features, cfg.max_semantic_groups)
+                scores = np.stack([per_patch[a][labels == j].sum(0)[chosen] for j in range(labels.max() + 1)])
+                for j, weights in enumerate(grouping.edge_weights(scores)):
+                    members = concepts[upper][a][labels == j]
+                    group = SemanticGroup(upper, a, j, [int(p) for p in members],
+                                          [float(acts[upper][p, a]) for p in members])
+                    semantic.append(group)
+                    edges += [
+                        Edge(group.key, group.neuron, neuron_key(lower, int(s)), float(scores[j, i]), float(weights[i]))
+                        for i, s in enumerate(chosen)
+                    ]
+            core[lower] = sorted(parents[lower])
+            self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons "
+                      f"({timings[f'ig {upper}']:.1f} s)")
+
+        bottom = layers[-1]
+        for a in core[bottom]:
+            features = acts[bottom][concepts[bottom][a]][:, core[bottom]]
+            labels = grouping.ward_clusters(features, cfg.max_semantic_groups)
+            for j in range(labels.max() + 1):
+                members = concepts[bottom][a][labels == j]
+                semantic.append(SemanticGroup(bottom, a, j, [int(p) for p in members],
+                                              [float(acts[bottom][p, a]) for p in members]))
+
+        clock = time.perf_counter()
+        neuron_groups, vectors = self._neuron_groups(acts, core, semantic)
+        group_edges = []
+        for upper, lower in zip(layers, layers[1:], strict=False):
+            layer_edges = [e for e in edges if e.upper.rpartition(":")[0] == upper]
+            group_edges += grouping.group_edges(
+                [g for g in neuron_groups if g.layer == upper], [g for g in neuron_groups if g.layer == lower],
+                layer_edges,
+            )
+        timings["groups"] = time.perf_counter() - clock
+
+        neurons = {
+            layer: [
+                CoreNeuron(layer, a, [int(p) for p in concepts[layer][a]],
+                           [float(acts[layer][p, a]) for p in concepts[layer][a]],
+                           float(acts[layer][:, a].max()), parents[layer].get(a, []))
+                for a in core[layer]
+            ]
+            for layer in layers
+        }
+        used = sorted({p for g in semantic for p in g.patches})
+        circuit = Circuit(
+            model=self.loaded.info,
+            target=target,
+            layers=list(layers),
+            params=cfg.circuit_params() | {"layers": list(layers)},
+            images=[
+                ImageRecord(str(v.file.path), v.sha256, v.width, v.height, v.file.label,
+                            int(view_logits[i].argmax()), float(view_logits[i, target.index]))
+                for i, v in enumerate(views)
+            ],
+            patches=[
+                PatchRecord(i, ref.image, patches.original_box(i), ref.scale) for i, ref in enumerate(patches.refs)
+            ],
+            neurons=neurons,
+            semantic_groups=semantic,
+            edges=edges,
+            neuron_groups=neuron_groups,
+            group_edges=group_edges,
+            timings=timings,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        for layer in layers:
+            vectors[f"act/{layer}"] = acts[layer][:, core[layer]].astype(np.float32)
+            vectors[f"channels/{layer}"] = np.array(core[layer], dtype=np.int64)
+        self.maps = {}  # a class's maps are not needed for the next class
+        thumbnails = {p: patches.thumbnail(p) for p in used}
+        return ClassResult(circuit, vectors, thumbnails)
+
+    def _neuron_groups(
+        self, acts: dict[str, np.ndarray], core: dict[str, list[int]], semantic: list[SemanticGroup]
+    ) -> tuple[list[NeuronGroup], dict[str, np.ndarray]]:
+        """Per layer: cluster the semantic groups by their mean (z-scored) activations of the layer's core
+        neurons. The logit layer holds one neuron, so its semantic groups form one group."""
+        result: list[NeuronGroup] = []
+        vectors: dict[str, np.ndarray] = {}
+        for depth, layer in enumerate(self.layers):
+            members = [g for g in semantic if g.layer == layer]
+            values = acts[layer][:, core[layer]]
+            scaled = (values - values.mean(0)) / (values.std(0) + 1e-8)
+            rep = np.stack([scaled[g.patches].mean(0) for g in members])
+            vectors[f"sg/{layer}"] = rep.astype(np.float32)
+            vectors[f"sgkeys/{layer}"] = np.array([g.key for g in members])
+            max_groups = 1 if depth == 0 else self.config.max_neuron_groups
+            result += grouping.neuron_groups(layer, members, rep, max_groups, prefix="")
+        return result, vectors
+
+
+def build_circuits(
+    config: BuildConfig,
+    classes: Sequence[str],
+    images: str | Path,
+    out: str | Path,
+    echo: Echo = print,
+    progress: bool = True,
+) -> list[Path]:
+    """Builds and saves the circuit of each class; returns their folders (``out/<index>-<name>``).
+
+    Classes are resolved before any work, so a typo fails fast with the closest names. A class without
+    images is reported and skipped; the others are still built. Raises DataError at the end if any failed.
+    """
+    loaded = load_model(config.model, config.weights, config.random_weights, config.device, config.layers,
+                        config.seed)
+    targets = [loaded.resolve_class(name) for name in classes]
+    if not targets:
+        raise DataError("no class given")
+    torch.manual_seed(config.seed)
+    files = list_images(images)
+    views, skipped = load_views(files, loaded.preprocessing)
+    if skipped:
+        echo(f"skipped {len(skipped)} unreadable image(s) of {len(files)}")
+    if not views:
+        raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
+    echo(f"{loaded.name} ({loaded.weights_id}) on {loaded.device}; {len(views)} images; "
+         f"layers {', '.join(config.layers or loaded.layers)}")
+    logits = predict_views(loaded, views, config.patches_per_pass(loaded.device))
+    builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)
+    folders: list[Path] = []
+    failures: list[str] = []
+    for target in targets:
+        try:
+            chosen = select_class_images(target, views, logits, config.label_source, config.max_images,
+                                         loaded.categories)
+        except DataError as error:
+            echo(f"{target.name}: {error}")
+            failures.append(target.name)
+            continue
+        echo(f"{target.name} ({target.index}): {len(chosen)} images, {len(chosen) * 59} patches")
+        start = time.perf_counter()
+        result = builder.build(target, [views[i] for i in chosen], logits[chosen])
+        result.circuit.timings["total"] = time.perf_counter() - start
+        folder = save_circuit(result.circuit, Path(out) / class_folder_name(target), result.vectors,
+                              result.thumbnails)
+        folders.append(folder)
+        c = result.circuit
+        echo(f"{target.name}: {sum(len(n) for n in c.neurons.values())} core neurons, "
+             f"{len(c.semantic_groups)} semantic groups, {len(c.edges)} edges, {len(c.neuron_groups)} neuron "
+             f"groups in {c.timings['total']:.1f} s -> {folder}")
+    if failures:
+        raise DataError(f"no circuit for {', '.join(failures)} (see above); built {len(folders)}")
+    return folders

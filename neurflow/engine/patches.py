@@ -1,0 +1,186 @@
+"""Images and their patches, with provenance.
+
+Every image is seen as the model sees it (shorter side resized, centre crop: the *view*); its patches are
+squares of 100/50/25 % of the view's side at 50 % overlap (1 + 9 + 49 = 59), each resized to the input size.
+A patch keeps its image's path and sha256, its box in the original image's pixels, and its scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+from PIL import Image, UnidentifiedImageError
+
+from neurflow.engine.models import Preprocessing
+from neurflow.errors import NeurflowError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+PATCH_SCALES = (1.0, 0.5, 0.25)
+
+
+class DataError(NeurflowError, ValueError):
+    """An image folder that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    path: Path
+    label: str | None
+
+
+@dataclass
+class ViewImage:
+    """An image as the model sees it: ``view`` is [3, crop, crop] in [0, 1]."""
+
+    file: ImageFile
+    sha256: str
+    width: int
+    height: int
+    view: torch.Tensor
+    scale: float
+    offset: tuple[float, float]
+
+    def to_original(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A (left, top, right, bottom) box of the view in the original image's pixels."""
+        left, top, right, bottom = box
+        ox, oy = self.offset
+        return (
+            max(0, round((left + ox) / self.scale)),
+            max(0, round((top + oy) / self.scale)),
+            min(self.width, round((right + ox) / self.scale)),
+            min(self.height, round((bottom + oy) / self.scale)),
+        )
+
+
+def list_images(folder: str | Path) -> list[ImageFile]:
+    """Image files of a flat folder (no labels) or an ImageFolder ``<wnid or class>/file`` (labelled).
+
+    Paths are absolute, so that a circuit's provenance still finds its images from another directory.
+    """
+    root = Path(folder).resolve()
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist or is not a folder")
+    files = [
+        ImageFile(path, None if path.parent == root else path.parent.name)
+        for path in sorted(root.rglob("*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    ]
+    if not files:
+        raise DataError(
+            f"no images in {root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))} files, flat or in class folders)"
+        )
+    return files
+
+
+def view_box(width: int, height: int, prep: Preprocessing) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Resized size and centre-crop offset of torchvision's resize-then-centre-crop for an image."""
+    # torchvision keeps the shorter side exact and truncates the longer one.
+    if width <= height:
+        size = (prep.resize, int(prep.resize * height / width))
+    else:
+        size = (int(prep.resize * width / height), prep.resize)
+    return size, (int(round((size[0] - prep.crop) / 2.0)), int(round((size[1] - prep.crop) / 2.0)))
+
+
+def load_view(file: ImageFile, prep: Preprocessing) -> ViewImage:
+    data = file.path.read_bytes()
+    with Image.open(file.path) as img:
+        img.load()
+        rgb = img.convert("RGB")
+    (new_w, new_h), (left, top) = view_box(rgb.width, rgb.height, prep)
+    resized = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    view = TF.to_tensor(resized.crop((left, top, left + prep.crop, top + prep.crop)))
+    scale = prep.resize / min(rgb.width, rgb.height)
+    return ViewImage(file, hashlib.sha256(data).hexdigest(), rgb.width, rgb.height, view, scale,
+                     (float(left), float(top)))
+
+
+def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[ViewImage], list[ImageFile]]:
+    """Loads every readable image; unreadable or corrupt ones are skipped, counted and warned about."""
+    views: list[ViewImage] = []
+    skipped: list[ImageFile] = []
+    for file in files:
+        try:
+            views.append(load_view(file, prep))
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+            skipped.append(file)
+    if skipped:
+        shown = ", ".join(str(f.path) for f in skipped[:5])
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image(s): {shown}{' ...' if len(skipped) > 5 else ''}",
+            stacklevel=2,
+        )
+    return views, skipped
+
+
+def patch_boxes(size: int, scales: Sequence[float] = PATCH_SCALES) -> list[tuple[tuple[int, int, int, int], float]]:
+    """Square boxes at each scale with 50 % overlap: 1 + 9 + 49 for the default scales."""
+    boxes = []
+    for scale in scales:
+        side = round(size * scale)
+        stride = max(1, side // 2)
+        starts = range(0, size - side + 1, stride)
+        boxes += [((x, y, x + side, y + side), scale) for y in starts for x in starts]
+    return boxes
+
+
+def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+    mean = torch.tensor(prep.mean, dtype=pixels.dtype, device=pixels.device).view(-1, 3, 1, 1)
+    std = torch.tensor(prep.std, dtype=pixels.dtype, device=pixels.device).view(-1, 3, 1, 1)
+    return (pixels - mean) / std
+
+
+@dataclass(frozen=True)
+class PatchRef:
+    image: int
+    box: tuple[int, int, int, int]
+    scale: float
+
+
+class PatchSet:
+    """The patches of a list of view images, produced on demand in any order and batch size."""
+
+    def __init__(self, views: list[ViewImage], prep: Preprocessing, scales: Sequence[float] = PATCH_SCALES):
+        self.views = views
+        self.prep = prep
+        boxes = patch_boxes(prep.crop, scales)
+        self.refs = [PatchRef(i, box, scale) for i in range(len(views)) for box, scale in boxes]
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def pixels(self, indices: Sequence[int]) -> torch.Tensor:
+        """Patches ``indices`` resized to the input size, in [0, 1]: [n, 3, crop, crop]."""
+        size = self.prep.crop
+        out = torch.empty(len(indices), 3, size, size)
+        for row, index in enumerate(indices):
+            ref = self.refs[index]
+            left, top, right, bottom = ref.box
+            crop = self.views[ref.image].view[:, top:bottom, left:right]
+            if crop.shape[-1] != size:
+                crop = F.interpolate(crop[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+            out[row] = crop
+        return out
+
+    def inputs(self, indices: Sequence[int], device: torch.device | None = None) -> torch.Tensor:
+        pixels = self.pixels(indices)
+        return normalise(pixels.to(device) if device is not None else pixels, self.prep)
+
+    def batches(self, batch_size: int, indices: Sequence[int] | None = None) -> Iterator[list[int]]:
+        order = list(range(len(self))) if indices is None else list(indices)
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+
+    def original_box(self, index: int) -> tuple[int, int, int, int]:
+        ref = self.refs[index]
+        return self.views[ref.image].to_original(ref.box)
+
+    def thumbnail(self, index: int, size: int = 96) -> Image.Image:
+        return TF.to_pil_image(self.pixels([index])[0]).resize((size, size), Image.Resampling.BILINEAR)

@@ -1,0 +1,206 @@
+"""Hooks and graph surgery on the model; no attribution math here.
+
+- :func:`record_activations`: one forward pass that records the spatial mean of every requested layer;
+  :func:`record_layers` also keeps the full outputs of some of them.
+- :func:`layer_output`: the full output of one layer (the forward stops there).
+- :func:`extract_segment`: the model's *real* computation from one layer's output to another's, cut out of
+  its torch.fx graph (skip connections, branches and functional ops included), as a module.
+- :func:`channel_hooks`: forward hooks that zero channels (masking), removed on exit.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from neurflow.engine.models import ModelError
+
+
+def spatial_mean(output: torch.Tensor) -> torch.Tensor:
+    """A neuron's activation: channel maps reduced by their spatial mean; linear units as they are."""
+    return output.flatten(2).mean(-1) if output.dim() > 2 else output
+
+
+def _first_tensor(output: object) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise ModelError(f"a layer returned {type(output).__name__}, not a tensor")
+
+
+class _StopForward(Exception):
+    def __init__(self, output: torch.Tensor):
+        self.output = output
+
+
+@torch.no_grad()
+def record_activations(model: nn.Module, inputs: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Spatial-mean activations [batch, channels] of ``layers`` from one forward pass (on the CPU)."""
+    return record_layers(model, inputs, layers)[0]
+
+
+@torch.no_grad()
+def record_layers(
+    model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], keep: Collection[str] = ()
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One forward pass: spatial means of ``layers``, and the full outputs of the layers in ``keep`` (on the CPU)."""
+    means: dict[str, torch.Tensor] = {}
+    maps: dict[str, torch.Tensor] = {}
+    handles = []
+    for name in layers:
+        def hook(_module: nn.Module, _args: object, output: object, name: str = name) -> None:
+            if name in means:
+                raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
+            value = _first_tensor(output)
+            means[name] = spatial_mean(value).float().cpu()
+            if name in keep:
+                maps[name] = value.detach().float().cpu()
+        handles.append(model.get_submodule(name).register_forward_hook(hook))
+    try:
+        model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return means, maps
+
+
+@torch.no_grad()
+def layer_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
+    """The full output of ``layer`` for ``inputs``; the layers above it are not computed."""
+
+    def hook(_module: nn.Module, _args: object, output: object) -> None:
+        raise _StopForward(_first_tensor(output))
+
+    handle = model.get_submodule(layer).register_forward_hook(hook)
+    try:
+        model(inputs)
+    except _StopForward as stop:
+        return stop.output
+    finally:
+        handle.remove()
+    raise ModelError(f"layer {layer!r} did not run in the forward pass")
+
+
+class _LeafTracer(fx.Tracer):
+    """Keeps the requested layers as single call_module nodes, so their outputs are graph values."""
+
+    def __init__(self, leaves: set[str]):
+        super().__init__()
+        self.leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
+
+
+def trace(model: nn.Module, layers: Sequence[str]) -> fx.GraphModule:
+    try:
+        graph = _LeafTracer(set(layers)).trace(model)
+    except Exception as error:  # fx raises many kinds on dynamic control flow
+        raise ModelError(f"torch.fx cannot trace this model ({type(error).__name__}: {error})") from error
+    return fx.GraphModule(model, graph)
+
+
+def _layer_node(graph: fx.Graph, layer: str) -> fx.Node:
+    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer]
+    if len(nodes) != 1:
+        raise ModelError(
+            f"layer {layer!r} is called {len(nodes)} times in the model's graph; pick a module called once"
+        )
+    return nodes[0]
+
+
+def _ancestors(node: fx.Node) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    stack = list(node.all_input_nodes)
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(current.all_input_nodes)
+    return seen
+
+
+def _is_batch_size(node: fx.Node) -> bool:
+    """``x.size(0)`` or ``x.shape[0]`` of some tensor: read from the segment's own input instead."""
+    if node.op == "call_method" and node.target == "size":
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        return isinstance(dim, int) and dim == 0
+    if node.op == "call_function" and node.target is operator.getitem and node.args[1] == 0:
+        source = node.args[0]
+        return bool(
+            isinstance(source, fx.Node) and source.op == "call_function" and source.target is getattr
+            and source.args[1] == "shape"
+        )
+    return False
+
+
+def extract_segment(traced: fx.GraphModule, lower: str, upper: str) -> fx.GraphModule:
+    """The computation from ``lower``'s output to ``upper``'s output, as a module of one argument.
+
+    Every graph node that ``upper`` depends on through ``lower`` is kept, so residual additions and
+    parallel branches between the two layers are part of the segment.
+    """
+    lower_node, upper_node = _layer_node(traced.graph, lower), _layer_node(traced.graph, upper)
+    if lower_node not in _ancestors(upper_node):
+        raise ModelError(f"{upper!r} does not depend on {lower!r}: list layers from the logit down")
+    needed: set[fx.Node] = set()
+    batch_sizes: set[fx.Node] = set()
+    stack = [upper_node]
+    while stack:
+        node = stack.pop()
+        if node in needed or node is lower_node or node in batch_sizes:
+            continue
+        if _is_batch_size(node):
+            # `bs = x.size(0)` of the input: the lower output has the same batch size.
+            batch_sizes.add(node)
+            continue
+        if node.op == "placeholder":
+            raise ModelError(
+                f"the computation from {lower!r} to {upper!r} also reads the model input directly "
+                "(a skip connection around the lower layer); choose adjacent layers without one"
+            )
+        needed.add(node)
+        stack.extend(node.all_input_nodes)
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {lower_node: graph.placeholder("lower_output")}
+    for node in batch_sizes:
+        env[node] = graph.call_method("size", (env[lower_node], 0))
+    for node in traced.graph.nodes:
+        if node in needed:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    graph.output(env[upper_node])
+    segment = fx.GraphModule(traced, graph)
+    segment.eval()
+    return segment
+
+
+@contextmanager
+def channel_hooks(
+    model: nn.Module, channels: dict[str, Sequence[int]], mode: str = "mask"
+) -> Iterator[None]:
+    """Zero ``channels`` of each layer (``mask``) or every other channel of it (``retain``) while inside."""
+    if mode not in ("mask", "retain"):
+        raise ValueError(f"mode must be 'mask' or 'retain', not {mode!r}")
+    handles = []
+    for layer, chosen in channels.items():
+        index = torch.as_tensor(list(chosen), dtype=torch.long)
+
+        def hook(_module: nn.Module, _args: object, output: torch.Tensor, index: torch.Tensor = index) -> torch.Tensor:
+            keep = torch.ones(output.shape[1], dtype=output.dtype, device=output.device)
+            keep[index.to(output.device)] = 0
+            if mode == "retain":
+                keep = 1 - keep
+            return output * keep.view(1, -1, *([1] * (output.dim() - 2)))
+
+        handles.append(model.get_submodule(layer).register_forward_hook(hook))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

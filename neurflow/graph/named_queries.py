@@ -1,0 +1,352 @@
+"""Named Cypher queries over the circuit store: loading ``queries/*.cypher`` and running them read-only.
+
+Each file starts with a header comment::
+
+    // name: top-groups
+    // description: The most influential neuron groups of one class's circuit, per layer ...
+    //   (continuation lines are indented)
+    // param: class (string, required) class name, index or wnid
+    // param: limit (int, default 5) groups per layer
+
+Parameter types are ``string``, ``int``, ``float`` and ``bool``; a default of ``null`` means "not set".
+
+>>> from neurflow.graph.named_queries import list_queries, run_query
+>>> [q.name for q in list_queries()][:2]                                         # doctest: +SKIP
+['bias-paths', 'class-circuit']
+>>> columns, rows = run_query(driver, "top-groups", {"class": "Samoyed", "limit": 3})  # doctest: +SKIP
+>>> columns[:4]                                                                     # doctest: +SKIP
+['class', 'layer', 'depth', 'rank']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, LiteralString, cast
+
+import neo4j
+import neo4j.graph
+import neo4j.time
+
+from neurflow.errors import NeurflowError
+
+ENV_QUERIES = "NEURFLOW_QUERIES"
+TYPES = ("string", "int", "float", "bool")
+FORMATS = ("table", "json", "csv")
+_PARAM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\((?P<type>[a-z]+)\s*,\s*(?P<spec>[^)]*)\)\s*(?P<doc>.*)$")
+
+
+class QueryError(NeurflowError, ValueError):
+    """An unknown query, a malformed query file, or bad parameters; the message lists what exists."""
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """One parameter of a named query, from its ``// param:`` header line."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any
+    description: str
+
+    def signature(self) -> str:
+        """``limit (int, default 5)``."""
+        spec = "required" if self.required else f"default {_show(self.default)}"
+        return f"{self.name} ({self.type}, {spec})"
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    """A named query: its header and Cypher text."""
+
+    name: str
+    description: str
+    params: tuple[QueryParam, ...]
+    cypher: str
+    path: Path
+
+    def param(self, name: str) -> QueryParam | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def queries_dir() -> Path:
+    """The folder of named queries: ``$NEURFLOW_QUERIES``, else the ones installed with neurflow.
+
+    The installed ones are ``queries/*.cypher`` of the repository, shipped as the package ``neurflow.queries``
+    (an editable install reads the checkout's folder itself), so the current directory never matters.
+    """
+    env = os.environ.get(ENV_QUERIES)
+    if env:
+        folder = Path(env)
+        if folder.is_dir() and any(folder.glob("*.cypher")):
+            return folder
+        raise QueryError(f"{ENV_QUERIES}={env} is not a folder of .cypher files")
+    installed = Path(str(resources.files("neurflow.queries")))
+    if not any(installed.glob("*.cypher")):
+        raise QueryError(f"no named queries installed in {installed}; reinstall neurflow or set {ENV_QUERIES}")
+    return installed
+
+
+def convert(value: str | None, type_: str, name: str = "value") -> Any:
+    """Text (from ``--param key=value``) to the parameter's type; ``null`` or None gives None.
+
+    >>> convert("5", "int"), convert("0.5", "float"), convert("yes", "bool"), convert("null", "string")
+    (5, 0.5, True, None)
+    """
+    if value is None or value.strip().lower() in ("null", "none"):
+        return None
+    text = value.strip()
+    try:
+        if type_ == "int":
+            return int(text)
+        if type_ == "float":
+            return float(text)
+        if type_ == "bool":
+            lowered = text.lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(text)
+    except ValueError:
+        raise QueryError(f"parameter {name!r} must be {'an' if type_ == 'int' else 'a'} {type_}, not {value!r}") from None
+    return value
+
+
+def parse_query(text: str, path: Path) -> QueryInfo:
+    """A query file's header and body; raises QueryError naming the file when the header is malformed."""
+    header: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("//"):
+            break
+        header.append(line[2:])
+    fields: list[tuple[str, str]] = []
+    for line in header:
+        if line.startswith("  ") and fields:  # continuation
+            key, value = fields[-1]
+            fields[-1] = (key, f"{value} {line.strip()}")
+            continue
+        key, sep, value = line.strip().partition(":")
+        if not sep:
+            continue
+        fields.append((key.strip().lower(), value.strip()))
+    values: dict[str, str] = {}
+    params: list[QueryParam] = []
+    for key, value in fields:
+        if key == "param":
+            match = _PARAM.match(value)
+            if not match:
+                raise QueryError(f"{path}: malformed param line {value!r}; expected 'name (type, required|default X) doc'")
+            type_ = match["type"]
+            if type_ not in TYPES:
+                raise QueryError(f"{path}: parameter {match['name']!r} has unknown type {type_!r} (use {', '.join(TYPES)})")
+            spec = match["spec"].strip()
+            if spec == "required":
+                params.append(QueryParam(match["name"], type_, True, None, match["doc"].strip()))
+            elif spec.startswith("default"):
+                default = convert(spec[len("default"):].strip(), type_, match["name"])
+                params.append(QueryParam(match["name"], type_, False, default, match["doc"].strip()))
+            else:
+                raise QueryError(f"{path}: parameter {match['name']!r}: say 'required' or 'default VALUE', not {spec!r}")
+        else:
+            values[key] = value
+    name = values.get("name")
+    if not name:
+        raise QueryError(f"{path}: the header has no '// name:' line")
+    if name != path.stem:
+        raise QueryError(f"{path}: the header names the query {name!r}; rename the file or the query")
+    return QueryInfo(name, values.get("description", ""), tuple(params), text, path)
+
+
+def list_queries(folder: str | Path | None = None) -> list[QueryInfo]:
+    """Every named query, sorted by name.
+
+    >>> [q.name for q in list_queries()]                                 # doctest: +SKIP
+    ['bias-paths', 'class-circuit', 'class-similarity', 'concept-reuse', 'graph-stats', 'top-groups']
+    """
+    root = Path(folder) if folder is not None else queries_dir()
+    return [parse_query(path.read_text(), path) for path in sorted(root.glob("*.cypher"))]
+
+
+def load_query(name: str, folder: str | Path | None = None) -> QueryInfo:
+    """The named query; an unknown name raises QueryError listing the queries that exist."""
+    root = Path(folder) if folder is not None else queries_dir()
+    path = root / f"{name}.cypher"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or not path.is_file():
+        names = ", ".join(q.name for q in list_queries(root))
+        raise QueryError(f"unknown query {name!r}. Queries: {names}")
+    return parse_query(path.read_text(), path)
+
+
+def parse_param_options(options: Sequence[str]) -> dict[str, str]:
+    """``["class=Samoyed", "limit=3"]`` -> ``{"class": "Samoyed", "limit": "3"}``."""
+    result: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise QueryError(f"--param wants key=value, not {option!r}")
+        result[key.strip()] = value
+    return result
+
+
+def bind_params(info: QueryInfo, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The Cypher parameters: given values typed by the header (text is converted), defaults for the rest.
+
+    Raises QueryError for an unknown or missing parameter, listing the query's parameters.
+    """
+    params = dict(params or {})
+    listing = "; ".join(p.signature() for p in info.params) or "none"
+    unknown = sorted(set(params) - {p.name for p in info.params})
+    if unknown:
+        raise QueryError(f"query {info.name!r} has no parameter {', '.join(map(repr, unknown))}. Parameters: {listing}")
+    bound: dict[str, Any] = {}
+    for p in info.params:
+        if p.name not in params:
+            if p.required:
+                raise QueryError(f"query {info.name!r} needs parameter {p.name!r} ({p.description}). "
+                                 f"Parameters: {listing}")
+            bound[p.name] = p.default
+            continue
+        value = params[p.name]
+        if isinstance(value, str) or value is None:
+            value = convert(value, p.type, p.name)
+        elif p.type == "string":
+            value = str(value)
+        elif p.type == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+            value = float(value)
+        elif p.type == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+            raise QueryError(f"parameter {p.name!r} must be an int, not {value!r}")
+        elif p.type == "bool" and not isinstance(value, bool):
+            raise QueryError(f"parameter {p.name!r} must be a bool, not {value!r}")
+        if value is None and p.required:
+            raise QueryError(f"query {info.name!r} needs a value for parameter {p.name!r}")
+        bound[p.name] = value
+    return bound
+
+
+def to_plain(value: Any) -> Any:
+    """Driver values as plain JSON-able data: nodes and relationships as property maps with ``_labels`` or
+    ``_type``, paths as ``{"nodes": [...], "relationships": [...]}``, temporal values as ISO text."""
+    if isinstance(value, neo4j.graph.Node):
+        return {"_labels": sorted(value.labels), **{k: to_plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Relationship):
+        return {"_type": value.type, **{k: to_plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Path):
+        return {"nodes": [to_plain(n) for n in value.nodes],
+                "relationships": [to_plain(r) for r in value.relationships]}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, neo4j.time.DateTime | neo4j.time.Date | neo4j.time.Time | neo4j.time.Duration):
+        return value.iso_format()
+    return value
+
+
+def run_query(
+    driver: neo4j.Driver,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    database: str | None = None,
+    folder: str | Path | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Runs a named query in a read transaction; returns its columns and rows (plain values, see to_plain).
+
+    A query that tries to write fails (the transaction is read-only).
+
+    >>> columns, rows = run_query(driver, "graph-stats")                             # doctest: +SKIP
+    >>> {r["name"]: r["count"] for r in rows}["Circuit"]                             # doctest: +SKIP
+    2
+    """
+    info = load_query(name, folder)
+    bound = bind_params(info, params)
+
+    def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
+        # Query files are the project's own (queries/), never user text; parameters are always bound.
+        result = tx.run(cast(LiteralString, info.cypher), bound)
+        keys = list(result.keys())
+        return keys, [{k: to_plain(record[k]) for k in keys} for record in result]
+
+    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS,
+                        notifications_min_severity="OFF") as session:
+        return session.execute_read(work)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _caption(item: Mapping[str, Any]) -> str:
+    labels = item.get("_labels") or []
+    for label, key in (("NeuronGroup", "groupId"), ("SemanticGroup", "sgKey"), ("Class", "name"),
+                       ("Circuit", "id"), ("Layer", "name"), ("Model", "key"), ("Image", "path"), ("Patch", "key")):
+        if label in labels:
+            return f"{label}({item.get(key)})"
+    if "Neuron" in labels:
+        return f"Neuron({item.get('layer')}:{item.get('channel')})"
+    return f"{'/'.join(labels)}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        if "_labels" in value:
+            return _caption(value)
+        if "_type" in value:
+            return f"[{value['_type']}]"
+        if "nodes" in value and "relationships" in value:
+            return " -> ".join(_caption(n) for n in value["nodes"])
+        return json.dumps(value, default=str)
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str = "table",
+                max_width: int = 60) -> str:
+    """Rows as an aligned text table (long cells cut at ``max_width``), JSON (a list of objects) or CSV."""
+    if fmt == "json":
+        return json.dumps([dict(r) for r in rows], indent=1, default=str)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+        return buffer.getvalue().rstrip("\n")
+    if fmt != "table":
+        raise QueryError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in line] for line in cells]
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def describe_queries(infos: Sequence[QueryInfo]) -> str:
+    """The text of ``neurflow query --list``."""
+    blocks = []
+    for info in infos:
+        lines = [info.name, f"    {info.description}"]
+        lines += [f"    --param {p.signature()}: {p.description}" for p in info.params]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

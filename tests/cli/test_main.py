@@ -1,0 +1,56 @@
+"""The `neurflow` command line as a user meets it: help, listings, a build, and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from neurflow.cli.main import main
+from neurflow.format import load_circuit
+from tests.circuit_fixtures import SMALL_IMAGES
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_models_lists_registry_and_layers() -> None:
+    code, out = run("models")
+    assert code == 0
+    assert "resnet50" in out and "layer4.2" in out and "googlenet" in out and "efficientnet-lite0" in out
+
+
+def test_classes_search() -> None:
+    code, out = run("classes", "--search", "retriever")
+    assert code == 0 and "207  n02099601   golden retriever" in out
+    code, out = run("classes", "--search", "retreiver")
+    assert code != 0 and "golden retriever" in out
+
+
+def test_build_writes_circuit_and_picture(tmp_path: Path) -> None:
+    code, out = run(
+        "build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(SMALL_IMAGES / "n02111889"),
+        "--out", str(tmp_path), "--layers", "_fc,_blocks.15", "--tau", "4", "--k", "8", "--steps", "4",
+        "--max-images", "2", "--no-progress", "--device", "cpu",
+    )
+    assert code == 0, out
+    assert "Samoyed (258): 2 images, 118 patches" in out and "1 circuit(s)" in out
+    folder = tmp_path / "0258-samoyed"
+    assert (folder / "circuit.png").stat().st_size > 10_000
+    circuit = load_circuit(folder)
+    assert circuit.params["tau"] == 4 and circuit.params["steps"] == 4
+
+
+def test_build_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
+    common = ["--images", str(SMALL_IMAGES), "--out", str(tmp_path), "--no-progress"]
+    code, out = run("build", "--model", "efficientnet-lite0", "--classes", "samoyd", *common)
+    assert code == 1 and "unknown class 'samoyd'. Closest: Samoyed" in out and "Traceback" not in out
+    code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--layers", "_fc,block9", *common)
+    assert code == 1 and "has no module 'block9'" in out and "_blocks.15" in out
+    code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(tmp_path),
+                    "--out", str(tmp_path / "o"))
+    assert code == 1 and "no images in" in out
+    code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--tau", "0", *common)
+    assert code == 2 and "tau must be at least 1" in out

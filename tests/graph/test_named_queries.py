@@ -1,0 +1,439 @@
+"""Every named query, run with its default parameters against real circuits in a real Neo4j, checked against
+values computed here from the circuit files; plus the query loader, parameters, read-only runs and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neurflow.circuit import Circuit
+from neurflow.cli.query import query as query_command
+from neurflow.format import load_circuit, thumbnail_uri
+from neurflow.graph import store
+from neurflow.graph.named_queries import (
+    QueryError,
+    bind_params,
+    list_queries,
+    load_query,
+    parse_query,
+    run_query,
+)
+from tests.graph.test_store import (
+    all_paths,
+    expected_counts,
+    overlap_pairs,
+    shares,
+    small_synthetic,
+    top_start,
+)
+
+Graph = tuple[neo4j.Driver, str, list[Circuit], list[Path | None]]
+
+
+def ingest(driver: neo4j.Driver, database: str, circuits: list[Circuit], folders: list[Path | None]) -> Graph:
+    for circuit, folder in zip(circuits, folders, strict=True):
+        assert store.write_circuit(driver, circuit, folder, database=database).status == "written"
+    return driver, database, circuits, folders
+
+
+@pytest.fixture
+def real_graph(clean_graph: neo4j.Driver, neo4j_settings, real_circuit_dirs: list[Path]) -> Graph:
+    """The two real circuits (Samoyed, golden retriever), ingested in this order into an empty graph."""
+    return ingest(clean_graph, neo4j_settings.database, [load_circuit(f) for f in real_circuit_dirs],
+                  list(real_circuit_dirs))
+
+
+@pytest.fixture
+def synthetic_graph(clean_graph: neo4j.Driver, neo4j_settings, tmp_path: Path) -> Graph:
+    """Four synthetic circuits with many foreign-labelled images and overlapping groups."""
+    circuits = [small_synthetic(i, foreign_fraction=0.7, max_neuron_groups=3, images=12) for i in (258, 207, 259, 208)]
+    folders: list[Path | None] = [tmp_path / str(c.target.index) for c in circuits]
+    return ingest(clean_graph, neo4j_settings.database, circuits, folders)
+
+
+def run(graph: Graph, name: str, **params: Any) -> list[dict[str, Any]]:
+    driver, database, _, _ = graph
+    return run_query(driver, name, params, database)[1]
+
+
+def close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# --------------------------------------------------------------------------- independent expectations
+
+
+def influences(circuit: Circuit) -> dict[str, float]:
+    """Share of the logit's attribution through each group: vector x share-matrix, layer by layer."""
+    share = shares(circuit)
+    by_layer = {layer: sorted(g.id for g in circuit.neuron_groups if g.layer == layer) for layer in circuit.layers}
+    start = top_start(circuit)
+    vector = np.array([start[g] for g in by_layer[circuit.layers[0]]])
+    result = dict(zip(by_layer[circuit.layers[0]], vector.tolist(), strict=True))
+    for upper, lower in zip(circuit.layers, circuit.layers[1:], strict=False):
+        matrix = np.array([[share.get((u, low), 0.0) for low in by_layer[lower]] for u in by_layer[upper]])
+        vector = vector @ matrix if len(by_layer[upper]) else np.zeros(len(by_layer[lower]))
+        result.update(zip(by_layer[lower], vector.tolist(), strict=True))
+    return result
+
+
+def patch_keys(circuit: Circuit) -> dict[int, str]:
+    return {p.id: f"{circuit.images[p.image].sha256}|{','.join(map(str, p.box))}" for p in circuit.patches}
+
+
+def foreign_shares(circuit: Circuit) -> dict[str, float | None]:
+    by_id = {p.id: p for p in circuit.patches}
+    t = circuit.target
+    result: dict[str, float | None] = {}
+    for g in circuit.neuron_groups:
+        labels = [circuit.images[by_id[p].image].label for p in g.patches]
+        labelled = [lab for lab in labels if lab is not None]
+        foreign = [lab for lab in labelled if lab not in (t.wnid, str(t.index)) and lab.lower() != t.name.lower()]
+        result[g.id] = len(foreign) / len(labelled) if labelled else None
+    return result
+
+
+def in_weights(circuit: Circuit) -> dict[str, float]:
+    """A lower core neuron's total incoming |w| in the circuit."""
+    result: dict[str, float] = defaultdict(float)
+    for e in circuit.edges:
+        result[e.lower] += abs(e.weight)
+    return result
+
+
+def lower_core(circuit: Circuit) -> dict[str, float]:
+    weights = in_weights(circuit)
+    return {n.key: weights.get(n.key, 0.0) for layer in circuit.layers[1:] for n in circuit.neurons[layer]}
+
+
+# --------------------------------------------------------------------------- one checker per query file
+
+
+def check_graph_stats(graph: Graph, **params: Any) -> None:
+    rows = run(graph, "graph-stats", **params)
+    counts = {r["name"]: r["count"] for r in rows if r["kind"] in ("label", "relationship")}
+    expected = expected_counts(graph[2])
+    assert {k: counts.get(k) for k in expected} == expected
+    assert all(v == 0 for k, v in counts.items() if k not in expected)  # labels of later work: none here
+    circuits = {r["name"]: r["count"] for r in rows if r["kind"] == "circuits"}
+    assert circuits == {"complete": len(graph[2]), "incomplete": 0}
+
+
+def check_top_groups(graph: Graph, limit: int = 5, thumbnails: int = 4) -> None:
+    circuit, folder = graph[2][0], graph[3][0]
+    params = {} if (limit, thumbnails) == (5, 4) else {"limit": limit, "thumbnails": thumbnails}
+    rows = run(graph, "top-groups", **{"class": circuit.target.name, **params})
+    influence = influences(circuit)
+    keys = patch_keys(circuit)
+    sg_of = {g.key: g for g in circuit.semantic_groups}
+    expected = []
+    for depth, layer in enumerate(circuit.layers):
+        groups = sorted((g for g in circuit.neuron_groups if g.layer == layer), key=lambda g: (-influence[g.id], g.id))
+        for rank, g in enumerate(groups[:limit], 1):
+            best: dict[int, float] = {}
+            for sg in g.semantic_groups:
+                for p, a in zip(sg_of[sg].patches, sg_of[sg].activations, strict=True):
+                    best[p] = max(best.get(p, -math.inf), a)
+            top = sorted(best, key=lambda p: (-best[p], keys[p]))[:thumbnails]
+            uris = [thumbnail_uri(folder, p) for p in top] if folder is not None else []
+            channels = sorted(int(n.rpartition(":")[2]) for n in g.neurons)
+            expected.append((layer, depth, rank, g.id, influence[g.id], len(g.neurons), channels, uris))
+    assert len(rows) == len(expected)
+    for row, (layer, depth, rank, gid, infl, size, channels, uris) in zip(rows, expected, strict=True):
+        assert (row["class"], row["layer"], row["depth"], row["rank"]) == (circuit.target.name, layer, depth, rank)
+        assert math.isclose(row["influence"], infl, rel_tol=1e-9, abs_tol=1e-12)
+        assert row["group"] == gid
+        assert (row["neurons"], row["channels"], row["thumbnails"]) == (size, channels, uris)
+
+
+def check_class_circuit(graph: Graph, min_share: float = 0.1) -> None:
+    circuit = graph[2][0]
+    rows = run(graph, "class-circuit", **{"class": str(circuit.target.index)})
+    share = shares(circuit)
+    expected = {(e.lower, e.upper): (e.weight, share[e.upper, e.lower]) for e in circuit.group_edges
+                if share.get((e.upper, e.lower), 0.0) >= min_share}
+    flows = {(r["fromGroup"], r["toGroup"]): (r["weight"], r["share"]) for r in rows if r["kind"] == "flow"}
+    assert flows.keys() == expected.keys()
+    assert all(close(flows[k][0], expected[k][0]) and close(flows[k][1], expected[k][1]) for k in expected)
+    logit = [r for r in rows if r["kind"] == "logit"]
+    top = [g.id for g in circuit.neuron_groups if g.layer == circuit.layers[0]]
+    assert [(r["fromGroup"], r["toGroup"]) for r in logit] == [(g, circuit.logit_key) for g in top]
+    path = logit[0]["path"]
+    assert [sorted(n["_labels"]) for n in path["nodes"]] == [["Class"], ["Circuit"], ["Neuron"], ["NeuronGroup"]]
+    assert rows[0]["kind"] == "logit" and all(r["path"]["relationships"] for r in rows)
+
+
+def check_bias_paths(graph: Graph, n: int = 5, min_foreign: float = 0.5) -> None:
+    circuit = graph[2][0]
+    params = {} if (n, min_foreign) == (5, 0.5) else {"n": n, "minForeign": min_foreign}
+    rows = run(graph, "bias-paths", **{"class": circuit.target.wnid or circuit.target.name, **params})
+    layer_of = {g.id: g.layer for g in circuit.neuron_groups}
+    bottom = circuit.layers[-1]
+    weight = {(e.upper, e.lower): e.weight for e in circuit.group_edges}
+    paths = [(p, s) for p, s in all_paths(circuit) if s > 0 and layer_of[p[-1]] == bottom]
+
+    def as_row(path: list[str], strength: float) -> tuple[list[str], float, list[float]]:
+        up = list(reversed(path))
+        return up, strength, [weight[u, low] for low, u in zip(up, up[1:], strict=False)]
+
+    best: dict[str, tuple[list[str], float]] = {}
+    for p, s in paths:
+        if p[-1] not in best or s > best[p[-1]][1]:
+            best[p[-1]] = (p, s)
+    strongest = sorted(best.items(), key=lambda kv: (-kv[1][1], kv[0]))[:n]
+    expected = [as_row(p, s) for _, (p, s) in strongest]
+    got = [r for r in rows if r["kind"] == "strongest"]
+    assert len(got) == len(expected)
+    for row, (groups, strength, weights) in zip(got, expected, strict=True):
+        assert row["groups"] == groups and close(row["strength"], strength)
+        assert all(close(a, b) for a, b in zip(row["weights"], weights, strict=True))
+
+    foreign = foreign_shares(circuit)
+    through: dict[str, tuple[list[str], float]] = {}
+    for g, fs in foreign.items():
+        if fs is None or fs < min_foreign:
+            continue
+        candidates = [(p, s) for p, s in paths if g in p]
+        if candidates:
+            through[g] = max(candidates, key=lambda ps: ps[1])
+    # Groups on one common path tie exactly; products computed in another order may differ in the last bit.
+    chosen = sorted(through.items(), key=lambda kv: (-round(kv[1][1], 12), kv[0]))[:n]
+    got = sorted((r for r in rows if r["kind"] == "foreign"), key=lambda r: (-round(r["strength"], 12), r["via"]))
+    assert len(got) == len(chosen)
+    for row, (g, (p, s)) in zip(got, chosen, strict=True):
+        groups, strength, weights = as_row(p, s)
+        assert row["via"] == g and row["groups"] == groups and close(row["strength"], strength)
+        assert close(row["foreignShare"], foreign[g]) and row["foreignShare"] >= min_foreign
+        assert all(close(a, b) for a, b in zip(row["weights"], weights, strict=True))
+        assert len(row["paths"]) == 2  # down to the bottom, up to the logit: both drawn in Browser
+
+
+def check_concept_reuse(graph: Graph, min_classes: int = 2, min_jaccard: float = 0.5, limit: int = 10) -> None:
+    circuits = graph[2]
+    rows = run(graph, "concept-reuse")
+    classes: dict[str, set[str]] = defaultdict(set)
+    weights: dict[str, float] = defaultdict(float)
+    for c in circuits:
+        for key, w in lower_core(c).items():
+            classes[key].add(c.target.name)
+            weights[key] += w
+    neurons = sorted((k for k in classes if len(classes[k]) >= min_classes),
+                     key=lambda k: (-len(classes[k]), -weights[k], k))[:limit]
+    got = [r for r in rows if r["kind"] == "neuron"]
+    assert [r["item"] for r in got] == neurons
+    for row in got:
+        assert set(row["classes"]) == classes[row["item"]] and row["classCount"] == len(classes[row["item"]])
+        assert math.isclose(row["weight"], weights[row["item"]], rel_tol=1e-9)
+
+    pairs = overlap_pairs(circuits, min_jaccard)
+    influence = {c.id: influences(c) for c in circuits}
+    best: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)  # (class, group) -> other class -> best
+    for a, ga, b, gb, j in pairs:
+        for (x, gx), (y, _) in (((a, ga), (b, gb)), ((b, gb), (a, ga))):
+            key = (x.target.name, gx)
+            best[key][y.target.name] = max(best[key].get(y.target.name, 0.0), j)
+    infl = {(c.target.name, g): v for c in circuits for g, v in influence[c.id].items()}
+    groups = [(f"{cls} {g}", 1 + len(others), sum(others.values()) / len(others), infl[cls, g])
+              for (cls, g), others in best.items() if 1 + len(others) >= min_classes]
+    groups.sort(key=lambda t: (-t[1], -t[2], -t[3], t[0]))
+    got = [r for r in rows if r["kind"] == "group"]
+    assert [r["item"] for r in got] == [t[0] for t in groups[:limit]]
+    assert all(close(r["jaccard"], t[2]) and close(r["weight"], t[3]) for r, t in zip(got, groups, strict=False))
+
+    pair_rows = sorted(
+        ((frozenset({f"{a.target.name} {ga}", f"{b.target.name} {gb}"}), j,
+          min(influence[a.id][ga], influence[b.id][gb])) for a, ga, b, gb, j in pairs),
+        key=lambda t: (-t[1], -t[2]))[:limit]
+    got = [r for r in rows if r["kind"] == "group-pair"]
+    assert len(got) == len(pair_rows)
+    for row, (items, j, w) in zip(got, pair_rows, strict=True):
+        assert frozenset(row["item"].split(" ~ ")) == items and close(row["jaccard"], j) and close(row["weight"], w)
+
+
+def check_class_similarity(graph: Graph, limit: int = 10) -> None:
+    circuits = graph[2]
+    target = circuits[0]
+    rows = run(graph, "class-similarity", **{"class": target.target.name.upper()})
+    mine = lower_core(target)
+    expected = []
+    for other in circuits:
+        if other.target.index == target.target.index or other.model != target.model:
+            continue
+        theirs = lower_core(other)
+        shared = mine.keys() & theirs.keys()
+        if not shared:
+            continue
+        smaller = sum(min(mine[k], theirs[k]) for k in shared)
+        larger = sum(max(mine.get(k, 0.0), theirs.get(k, 0.0)) for k in mine.keys() | theirs.keys())
+        expected.append((other.target.name, other.id, len(shared), smaller / larger,
+                         len(shared) / len(mine.keys() | theirs.keys())))
+    expected.sort(key=lambda t: (-t[3], -t[4], t[0]))
+    assert [(r["class"], r["circuit"], r["sharedNeurons"]) for r in rows] == [t[:3] for t in expected[:limit]]
+    assert all(close(r["weightedJaccard"], t[3]) and close(r["jaccard"], t[4]) for r, t in zip(rows, expected, strict=False))
+
+
+CHECKERS: dict[str, Callable[..., None]] = {
+    "graph-stats": check_graph_stats,
+    "top-groups": check_top_groups,
+    "class-circuit": check_class_circuit,
+    "bias-paths": check_bias_paths,
+    "concept-reuse": check_concept_reuse,
+    "class-similarity": check_class_similarity,
+}
+
+
+def test_the_circuit_queries_exist() -> None:
+    assert set(CHECKERS) <= {q.name for q in list_queries()}
+
+
+@pytest.mark.neo4j
+def test_every_query_file_runs_with_its_defaults(real_graph: Graph) -> None:
+    """Every file in queries/ (later work adds its own; their data is absent here) runs read-only with its
+    defaults, required parameters set to the first class."""
+    for info in list_queries():
+        required = {p.name: real_graph[2][0].target.name for p in info.params if p.required}
+        rows = run(real_graph, info.name, **required)
+        assert isinstance(rows, list)
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("name", sorted(CHECKERS))
+def test_query_with_default_parameters_on_real_circuits(real_graph: Graph, name: str) -> None:
+    CHECKERS[name](real_graph)
+
+
+@pytest.mark.neo4j
+def test_queries_on_synthetic_circuits_with_foreign_images_and_overlaps(synthetic_graph: Graph) -> None:
+    for check in CHECKERS.values():
+        check(synthetic_graph)
+    check_top_groups(synthetic_graph, limit=2, thumbnails=1)
+    check_bias_paths(synthetic_graph, n=3, min_foreign=0.4)
+    rows = run(synthetic_graph, "bias-paths", **{"class": "258", "minForeign": 0.4})
+    assert any(r["kind"] == "foreign" for r in rows), "the synthetic data has foreign groups"
+    rows = run(synthetic_graph, "concept-reuse", minJaccard=0.2)
+    assert {r["kind"] for r in rows} == {"neuron", "group", "group-pair"}
+
+
+@pytest.mark.neo4j
+def test_queries_never_see_an_incomplete_circuit(synthetic_graph: Graph) -> None:
+    driver, database, circuits, _ = synthetic_graph
+    names = [q.name for q in list_queries() if q.name != "graph-stats"]
+    params = {name: ({"class": "258"} if load_query(name).param("class") else {}) for name in names}
+    before = {name: run(synthetic_graph, name, **params[name]) for name in names}
+    extra = small_synthetic(300, foreign_fraction=0.6)
+
+    def crash(step: str, done: int, total: int) -> None:
+        if step == "semantic groups" and done > total // 2:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        store.write_circuit(driver, extra, database=database, batch_rows=10, progress=crash)
+    assert store.incomplete_circuits(driver, database) == [extra.id]
+    assert {name: run(synthetic_graph, name, **params[name]) for name in names} == before
+    for name in names:
+        if load_query(name).param("class"):
+            assert run(synthetic_graph, name, **{"class": "300"}) == []
+    stats = {r["name"]: r["count"] for r in run(synthetic_graph, "graph-stats") if r["kind"] == "circuits"}
+    assert stats == {"complete": len(circuits), "incomplete": 1}
+
+
+# --------------------------------------------------------------------------- loader, parameters, read-only
+
+
+def test_headers_document_every_parameter_the_query_uses() -> None:
+    for info in list_queries():
+        assert info.description and info.cypher.lstrip().startswith("// name:")
+        used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", info.cypher))
+        assert used == {p.name for p in info.params}, info.name
+
+
+def test_parameters_are_typed_by_the_header() -> None:
+    info = load_query("top-groups")
+    bound = bind_params(info, {"class": "Samoyed", "limit": "3"})
+    assert bound == {"class": "Samoyed", "limit": 3, "thumbnails": 4, "model": None, "circuit": None}
+    assert bind_params(info, {"class": 258})["class"] == "258"
+    assert bind_params(load_query("bias-paths"), {"class": "x", "minForeign": "0.25"})["minForeign"] == 0.25
+    with pytest.raises(QueryError, match=r"needs parameter 'class'.*limit \(int, default 5\)"):
+        bind_params(info, {})
+    with pytest.raises(QueryError, match="no parameter 'nope'.*Parameters: class"):
+        bind_params(info, {"class": "x", "nope": "1"})
+    with pytest.raises(QueryError, match="'limit' must be an int, not 'many'"):
+        bind_params(info, {"class": "x", "limit": "many"})
+
+
+def test_unknown_query_lists_the_queries() -> None:
+    with pytest.raises(QueryError) as error:
+        load_query("no-such-query")
+    assert "unknown query 'no-such-query'" in str(error.value)
+    assert all(q.name in str(error.value) for q in list_queries())
+    with pytest.raises(QueryError, match="unknown query"):
+        load_query("../pyproject")
+
+
+def test_malformed_headers_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(QueryError, match="no '// name:' line"):
+        parse_query("MATCH (n) RETURN n", tmp_path / "x.cypher")
+    with pytest.raises(QueryError, match="unknown type 'list'"):
+        parse_query("// name: x\n// param: a (list, required) no\nRETURN 1", tmp_path / "x.cypher")
+    with pytest.raises(QueryError, match="names the query 'y'"):
+        parse_query("// name: y\nRETURN 1", tmp_path / "x.cypher")
+
+
+@pytest.mark.neo4j
+def test_queries_run_read_only(clean_graph: neo4j.Driver, neo4j_settings, tmp_path: Path) -> None:
+    (tmp_path / "sneaky.cypher").write_text("// name: sneaky\n// description: tries to write\nCREATE (:Oops) RETURN 1\n")
+    with pytest.raises(neo4j.exceptions.Neo4jError, match="(?i)write|read"):
+        run_query(clean_graph, "sneaky", {}, neo4j_settings.database, folder=tmp_path)
+    records, _, _ = clean_graph.execute_query("MATCH (n:Oops) RETURN count(n) AS n", database_=neo4j_settings.database)
+    assert records[0]["n"] == 0
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_lists_queries_and_reports_bad_input() -> None:
+    runner = CliRunner()
+    result = runner.invoke(query_command, ["--list"])
+    assert result.exit_code == 0
+    for info in list_queries():
+        assert info.name in result.output
+    assert "--param class (string, required)" in result.output
+    result = runner.invoke(query_command, ["nope"])
+    assert result.exit_code == 2 and "unknown query 'nope'" in result.output and "top-groups" in result.output
+    result = runner.invoke(query_command, ["top-groups"])
+    assert result.exit_code == 2 and "needs parameter 'class'" in result.output
+    result = runner.invoke(query_command, ["top-groups", "-p", "limit"])
+    assert result.exit_code == 2 and "key=value" in result.output
+    result = runner.invoke(query_command, ["top-groups", "--show"])
+    assert result.exit_code == 0 and "MATCH (c:Circuit {complete: true})" in result.output
+
+
+@pytest.mark.neo4j
+def test_cli_formats(real_graph: Graph, neo4j_settings) -> None:
+    runner = CliRunner()
+    env = {"NEO4J_URI": neo4j_settings.uri, "NEO4J_USER": neo4j_settings.user,
+           "NEO4J_PASSWORD": neo4j_settings.password or "", "NEO4J_DATABASE": neo4j_settings.database}
+    name = real_graph[2][0].target.name
+    table = runner.invoke(query_command, ["top-groups", "-p", f"class={name}", "-p", "limit=1"], env=env)
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[0].split()[:4] == ["class", "layer", "depth", "rank"]
+    assert f"({len(real_graph[2][0].layers)} rows)" in table.output
+    as_json = runner.invoke(query_command, ["top-groups", "-p", f"class={name}", "-p", "limit=1", "-f", "json"], env=env)
+    rows = json.loads(as_json.output)
+    assert len(rows) == len(real_graph[2][0].layers) and rows[0]["influence"] == 1.0
+    as_csv = runner.invoke(query_command, ["graph-stats", "--format", "csv"], env=env)
+    assert as_csv.output.splitlines()[0] == "kind,name,count"
+    bad = runner.invoke(query_command, ["graph-stats"], env={**env, "NEO4J_PASSWORD": "wrong-password"})
+    assert bad.exit_code == 1 and neo4j_settings.uri in bad.output and "wrong-password" not in bad.output

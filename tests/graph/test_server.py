@@ -1,0 +1,194 @@
+"""Real tests of the local Neo4j server and connection settings (no mocks)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import stat
+import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
+
+import neo4j
+import pytest
+from click.testing import CliRunner
+
+from neurflow.cli.db import db
+from neurflow.graph import connection
+from neurflow.graph import server as ns
+
+ENV_VARS = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", ns.ENV_BOLT_PORT, ns.ENV_HTTP_PORT)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A local-server data folder with a password file, and no NEO4J_* settings in the environment."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(ns.ENV_DATA, str(tmp_path))
+    (tmp_path / ns.PASSWORD_FILE).write_text("local-secret\n")
+    return tmp_path
+
+
+def test_resolve_connection_precedence(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = connection.resolve_connection()
+    assert local == connection.ConnectionSettings("bolt://127.0.0.1:7687", "neo4j", "local-secret", "neo4j")
+
+    monkeypatch.setenv(ns.ENV_BOLT_PORT, "7999")
+    assert connection.resolve_connection().uri == "bolt://127.0.0.1:7999"
+
+    monkeypatch.setenv("NEO4J_URI", "bolt://localhost:7001")
+    monkeypatch.setenv("NEO4J_USER", "env-user")
+    monkeypatch.setenv("NEO4J_PASSWORD", "env-secret")
+    monkeypatch.setenv("NEO4J_DATABASE", "envdb")
+    assert connection.resolve_connection() == connection.ConnectionSettings(
+        "bolt://localhost:7001", "env-user", "env-secret", "envdb"
+    )
+
+    explicit = connection.resolve_connection("neo4j://db.example:7687", "me", "explicit-secret", "mydb")
+    assert explicit == connection.ConnectionSettings("neo4j://db.example:7687", "me", "explicit-secret", "mydb")
+
+
+def test_local_password_never_sent_to_remote_uri(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEO4J_URI", "bolt://db.example:7687")
+    assert connection.resolve_connection().password is None
+    assert connection.resolve_connection(uri="bolt://localhost:7688").password == "local-secret"
+
+
+def test_password_not_in_repr(local_dir: Path) -> None:
+    settings = connection.resolve_connection(password="s3cret-value")
+    for text in (repr(settings), str(settings), settings.describe()):
+        assert "s3cret-value" not in text
+        assert "bolt://127.0.0.1:7687" in text
+
+
+def test_missing_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ns.Neo4jServerError, match="apt-get install openjdk-17-jre-headless maven"):
+        ns.find_java()
+    with pytest.raises(ns.Neo4jServerError, match="docker compose up neo4j"):
+        ns.find_maven()
+
+
+def test_open_driver_wrong_port_names_uri() -> None:
+    uri = f"bolt://127.0.0.1:{free_port()}"
+    settings = connection.ConnectionSettings(uri, "neo4j", "wrong-port-secret", "neo4j")
+    with pytest.raises(connection.Neo4jConnectionError) as err:
+        connection.open_driver(settings)
+    message = err.value.message
+    assert uri in message and "'neo4j'" in message and "neurflow db start" in message
+    assert "wrong-port-secret" not in message
+
+
+@pytest.mark.neo4j
+def test_open_driver_wrong_password(neo4j_settings: connection.ConnectionSettings) -> None:
+    bad = f"wrong-{uuid.uuid4().hex}"
+    settings = connection.ConnectionSettings(neo4j_settings.uri, neo4j_settings.user, bad, neo4j_settings.database)
+    with pytest.raises(connection.Neo4jConnectionError) as err:
+        connection.open_driver(settings)
+    message = err.value.message
+    assert neo4j_settings.uri in message and "NEO4J_PASSWORD" in message
+    assert bad not in message
+
+
+@pytest.mark.neo4j
+def test_round_trip(neo4j_driver: neo4j.Driver, neo4j_settings: connection.ConnectionSettings) -> None:
+    key = uuid.uuid4().hex
+    db_name = neo4j_settings.database
+    try:
+        neo4j_driver.execute_query(
+            "CREATE (:NeurflowTest {key: $key, value: 42})", key=key, database_=db_name
+        )
+        records, _, _ = neo4j_driver.execute_query(
+            "MATCH (n:NeurflowTest {key: $key}) RETURN n.value AS value", key=key, database_=db_name
+        )
+        assert [r["value"] for r in records] == [42]
+    finally:
+        neo4j_driver.execute_query("MATCH (n:NeurflowTest {key: $key}) DELETE n", key=key, database_=db_name)
+
+
+@pytest.mark.neo4j
+def test_status_of_local_server(neo4j_driver: neo4j.Driver) -> None:
+    config = ns.server_config()
+    if ns.running_pid(config) is None:
+        pytest.fail("These checks need the local server: run `neurflow db start`.", pytrace=False)
+    result = CliRunner().invoke(db, ["status"])
+    assert result.exit_code == 0, result.output
+    expected = [
+        f"URI:         {config.uri}",
+        f"PID:         {ns.running_pid(config)}",
+        f"Data folder: {config.data_dir}",
+        "Answers:     yes",
+    ]
+    for line in expected:
+        assert line in result.output
+    assert (ns.read_password(config.data_dir) or "") not in result.output
+
+
+@pytest.mark.neo4j
+def test_local_server_binds_loopback_only(neo4j_driver: neo4j.Driver) -> None:
+    config = ns.server_config()
+    conf = (config.conf_dir / "neo4j.conf").read_text()
+    assert f"server.bolt.listen_address=127.0.0.1:{config.bolt_port}" in conf
+    assert f"server.http.listen_address=127.0.0.1:{config.http_port}" in conf
+    assert "server.default_listen_address=127.0.0.1" in conf
+    if shutil.which("ss") is None:
+        return
+    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
+    for port in (config.bolt_port, config.http_port):
+        local = [line.split()[3] for line in out.splitlines() if line.split()[3].endswith(f":{port}")]
+        assert local, f"nothing listens on port {port}"
+        assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]") for a in local), local
+
+
+def test_status_and_stop_without_server(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / ns.PID_FILE).write_text(f"{dead.pid}\n")
+    runner = CliRunner()
+    result = runner.invoke(db, ["status", "--data-dir", str(tmp_path), "--bolt-port", str(free_port())])
+    assert result.exit_code == 1
+    assert "Running:     no" in result.output and "stale" in result.output
+    result = runner.invoke(db, ["stop", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "stale PID file" in result.output
+    assert not (tmp_path / ns.PID_FILE).exists()
+
+
+def test_second_server_start_browser_stop(tmp_path: Path) -> None:
+    """A second server on other ports in a tmp data folder, reusing the cached jars."""
+    config = ns.server_config(tmp_path / "data", bolt_port=free_port(), http_port=free_port())
+    status = ns.start_server(config)
+    try:
+        pid = status.pid
+        assert status.running and status.answers and pid is not None
+        assert stat.S_IMODE(config.password_file.stat().st_mode) == 0o600
+        assert ns.start_server(config).already_running
+
+        password = ns.read_password(config.data_dir)
+        driver = connection.open_driver(connection.ConnectionSettings(config.uri, "neo4j", password, "neo4j"))
+        with driver:
+            driver.execute_query("UNWIND range(1, 3) AS i CREATE (:T {i: i})-[:R]->(:T)")
+            ns.clear_graph(driver)
+            records, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS c")
+            assert records[0]["c"] == 0
+
+        with urllib.request.urlopen(config.browser_url, timeout=10) as response:
+            assert "<title>Neo4j Browser</title>" in response.read().decode()
+
+        other = ns.server_config(tmp_path / "other", bolt_port=config.bolt_port, http_port=free_port())
+        with pytest.raises(ns.Neo4jServerError, match="already in use"):
+            ns.start_server(other)
+    finally:
+        stopped = ns.stop_server(config)
+    assert stopped == pid
+    assert not ns.server_status(config).running
+    assert not config.pid_file.exists()
+    assert not Path(f"/proc/{pid}").exists()

@@ -1,0 +1,65 @@
+"""The on-disk format round-trips exactly, and equal inputs give equal circuits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurflow.circuit import semantic_group_weight_sums
+from neurflow.engine.builder import build_circuits
+from neurflow.format import FormatError, load_circuit, load_vectors, save_circuit
+from tests.circuit_fixtures import SMALL_IMAGES, small_config
+
+
+def test_round_trip_is_exact(real_circuit_dirs: list[Path], tmp_path: Path) -> None:
+    circuit = load_circuit(real_circuit_dirs[0])
+    vectors = load_vectors(real_circuit_dirs[0])
+    copy = save_circuit(circuit, tmp_path / "copy", vectors)
+    assert load_circuit(copy) == circuit
+    again = load_vectors(copy)
+    assert set(again) == set(vectors)
+    assert all(np.array_equal(again[k], vectors[k]) for k in vectors)
+    assert (tmp_path / "copy" / "circuit.json").read_bytes() == (real_circuit_dirs[0] / "circuit.json").read_bytes()
+
+
+def test_format_records_provenance_and_parameters(real_circuit_dirs: list[Path]) -> None:
+    data = json.loads((real_circuit_dirs[0] / "circuit.json").read_text())
+    assert data["formatVersion"] == "1.0"
+    assert data["model"]["name"] == "efficientnet-lite0" and data["model"]["weights_id"].startswith("sha256:")
+    assert {"tau", "k", "steps", "quadrature", "seed", "ranking"} <= set(data["params"])
+    patch = data["patches"][0]
+    image = data["images"][patch["image"]]
+    assert len(image["sha256"]) == 64 and Path(image["path"]).exists()
+    assert patch["scale"] == 1.0 and len(patch["box"]) == 4
+    used = {p for g in data["semantic_groups"] for p in g["patches"]}
+    assert all((real_circuit_dirs[0] / "thumbnails" / f"{p}.jpg").exists() for p in used)
+
+
+def test_unknown_major_version_is_refused(real_circuit_dirs: list[Path], tmp_path: Path) -> None:
+    data = json.loads((real_circuit_dirs[0] / "circuit.json").read_text())
+    data["formatVersion"] = "2.0"
+    (tmp_path / "circuit.json").write_text(json.dumps(data))
+    with pytest.raises(FormatError, match="'2.0'"):
+        load_circuit(tmp_path)
+
+
+def test_same_inputs_and_seed_give_the_same_circuit(real_circuit_dirs: list[Path], tmp_path: Path) -> None:
+    rebuilt = load_circuit(
+        build_circuits(small_config(), ["Samoyed"], SMALL_IMAGES, tmp_path, echo=lambda _: None, progress=False)[0]
+    )
+    original = load_circuit(real_circuit_dirs[0])
+    assert replace(rebuilt, timings={}, created="") == replace(original, timings={}, created="")
+    assert rebuilt.id == original.id
+
+
+def test_weights_of_every_semantic_group_sum_to_one(real_circuit_dirs: list[Path]) -> None:
+    for folder in real_circuit_dirs:
+        circuit = load_circuit(folder)
+        sums = semantic_group_weight_sums(circuit)
+        upper_groups = [g for g in circuit.semantic_groups if g.layer != circuit.layers[-1]]
+        assert sums and set(sums) == {g.key for g in upper_groups}
+        assert all(abs(total - 1.0) < 1e-9 for total in sums.values())
