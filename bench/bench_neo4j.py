@@ -1,7 +1,7 @@
 """Neo4j benchmark: ingestion throughput of the circuit store and the latency of every named query.
 
 (1) One real class circuit, loaded from a ``neurflow build`` folder (``--circuit``), written with
-    ``neurflow.graph.store.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
+    ``neurflow.graph.writer.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
     relationships written, relationships per second (median of ``--repeats`` fresh writes, the graph emptied
     before each); then the idempotent re-ingestion (skipped) and the ``--force`` rewrite.
 (2) ``--synthetic`` (100) synthetic class circuits (``neurflow.synthetic``) of the real circuit's size (same
@@ -46,9 +46,12 @@ sys.path.insert(0, str(BENCH))
 
 from neurflow.circuit import Circuit  # noqa: E402
 from neurflow.format import find_circuits, load_circuit  # noqa: E402
-from neurflow.graph import store  # noqa: E402
 from neurflow.graph.connection import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
+from neurflow.graph.deletion import delete_circuit  # noqa: E402
 from neurflow.graph.named_queries import list_queries, run_query  # noqa: E402
+from neurflow.graph.reads import RELATIONSHIP_TYPES, graph_counts  # noqa: E402
+from neurflow.graph.schema import ensure_schema  # noqa: E402
+from neurflow.graph.writer import DEFAULT_BATCH_ROWS, write_circuit  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results-neo4j.md"
@@ -79,8 +82,8 @@ class Write:
 def timed_write(driver: neo4j.Driver, circuit: Circuit, folder: Path | None, args: argparse.Namespace,
                 label: str, force: bool = False) -> Write:
     start = time.perf_counter()
-    result = store.write_circuit(driver, circuit, folder, database=args.database, force=force,
-                                 batch_rows=args.batch_rows)
+    result = write_circuit(driver, circuit, folder, database=args.database, force=force,
+                           batch_rows=args.batch_rows)
     seconds = time.perf_counter() - start
     return Write(label, result.status, result.nodes, result.relationships, seconds)
 
@@ -224,7 +227,7 @@ def batch_sweep(driver: neo4j.Driver, real: Circuit | None, used: Sequence[int],
             circuit = synthetic_like(real, next(free), args)
             swept = argparse.Namespace(**{**vars(args), "batch_rows": size})
             out[size].append(timed_write(driver, circuit, None, swept, f"batch {size}"))
-            store.delete_circuit(driver, circuit.id, args.database)
+            delete_circuit(driver, circuit.id, args.database)
     for size, writes in out.items():
         print(f"  --batch-rows {size}: median {statistics.median(w.seconds for w in writes):.2f} s, "
               f"{statistics.median(w.rate for w in writes):,.0f} rel/s")
@@ -295,8 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="fresh writes of the real circuit (median)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each query")
     parser.add_argument("--warmups", type=int, default=2, help="untimed runs of each query first")
-    parser.add_argument("--batch-rows", type=int, default=store.DEFAULT_BATCH_ROWS,
-                        help=f"rows per write transaction (default {store.DEFAULT_BATCH_ROWS}, "
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
+                        help=f"rows per write transaction (default {DEFAULT_BATCH_ROWS}, "
                              "as neurflow-ingest)")
     parser.add_argument("--batch-sweep", default="1000,2000,5000,20000",
                         help="--batch-rows values to compare after the queries ('' to skip)")
@@ -344,7 +347,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
     if existing:
         print(f"--wipe: deleting {existing:,} nodes of database {args.database!r}")
         wipe(driver, args.database)
-    store.ensure_schema(driver, args.database)
+    ensure_schema(driver, args.database)
     load_before = load_average()
     version = server_version(driver, args.database)
 
@@ -411,7 +414,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
     # the real circuit again, into the graph of all classes
     classes = len(synthetic) + (1 if real is not None else 0)
     if real is not None:
-        store.delete_circuit(driver, real.id, args.database)
+        delete_circuit(driver, real.id, args.database)
         at_scale = timed_write(driver, real, folder, args, "real fresh at scale")
         at_scale_force = timed_write(driver, real, folder, args, "real force at scale", force=True)
         rows += [
@@ -423,7 +426,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
               f"{at_scale_force.seconds:.2f} s")
 
     # (3) queries
-    counts = store.graph_counts(driver, args.database)
+    counts = graph_counts(driver, args.database)
     query_class = args.query_class or (real.target.name if real is not None
                                        else circuits[0].target.name if circuits else "0")
     timings: list[QueryTiming] = []
@@ -448,7 +451,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
         f"- server: {version}, local (same machine), default `neurflow db start` settings; "
         f"CPU: {cpu_model()}; {driver_line()}; load average before {load_before}, after {load_after}",
-        f"- writes: `neurflow.graph.store.write_circuit` (what `neurflow-ingest` runs), batches of "
+        f"- writes: `neurflow.graph.writer.write_circuit` (what `neurflow-ingest` runs), batches of "
         f"{args.batch_rows} rows; seconds: wall clock of the call (rows built in Python, idempotency check, "
         "OVERLAPS computation and the complete flag included)",
     ]
@@ -472,7 +475,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         f"- graph at query time: {classes} complete class circuits; "
         + ", ".join(f"{counts[k]:,} {k}"
                     for k in ("Neuron", "SemanticGroup", "NeuronGroup", "Patch", "Image"))
-        + f" nodes; {sum(counts[r] for r in store.RELATIONSHIP_TYPES):,} relationships "
+        + f" nodes; {sum(counts[r] for r in RELATIONSHIP_TYPES):,} relationships "
         f"({counts['CONTRIBUTES_TO']:,} CONTRIBUTES_TO, {counts['EXEMPLIFIES']:,} EXEMPLIFIES, "
         f"{counts['OVERLAPS']:,} OVERLAPS)",
         "",

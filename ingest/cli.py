@@ -4,7 +4,8 @@
     neurflow-ingest --from circuits/
 
 Connection: ``--uri --user --password --database`` (env ``NEO4J_URI`` ...; default: the local server of
-``neurflow db start``). The connection is checked before anything is built or written.
+``neurflow db start``). The connection is checked before anything is built or written. Expected failures
+(``NeurflowError``, Neo4j's errors) become one line through ``CleanErrorsCommand`` (``neurflow.cli.errors``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import neo4j
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 from ingest.pipeline import ingest_folders, summary_table
@@ -21,8 +21,9 @@ from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsCommand
 from neurflow.cli.options import config_from_options, engine_options, split_list
 from neurflow.format import find_circuits
-from neurflow.graph import store
-from neurflow.graph.connection import ConnectionSettings, open_driver
+from neurflow.graph.connection import ConnectionSettings, Neo4jConnectionError, open_driver
+from neurflow.graph.schema import ensure_schema
+from neurflow.graph.writer import DEFAULT_BATCH_ROWS
 
 
 @click.command(
@@ -40,14 +41,13 @@ from neurflow.graph.connection import ConnectionSettings, open_driver
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("circuits"),
               show_default=True, help="Where built circuits are saved before they are written.")
 @click.option("--force", is_flag=True, help="Write complete circuits again (deleted first).")
-@click.option("--batch-rows", type=click.IntRange(1), default=store.DEFAULT_BATCH_ROWS, show_default=True,
+@click.option("--batch-rows", type=click.IntRange(1), default=DEFAULT_BATCH_ROWS, show_default=True,
               help="Rows (about: relationships) per write transaction.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every write step.")
-@click.option("--pause", type=float, default=0.0, hidden=True, help="Seconds to sleep after each batch (tests).")
-@engine_options
+@engine_options(model_required=False)  # a model is only needed to build
 @connection_options
 def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | None, images: Path | None, out: Path,
-         force: bool, batch_rows: int, verbose: bool, pause: float, **options: Any) -> None:
+         force: bool, batch_rows: int, verbose: bool, **options: Any) -> None:
     """Build NeurFlow class circuits and write them into Neo4j (or write circuits already built, --from)."""
     class_list = split_list(classes)
     if from_dir is not None:
@@ -58,10 +58,7 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
 
     driver = open_driver(settings)  # Neo4jConnectionError (names the URI) before anything is built
     try:
-        try:
-            store.ensure_schema(driver, settings.database)
-        except store.DataModelVersionError as error:
-            raise click.ClickException(str(error)) from error
+        ensure_schema(driver, settings.database)  # DataModelVersionError before anything is built
         if from_dir is not None:
             folders = find_circuits(from_dir)
             if not folders:
@@ -70,14 +67,13 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
             assert class_list is not None and images is not None
             folders = _build(options, class_list, images, out)
         results = ingest_folders(driver, folders, database=settings.database, force=force, batch_rows=batch_rows,
-                                 echo=click.echo, verbose=verbose, pause=pause)
+                                 echo=click.echo, verbose=verbose)
     except (ServiceUnavailable, SessionExpired, AuthError, OSError) as error:
-        raise click.ClickException(
+        # The general message of neurflow.cli.errors does not know the URI; this one names it.
+        raise Neo4jConnectionError(
             f"lost the connection to Neo4j at {settings.uri} ({type(error).__name__}: {error}). The circuit being "
             "written stays incomplete, hidden from queries; run the same command again to finish."
         ) from error
-    except neo4j.exceptions.Neo4jError as error:
-        raise click.ClickException(f"Neo4j at {settings.uri} refused a write: {error}") from error
     finally:
         driver.close()
     click.echo("")
@@ -103,12 +99,6 @@ def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path)
         raise click.ClickException(
             f"{error}" + (f"\nCircuits built so far are in {out}; write them with --from {out}" if built else "")
         ) from error
-
-
-# --model is required by the shared engine options; here it is only needed to build.
-for _param in main.params:
-    if _param.name == "model":
-        _param.required = False
 
 
 if __name__ == "__main__":  # pragma: no cover

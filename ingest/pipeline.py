@@ -1,5 +1,7 @@
 """Ingestion glue: circuit folders -> Neo4j, with per-class progress and a summary table.
 
+May import: neo4j, ``neurflow.format`` and ``neurflow.graph`` (no click: ``ingest/cli.py`` is the command).
+
 >>> from ingest.pipeline import ingest_folders, summary_table             # doctest: +SKIP
 >>> results = ingest_folders(driver, find_circuits("circuits/"))           # doctest: +SKIP
 >>> print(summary_table(results))                                           # doctest: +SKIP
@@ -7,7 +9,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 import neo4j
 
 from neurflow.format import load_circuit
-from neurflow.graph import store
+from neurflow.graph.schema import StoreError, ensure_schema
+from neurflow.graph.writer import DEFAULT_BATCH_ROWS, IngestResult, Progress, write_circuit
 
 Echo = Callable[[str], None]
 
@@ -25,11 +27,11 @@ class FolderResult:
     """One circuit folder's ingestion: the store's result, or the error that stopped it."""
 
     folder: Path
-    result: store.IngestResult | None
+    result: IngestResult | None
     error: str | None = None
 
 
-def _step_printer(echo: Echo, verbose: bool) -> store.Progress | None:
+def _step_printer(echo: Echo, verbose: bool) -> Progress | None:
     if not verbose:
         return None
 
@@ -40,38 +42,25 @@ def _step_printer(echo: Echo, verbose: bool) -> store.Progress | None:
     return progress
 
 
-def _throttled(progress: store.Progress | None, pause: float) -> store.Progress | None:
-    if pause <= 0:
-        return progress
-
-    def slow(step: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(step, done, total)
-        time.sleep(pause)
-
-    return slow
-
-
 def ingest_folders(
     driver: neo4j.Driver,
     folders: Sequence[Path],
     *,
     database: str | None = None,
     force: bool = False,
-    batch_rows: int = store.DEFAULT_BATCH_ROWS,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     echo: Echo = print,
     verbose: bool = False,
-    pause: float = 0.0,
 ) -> list[FolderResult]:
     """Writes every circuit folder, one class at a time, echoing a line per class.
 
     A folder that cannot be read or written is reported and the others still go in; connection losses
     propagate (:class:`neo4j.exceptions.ServiceUnavailable` and friends) after the circuit in progress is
-    left incomplete, which the next run cleans. ``pause``: seconds to sleep after each batch (tests).
+    left incomplete, which the next run cleans.
     """
-    store.ensure_schema(driver, database)
+    ensure_schema(driver, database)
     results: list[FolderResult] = []
-    progress = _throttled(_step_printer(echo, verbose), pause)
+    progress = _step_printer(echo, verbose)
     for number, folder in enumerate(folders, 1):
         prefix = f"[{number}/{len(folders)}]"
         try:
@@ -83,9 +72,9 @@ def ingest_folders(
         echo(f"{prefix} {circuit.target.name} ({circuit.target.index}), circuit {circuit.id}: "
              f"{len(circuit.edges)} edges, {len(circuit.neuron_groups)} neuron groups")
         try:
-            result = store.write_circuit(driver, circuit, folder, database=database, force=force,
-                                         batch_rows=batch_rows, progress=progress)
-        except store.StoreError as error:
+            result = write_circuit(driver, circuit, folder, database=database, force=force,
+                                   batch_rows=batch_rows, progress=progress)
+        except StoreError as error:
             echo(f"{prefix} {circuit.target.name}: not written: {error}")
             results.append(FolderResult(Path(folder), None, str(error)))
             continue

@@ -11,6 +11,9 @@ Lower neurons are drawn from a per-layer popularity that depends on ``seed`` onl
 classes share neurons the way real ones do, most of all in the small, generic lower layers. Images carry a
 folder label: the class's wnid, or (``foreign_fraction`` of them) another class's wnid.
 
+May import: numpy, ``neurflow.circuit``, and the engine's ``groups`` and ``patches`` (the group edges and
+patch boxes of a real build, so that synthetic circuits cannot drift from real ones).
+
 >>> from neurflow.synthetic import synthetic_circuit
 >>> c = synthetic_circuit(207, tau=4, k=6, layers=["_fc", "_blocks.15", "_blocks.14"])
 >>> c.target.name, c.layers[0], [n.channel for n in c.neurons["_fc"]]
@@ -41,6 +44,7 @@ from neurflow.circuit import (
     neuron_key,
 )
 from neurflow.engine.groups import group_edges as grouping_edges
+from neurflow.engine.patches import PATCH_SCALES, patch_boxes
 
 #: Channels of EfficientNet-Lite0's default circuit layers (the logit layer first).
 EFFICIENTNET_LITE0_CHANNELS: dict[str, int] = {
@@ -57,8 +61,10 @@ EFFICIENTNET_LITE0_CHANNELS: dict[str, int] = {
     "_blocks.6": 80,
 }
 SYNTHETIC_WEIGHTS_ID = "synthetic"
-PATCHES_PER_IMAGE = 59
 CROP = 224
+#: The engine's patches of one view image: 1 + 9 + 49 boxes at 100/50/25 % of the side.
+PATCH_BOXES = patch_boxes(CROP, PATCH_SCALES)
+PATCHES_PER_IMAGE = len(PATCH_BOXES)
 
 
 def _class_names() -> tuple[list[str], list[str] | None]:
@@ -68,16 +74,6 @@ def _class_names() -> tuple[list[str], list[str] | None]:
         return imagenet_categories(), imagenet_wnids()
     except Exception:  # noqa: BLE001 - torchvision missing: invented names still make a usable circuit
         return [f"class {i}" for i in range(1000)], None
-
-
-def _patch_boxes(size: int = CROP) -> list[tuple[tuple[int, int, int, int], float]]:
-    boxes = []
-    for scale in (1.0, 0.5, 0.25):
-        side = round(size * scale)
-        stride = max(1, side // 2)
-        starts = range(0, size - side + 1, stride)
-        boxes += [((x, y, x + side, y + side), scale) for y in starts for x in starts]
-    return boxes
 
 
 def _popularity(seed: int, layer: str, channels: int) -> np.ndarray:
@@ -140,13 +136,12 @@ def synthetic_circuit(
         sha = hashlib.sha256(f"synthetic/{seed}/{class_index}/{i}".encode()).hexdigest()
         image_records.append(ImageRecord(f"/synthetic/{label}/{class_index}_{i}.JPEG", sha, width, height, label,
                                          class_index, float(rng.normal(9.0, 2.0))))
-    boxes = _patch_boxes()
     patch_records: list[PatchRecord] = []
     for i, image in enumerate(image_records):
         scale = 256 / min(image.width, image.height)
         ox = (round(image.width * scale) - CROP) // 2
         oy = (round(image.height * scale) - CROP) // 2
-        for box, patch_scale in boxes:
+        for box, patch_scale in PATCH_BOXES:
             left, top, right, bottom = box
             original = (round((left + ox) / scale), round((top + oy) / scale),
                         min(image.width, round((right + ox) / scale)), min(image.height, round((bottom + oy) / scale)))

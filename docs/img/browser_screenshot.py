@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from neurflow.cli.query import BROWSER_DIR, GUIDE, STYLE, _CorsHandler
-from neurflow.graph.server import read_password
+from neurflow.graph.server_config import read_password
 
 HERE = Path(__file__).parent
 

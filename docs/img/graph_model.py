@@ -4,7 +4,8 @@ right: the experiment records that point into them.
 
     python docs/img/graph_model.py [--out docs/img/graph-model.png]
 
-Every label and relationship type that ``neurflow.graph.store`` writes must be drawn (checked before drawing).
+Every label and relationship type that neurflow's circuit writes create (``neurflow.graph.reads.LABELS`` and
+``RELATIONSHIP_TYPES``) must be drawn (checked before drawing).
 """
 
 from __future__ import annotations
@@ -179,11 +180,11 @@ def drawn_names() -> tuple[set[str], set[str]]:
 
 
 def check_against_store() -> None:
-    """Every label and relationship type neurflow.graph.store writes is drawn."""
-    from neurflow.graph import store
+    """Every label and relationship type neurflow's circuit writes create is drawn."""
+    from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES
 
     labels, types = drawn_names()
-    missing = sorted(set(store.LABELS) - labels) + sorted(set(store.RELATIONSHIP_TYPES) - types)
+    missing = sorted(set(LABELS) - labels) + sorted(set(RELATIONSHIP_TYPES) - types)
     if missing:
         raise SystemExit(f"the picture misses {missing}")
 

@@ -9,8 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
+from neurflow.cli.errors import CleanErrorsGroup
 from neurflow.graph import connection
 from neurflow.graph import server as ns
+from neurflow.graph import server_config as sc
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,8 +21,8 @@ def connection_options(func: F) -> F:
     """Add ``--uri --user --password --database`` (env ``NEO4J_URI`` ...) to a command.
 
     The command receives one ``settings: ConnectionSettings`` argument instead of the four options,
-    resolved by :func:`neurflow.graph.server.resolve_connection` (options, environment, local server).
-    Open it with :func:`neurflow.graph.server.open_driver`.
+    resolved by :func:`neurflow.graph.connection.resolve_connection` (options, environment, local server).
+    Open it with :func:`neurflow.graph.connection.open_driver`.
     """
 
     @functools.wraps(func)
@@ -61,20 +63,20 @@ def _server_options(func: F) -> F:
         click.option(
             "--data-dir",
             type=click.Path(file_okay=False, path_type=Path),
-            envvar=ns.ENV_DATA,
-            help=f"Data folder (data, logs, conf, password) [env {ns.ENV_DATA}; default ~/.local/share/neurflow/neo4j].",
+            envvar=sc.ENV_DATA,
+            help=f"Data folder (data, logs, conf, password) [env {sc.ENV_DATA}; default ~/.local/share/neurflow/neo4j].",
         ),
         click.option(
             "--bolt-port",
             type=click.IntRange(1, 65535),
-            envvar=ns.ENV_BOLT_PORT,
-            help=f"Bolt port on 127.0.0.1 [env {ns.ENV_BOLT_PORT}; default {ns.DEFAULT_BOLT_PORT}, or as last started].",
+            envvar=sc.ENV_BOLT_PORT,
+            help=f"Bolt port on 127.0.0.1 [env {sc.ENV_BOLT_PORT}; default {sc.DEFAULT_BOLT_PORT}, or as last started].",
         ),
         click.option(
             "--http-port",
             type=click.IntRange(1, 65535),
-            envvar=ns.ENV_HTTP_PORT,
-            help=f"HTTP port on 127.0.0.1 [env {ns.ENV_HTTP_PORT}; default {ns.DEFAULT_HTTP_PORT}, or as last started].",
+            envvar=sc.ENV_HTTP_PORT,
+            help=f"HTTP port on 127.0.0.1 [env {sc.ENV_HTTP_PORT}; default {sc.DEFAULT_HTTP_PORT}, or as last started].",
         ),
     ]
     for option in reversed(options):
@@ -89,7 +91,7 @@ def _print_status(status: ns.ServerStatus) -> None:
     click.echo(f"Data folder: {status.data_dir}")
 
 
-@click.group(name="db")
+@click.group(name="db", cls=CleanErrorsGroup)  # one-line errors also as `python -m neurflow.cli.db`
 def db() -> None:
     """Run a local Neo4j Community server (no Docker) for neurflow."""
 
@@ -99,9 +101,9 @@ def db() -> None:
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for Bolt.")
 def start(data_dir: Path | None, bolt_port: int | None, http_port: int | None, timeout: float) -> None:
     """Start the server (assembled from Maven Central on first use) and wait until it answers."""
-    config = ns.server_config(data_dir, bolt_port, http_port)
+    config = sc.server_config(data_dir, bolt_port, http_port)
     status = ns.start_server(config, progress=lambda msg: click.echo(msg, err=True), timeout=timeout)
-    click.echo(f"Neo4j {ns.NEO4J_VERSION} is {'already ' if status.already_running else ''}running.")
+    click.echo(f"Neo4j {sc.NEO4J_VERSION} is {'already ' if status.already_running else ''}running.")
     _print_status(status)
     click.echo("Password:    `neurflow db password`")
 
@@ -111,7 +113,7 @@ def start(data_dir: Path | None, bolt_port: int | None, http_port: int | None, t
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds before SIGKILL.")
 def stop(data_dir: Path | None, bolt_port: int | None, http_port: int | None, timeout: float) -> None:
     """Stop the server started for the data folder (SIGTERM, then SIGKILL after the timeout)."""
-    config = ns.server_config(data_dir, bolt_port, http_port)
+    config = sc.server_config(data_dir, bolt_port, http_port)
     stale = config.pid_file.exists()
     pid = ns.stop_server(config, timeout=timeout)
     if pid is not None:
@@ -128,7 +130,7 @@ def status(ctx: click.Context, data_dir: Path | None, bolt_port: int | None, htt
 
     Exit code 0: running and answering; 1: not running; 2: running but not answering.
     """
-    result = ns.server_status(ns.server_config(data_dir, bolt_port, http_port))
+    result = ns.server_status(sc.server_config(data_dir, bolt_port, http_port))
     _print_status(result)
     click.echo(f"Running:     {'yes' if result.running else 'no'}")
     click.echo(f"Answers:     {'yes' if result.answers else 'no'} ({result.detail})")
@@ -139,13 +141,13 @@ def status(ctx: click.Context, data_dir: Path | None, bolt_port: int | None, htt
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar=ns.ENV_DATA,
-    help=f"Data folder [env {ns.ENV_DATA}].",
+    envvar=sc.ENV_DATA,
+    help=f"Data folder [env {sc.ENV_DATA}].",
 )
 def password(data_dir: Path | None) -> None:
     """Print the generated password of the local server (user neo4j)."""
-    config = ns.server_config(data_dir)
-    secret = ns.read_password(config.data_dir)
+    config = sc.server_config(data_dir)
+    secret = sc.read_password(config.data_dir)
     if secret is None:
         raise click.ClickException(f"No password in {config.password_file}; run `neurflow db start` first.")
     click.echo(secret)

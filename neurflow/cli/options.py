@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import click
 
 from neurflow.engine.config import LABEL_SOURCES, QUADRATURES, RANKINGS, BuildConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def split_list(text: str | None) -> list[str] | None:
@@ -17,10 +19,24 @@ def split_list(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds --model --weights --random-weights --layers --tau --k --steps ... to a command."""
+@overload
+def engine_options(func: F, *, model_required: bool = True) -> F: ...
+@overload
+def engine_options(func: None = None, *, model_required: bool = True) -> Callable[[F], F]: ...
+def engine_options(func: F | None = None, *, model_required: bool = True) -> F | Callable[[F], F]:
+    """Adds --model --weights --random-weights --layers --tau --k --steps ... to a command.
+
+    ``@engine_options`` requires --model; ``@engine_options(model_required=False)`` leaves it to the command
+    (`neurflow-ingest` needs a model only to build).
+    """
+    if func is None:
+        return lambda f: _add_engine_options(f, model_required)
+    return _add_engine_options(func, model_required)
+
+
+def _add_engine_options(func: F, model_required: bool) -> F:
     options = [
-        click.option("--model", "-m", required=True, help="Model name (see `neurflow models`)."),
+        click.option("--model", "-m", required=model_required, help="Model name (see `neurflow models`)."),
         click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="State-dict file; default: the model's pretrained weights from the local cache."),
         click.option("--random-weights", is_flag=True, help="Random weights (for tests only)."),

@@ -2,6 +2,8 @@
 
 Settings come from explicit values, then ``NEO4J_URI/USER/PASSWORD/DATABASE``, then the local server of
 ``neurflow db start`` (whose password is only sent to a loopback address).
+
+May import: neo4j, ``neurflow.errors``, ``neurflow.graph.server_config``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import neo4j
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
 from neurflow.errors import NeurflowError
-from neurflow.graph import server
+from neurflow.graph import server_config as local_server
 
 
 class Neo4jConnectionError(NeurflowError, ConnectionError):
@@ -56,13 +58,13 @@ def resolve_connection(
     remote server.
     """
     env = os.environ
-    local = server.server_config()
+    local = local_server.server_config()
     uri = uri or env.get("NEO4J_URI") or local.uri
-    user = user or env.get("NEO4J_USER") or server.USER
+    user = user or env.get("NEO4J_USER") or local_server.USER
     password = password or env.get("NEO4J_PASSWORD")
     if password is None and _is_loopback(uri):
-        password = server.read_password(local.data_dir)
-    database = database or env.get("NEO4J_DATABASE") or server.DATABASE
+        password = local_server.read_password(local.data_dir)
+    database = database or env.get("NEO4J_DATABASE") or local_server.DATABASE
     return ConnectionSettings(uri=uri, user=user, password=password, database=database)
 
 

@@ -1,47 +1,45 @@
-"""A local Neo4j Community server without Docker: assembly, configuration, start, status and stop.
+"""A local Neo4j Community server without Docker: its password, start, status and stop.
 
-The server is assembled on first use from Maven Central (``mvn dependency:copy-dependencies`` into a
-cache folder), then run as a plain ``java -cp 'lib/*' org.neo4j.server.CommunityEntryPoint`` process
-with a generated ``neo4j.conf``. Data, logs, configuration, PID file and the generated password live
-in one data folder. See docs/neo4j.md.
+The server (assembled on first use by ``neurflow.graph.assembly``) runs as a plain
+``java -cp 'lib/*' org.neo4j.server.CommunityEntryPoint`` process with a generated ``neo4j.conf``. Data, logs,
+configuration, PID file and the generated password live in one data folder (``neurflow.graph.server_config``).
+See docs/neo4j.md.
+
+May import: neo4j, ``neurflow.graph.server_config``, ``neurflow.graph.assembly``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import os
-import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import neo4j
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
-from neurflow.errors import NeurflowError
-
-NEO4J_VERSION = "5.26.30"
-"""Newest 5.26 release on Maven Central (org.neo4j:neo4j), pinned."""
-BROWSER_VERSION = "5.24.0"
-"""org.neo4j.client:neo4j-browser; its jar holds the static files served at /browser/."""
+from neurflow.graph.assembly import assemble, fill, find_java, resource_template
+from neurflow.graph.server_config import (
+    CONSOLE_LOG,
+    HOST,
+    NEO4J_VERSION,
+    PASSWORD_FILE,
+    USER,
+    Neo4jServerError,
+    ServerConfig,
+    read_password,
+    server_config,
+)
 
 MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_CLASS = "org.neo4j.cli.AdminTool"
-DEFAULT_BOLT_PORT = 7687
-DEFAULT_HTTP_PORT = 7474
-HOST = "127.0.0.1"
-USER = "neo4j"
-DATABASE = "neo4j"
-MIN_JAVA = 17
 
 JVM_OPTIONS: tuple[str, ...] = (
     "-Xms512m",
@@ -59,236 +57,12 @@ JVM_OPTIONS: tuple[str, ...] = (
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
 )
 
-ENV_HOME = "NEURFLOW_NEO4J_HOME"
-ENV_DATA = "NEURFLOW_NEO4J_DATA"
-ENV_BOLT_PORT = "NEURFLOW_NEO4J_BOLT_PORT"
-ENV_HTTP_PORT = "NEURFLOW_NEO4J_HTTP_PORT"
-
-PASSWORD_FILE = "neo4j-password"
-PID_FILE = "neo4j.pid"
-CONSOLE_LOG = "console.log"
-
-INSTALL_HINT = (
-    "Install them with `apt-get install openjdk-17-jre-headless maven`, "
-    "or run Neo4j with Docker instead: `docker compose up neo4j`."
-)
-
 # Servers started by this Python process: kept so they are reaped (no zombie looks alive) and so
 # Popen does not warn about a child still running when it is garbage collected.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class Neo4jServerError(NeurflowError, RuntimeError):
-    """The local server could not be assembled, started or stopped."""
-
-
-# --------------------------------------------------------------------------- locations and config
-
-
-def neo4j_home() -> Path:
-    """Cache folder with the assembled jars: ``$NEURFLOW_NEO4J_HOME`` or ``~/.cache/neurflow/neo4j-<version>``."""
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path.home() / ".cache" / "neurflow" / f"neo4j-{NEO4J_VERSION}"
-
-
-def default_data_dir() -> Path:
-    """Data folder: ``$NEURFLOW_NEO4J_DATA`` or ``~/.local/share/neurflow/neo4j``."""
-    env = os.environ.get(ENV_DATA)
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path.home() / ".local" / "share" / "neurflow" / "neo4j"
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Where one local server keeps its files and which loopback ports it uses."""
-
-    data_dir: Path
-    bolt_port: int
-    http_port: int
-    home: Path
-
-    @property
-    def conf_dir(self) -> Path:
-        return self.data_dir / "conf"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.data_dir / "logs"
-
-    @property
-    def lib_dir(self) -> Path:
-        return self.home / "lib"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.data_dir / PID_FILE
-
-    @property
-    def password_file(self) -> Path:
-        return self.data_dir / PASSWORD_FILE
-
-    @property
-    def uri(self) -> str:
-        return f"bolt://{HOST}:{self.bolt_port}"
-
-    @property
-    def browser_url(self) -> str:
-        return f"http://{HOST}:{self.http_port}/browser/"
-
-
-def _port_from_env(name: str) -> int | None:
-    value = os.environ.get(name)
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise Neo4jServerError(f"{name}={value!r} is not a port number") from None
-
-
-def _port_from_conf(data_dir: Path, key: str) -> int | None:
-    """Port the server in ``data_dir`` was last started with (so stop/status find it without options)."""
-    conf = data_dir / "conf" / "neo4j.conf"
-    if not conf.is_file():
-        return None
-    match = re.search(rf"^{re.escape(key)}=[^:\n]*:(\d+)\s*$", conf.read_text(), re.MULTILINE)
-    return int(match.group(1)) if match else None
-
-
-def server_config(
-    data_dir: Path | str | None = None,
-    bolt_port: int | None = None,
-    http_port: int | None = None,
-    home: Path | str | None = None,
-) -> ServerConfig:
-    """Resolve the server settings: explicit values, then environment, then the data folder's last conf, then defaults."""
-    data = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir()
-    bolt = (
-        bolt_port
-        or _port_from_env(ENV_BOLT_PORT)
-        or _port_from_conf(data, "server.bolt.listen_address")
-        or DEFAULT_BOLT_PORT
-    )
-    http = (
-        http_port
-        or _port_from_env(ENV_HTTP_PORT)
-        or _port_from_conf(data, "server.http.listen_address")
-        or DEFAULT_HTTP_PORT
-    )
-    return ServerConfig(
-        data_dir=data,
-        bolt_port=bolt,
-        http_port=http,
-        home=Path(home).expanduser().resolve() if home else neo4j_home(),
-    )
-
-
-def _resource(name: str) -> str:
-    return resources.files("neurflow").joinpath("resources", "neo4j", name).read_text()
-
-
-def _fill(template: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        template = template.replace(f"@{key}@", value)
-    return template
-
-
-# --------------------------------------------------------------------------- tools and assembly
-
-
-def find_java() -> str:
-    """Path of a Java >= 17 executable (``$JAVA_HOME/bin/java`` first); raises with an install hint."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
-    java = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
-    if not java:
-        raise Neo4jServerError(f"Java {MIN_JAVA}+ is needed to run the local Neo4j server. {INSTALL_HINT}")
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    major = int(match.group(1)) if match else 0
-    if major == 1 and match and match.group(2):  # "1.8.0" style
-        major = int(match.group(2))
-    if major < MIN_JAVA:
-        raise Neo4jServerError(
-            f"Neo4j {NEO4J_VERSION} needs Java {MIN_JAVA}+, but {java} is Java {major or '?'}. {INSTALL_HINT}"
-        )
-    return java
-
-
-def find_maven() -> str:
-    """Path of ``mvn``; raises with an install hint."""
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise Neo4jServerError(
-            f"Maven is needed once, to download Neo4j {NEO4J_VERSION} from Maven Central. {INSTALL_HINT}"
-        )
-    return mvn
-
-
-def is_assembled(home: Path | None = None) -> bool:
-    """True when the jars for ``NEO4J_VERSION`` are complete in ``home``."""
-    home = home or neo4j_home()
-    marker = home / ".assembled"
-    return marker.is_file() and marker.read_text().strip() == NEO4J_VERSION
-
-
-def assemble(home: Path | None = None, progress: Callable[[str], None] | None = None) -> Path:
-    """Download Neo4j and Neo4j Browser jars into ``home/lib`` unless already there; return the lib folder.
-
-    Runs ``mvn -B -q dependency:copy-dependencies`` on the packaged pom.xml. A lock file makes
-    concurrent callers wait for one download; a marker file is written last, so an interrupted
-    download is redone rather than used.
-    """
-    home = home or neo4j_home()
-    lib = home / "lib"
-    if is_assembled(home):
-        return lib
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_assembled(home):
-            return lib
-        mvn = find_maven()
-        find_java()
-        if progress:
-            progress(
-                f"Assembling Neo4j {NEO4J_VERSION} from Maven Central into {home} (first use, ~140 MB)..."
-            )
-        pom = home / "pom.xml"
-        pom.write_text(
-            _fill(_resource("pom.xml"), {"NEO4J_VERSION": NEO4J_VERSION, "BROWSER_VERSION": BROWSER_VERSION})
-        )
-        partial = home / "lib.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        cmd = [
-            mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-            f"-DoutputDirectory={partial}", "-DincludeScope=runtime",
-        ]  # fmt: skip
-        result = subprocess.run(cmd, cwd=home, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-            raise Neo4jServerError(
-                f"Maven could not download Neo4j {NEO4J_VERSION} (exit {result.returncode}):\n{tail}"
-            )
-        shutil.rmtree(lib, ignore_errors=True)
-        partial.rename(lib)
-        (home / ".assembled").write_text(NEO4J_VERSION + "\n")
-    return lib
-
-
 # --------------------------------------------------------------------------- password
-
-
-def read_password(data_dir: Path | None = None) -> str | None:
-    """The generated password of the local server in ``data_dir``, or None if there is none yet."""
-    path = (data_dir or default_data_dir()) / PASSWORD_FILE
-    try:
-        return path.read_text().strip() or None
-    except FileNotFoundError:
-        return None
 
 
 def _ensure_password(config: ServerConfig, java: str) -> None:
@@ -471,8 +245,8 @@ def start_server(
     assemble(config.home, progress)
     for sub in ("conf", "data", "logs", "run", "import", "plugins"):
         (config.data_dir / sub).mkdir(parents=True, exist_ok=True)
-    conf = _fill(
-        _resource("neo4j.conf"),
+    conf = fill(
+        resource_template("neo4j.conf"),
         {
             "DATA_DIR": str(config.data_dir),
             "LIB_DIR": str(config.lib_dir),
@@ -550,12 +324,3 @@ def stop_server(config: ServerConfig | None = None, timeout: float = 60.0) -> in
     _CHILDREN.pop(pid, None)
     config.pid_file.unlink(missing_ok=True)
     return pid
-
-
-def clear_graph(driver: neo4j.Driver, database: str = DATABASE) -> None:
-    """Delete every node and relationship of ``database``; indexes and constraints stay.
-
-    ``CALL {} IN TRANSACTIONS`` needs an auto-commit transaction, hence ``session.run``.
-    """
-    with driver.session(database=database) as session:
-        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS").consume()

@@ -19,11 +19,11 @@ import neo4j
 import pytest
 
 from neurflow.cli.query import BROWSER_DIR, GUIDE, STYLE
-from neurflow.graph import experiment_store, store
+from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES
+from neurflow.graph.writer import write_circuit
 from neurflow.synthetic import synthetic_circuit
 
-pytestmark = pytest.mark.neo4j
-
+CYPHER_DIR = Path(__file__).resolve().parents[2] / "neurflow" / "graph" / "cypher"
 GUIDE_PATH = BROWSER_DIR / GUIDE
 STYLE_PATH = BROWSER_DIR / STYLE
 
@@ -117,7 +117,7 @@ def synthetic_graph(clean_graph: neo4j.Driver, neo4j_settings, tmp_path: Path) -
     for index in (258, 207):
         circuit = synthetic_circuit(index, layers=["_fc", "_blocks.15", "_blocks.14", "_blocks.13"], tau=5, k=10,
                                     images=12, max_neuron_groups=3, max_semantic_groups=3, foreign_fraction=0.7)
-        result = store.write_circuit(clean_graph, circuit, tmp_path / str(index), database=neo4j_settings.database)
+        result = write_circuit(clean_graph, circuit, tmp_path / str(index), database=neo4j_settings.database)
         assert result.status == "written"
     return clean_graph
 
@@ -206,13 +206,14 @@ def parse_grass(text: str) -> dict[str, dict[str, str]]:
 
 
 def written_names() -> tuple[set[str], set[str]]:
-    """Labels and relationship types in neurflow's write Cypher (store and experiments), and store's lists."""
-    labels, types = set(store.LABELS), set(store.RELATIONSHIP_TYPES)
-    for module in (store, experiment_store):
-        for value in vars(module).values():
-            if isinstance(value, str) and re.search(r"\b(CREATE|MERGE)\b", value):
-                labels.update(re.findall(r"\(\w*:(\w+)", value))
-                types.update(re.findall(r"\[\w*:(\w+)", value))
+    """Labels and relationship types in neurflow's write Cypher (every file of neurflow/graph/cypher that
+    creates or merges), and the lists of neurflow.graph.reads."""
+    labels, types = set(LABELS), set(RELATIONSHIP_TYPES)
+    for path in CYPHER_DIR.glob("*/*.cypher"):
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"\b(CREATE|MERGE)\b", text):
+            labels.update(re.findall(r"\(\w*:(\w+)", text))
+            types.update(re.findall(r"\[\w*:(\w+)", text))
     return labels, types
 
 

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from neurflow.circuit import Circuit
+from neurflow.cli.main import main as neurflow_main
 from neurflow.cli.query import query as query_command
 from neurflow.format import load_circuit, thumbnail_uri
-from neurflow.graph import store
 from neurflow.graph.named_queries import (
     QueryError,
     bind_params,
@@ -28,7 +28,9 @@ from neurflow.graph.named_queries import (
     parse_query,
     run_query,
 )
-from tests.graph.test_store import (
+from neurflow.graph.reads import incomplete_circuits
+from neurflow.graph.writer import write_circuit
+from tests.helpers import (
     all_paths,
     expected_counts,
     overlap_pairs,
@@ -42,7 +44,7 @@ Graph = tuple[neo4j.Driver, str, list[Circuit], list[Path | None]]
 
 def ingest(driver: neo4j.Driver, database: str, circuits: list[Circuit], folders: list[Path | None]) -> Graph:
     for circuit, folder in zip(circuits, folders, strict=True):
-        assert store.write_circuit(driver, circuit, folder, database=database).status == "written"
+        assert write_circuit(driver, circuit, folder, database=database).status == "written"
     return driver, database, circuits, folders
 
 
@@ -339,8 +341,8 @@ def test_queries_never_see_an_incomplete_circuit(synthetic_graph: Graph) -> None
             raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        store.write_circuit(driver, extra, database=database, batch_rows=10, progress=crash)
-    assert store.incomplete_circuits(driver, database) == [extra.id]
+        write_circuit(driver, extra, database=database, batch_rows=10, progress=crash)
+    assert incomplete_circuits(driver, database) == [extra.id]
     assert {name: run(synthetic_graph, name, **params[name]) for name in names} == before
     for name in names:
         if load_query(name).param("class"):
@@ -435,5 +437,6 @@ def test_cli_formats(real_graph: Graph, neo4j_settings) -> None:
     assert len(rows) == len(real_graph[2][0].layers) and rows[0]["influence"] == 1.0
     as_csv = runner.invoke(query_command, ["graph-stats", "--format", "csv"], env=env)
     assert as_csv.output.splitlines()[0] == "kind,name,count"
-    bad = runner.invoke(query_command, ["graph-stats"], env={**env, "NEO4J_PASSWORD": "wrong-password"})
+    # Connection failures become one line in the `neurflow` group (neurflow.cli.errors), as users run it.
+    bad = runner.invoke(neurflow_main, ["query", "graph-stats"], env={**env, "NEO4J_PASSWORD": "wrong-password"})
     assert bad.exit_code == 1 and neo4j_settings.uri in bad.output and "wrong-password" not in bad.output

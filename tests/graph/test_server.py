@@ -15,10 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from neurflow.cli.db import db
-from neurflow.graph import connection
+from neurflow.graph import assembly, connection
 from neurflow.graph import server as ns
+from neurflow.graph import server_config as sc
+from neurflow.graph.deletion import clear_graph
 
-ENV_VARS = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", ns.ENV_BOLT_PORT, ns.ENV_HTTP_PORT)
+ENV_VARS = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", sc.ENV_BOLT_PORT, sc.ENV_HTTP_PORT)
 
 
 def free_port() -> int:
@@ -32,8 +34,8 @@ def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A local-server data folder with a password file, and no NEO4J_* settings in the environment."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(ns.ENV_DATA, str(tmp_path))
-    (tmp_path / ns.PASSWORD_FILE).write_text("local-secret\n")
+    monkeypatch.setenv(sc.ENV_DATA, str(tmp_path))
+    (tmp_path / sc.PASSWORD_FILE).write_text("local-secret\n")
     return tmp_path
 
 
@@ -41,7 +43,7 @@ def test_resolve_connection_precedence(local_dir: Path, monkeypatch: pytest.Monk
     local = connection.resolve_connection()
     assert local == connection.ConnectionSettings("bolt://127.0.0.1:7687", "neo4j", "local-secret", "neo4j")
 
-    monkeypatch.setenv(ns.ENV_BOLT_PORT, "7999")
+    monkeypatch.setenv(sc.ENV_BOLT_PORT, "7999")
     assert connection.resolve_connection().uri == "bolt://127.0.0.1:7999"
 
     monkeypatch.setenv("NEO4J_URI", "bolt://localhost:7001")
@@ -72,10 +74,10 @@ def test_password_not_in_repr(local_dir: Path) -> None:
 def test_missing_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ns.Neo4jServerError, match="apt-get install openjdk-17-jre-headless maven"):
-        ns.find_java()
-    with pytest.raises(ns.Neo4jServerError, match="docker compose up neo4j"):
-        ns.find_maven()
+    with pytest.raises(sc.Neo4jServerError, match="apt-get install openjdk-17-jre-headless maven"):
+        assembly.find_java()
+    with pytest.raises(sc.Neo4jServerError, match="docker compose up neo4j"):
+        assembly.find_maven()
 
 
 def test_open_driver_wrong_port_names_uri() -> None:
@@ -117,7 +119,7 @@ def test_round_trip(neo4j_driver: neo4j.Driver, neo4j_settings: connection.Conne
 
 @pytest.mark.neo4j
 def test_status_of_local_server(neo4j_driver: neo4j.Driver) -> None:
-    config = ns.server_config()
+    config = sc.server_config()
     if ns.running_pid(config) is None:
         pytest.fail("These checks need the local server: run `neurflow db start`.", pytrace=False)
     result = CliRunner().invoke(db, ["status"])
@@ -130,12 +132,12 @@ def test_status_of_local_server(neo4j_driver: neo4j.Driver) -> None:
     ]
     for line in expected:
         assert line in result.output
-    assert (ns.read_password(config.data_dir) or "") not in result.output
+    assert (sc.read_password(config.data_dir) or "") not in result.output
 
 
 @pytest.mark.neo4j
 def test_local_server_binds_loopback_only(neo4j_driver: neo4j.Driver) -> None:
-    config = ns.server_config()
+    config = sc.server_config()
     conf = (config.conf_dir / "neo4j.conf").read_text()
     assert f"server.bolt.listen_address=127.0.0.1:{config.bolt_port}" in conf
     assert f"server.http.listen_address=127.0.0.1:{config.http_port}" in conf
@@ -152,19 +154,21 @@ def test_local_server_binds_loopback_only(neo4j_driver: neo4j.Driver) -> None:
 def test_status_and_stop_without_server(tmp_path: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (tmp_path / ns.PID_FILE).write_text(f"{dead.pid}\n")
+    (tmp_path / sc.PID_FILE).write_text(f"{dead.pid}\n")
     runner = CliRunner()
     result = runner.invoke(db, ["status", "--data-dir", str(tmp_path), "--bolt-port", str(free_port())])
     assert result.exit_code == 1
     assert "Running:     no" in result.output and "stale" in result.output
     result = runner.invoke(db, ["stop", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0 and "stale PID file" in result.output
-    assert not (tmp_path / ns.PID_FILE).exists()
+    assert not (tmp_path / sc.PID_FILE).exists()
 
 
+@pytest.mark.neo4j
+@pytest.mark.slow
 def test_second_server_start_browser_stop(tmp_path: Path) -> None:
     """A second server on other ports in a tmp data folder, reusing the cached jars."""
-    config = ns.server_config(tmp_path / "data", bolt_port=free_port(), http_port=free_port())
+    config = sc.server_config(tmp_path / "data", bolt_port=free_port(), http_port=free_port())
     status = ns.start_server(config)
     try:
         pid = status.pid
@@ -172,19 +176,19 @@ def test_second_server_start_browser_stop(tmp_path: Path) -> None:
         assert stat.S_IMODE(config.password_file.stat().st_mode) == 0o600
         assert ns.start_server(config).already_running
 
-        password = ns.read_password(config.data_dir)
+        password = sc.read_password(config.data_dir)
         driver = connection.open_driver(connection.ConnectionSettings(config.uri, "neo4j", password, "neo4j"))
         with driver:
             driver.execute_query("UNWIND range(1, 3) AS i CREATE (:T {i: i})-[:R]->(:T)")
-            ns.clear_graph(driver)
+            clear_graph(driver)
             records, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS c")
             assert records[0]["c"] == 0
 
         with urllib.request.urlopen(config.browser_url, timeout=10) as response:
             assert "<title>Neo4j Browser</title>" in response.read().decode()
 
-        other = ns.server_config(tmp_path / "other", bolt_port=config.bolt_port, http_port=free_port())
-        with pytest.raises(ns.Neo4jServerError, match="already in use"):
+        other = sc.server_config(tmp_path / "other", bolt_port=config.bolt_port, http_port=free_port())
+        with pytest.raises(sc.Neo4jServerError, match="already in use"):
             ns.start_server(other)
     finally:
         stopped = ns.stop_server(config)

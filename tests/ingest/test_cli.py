@@ -17,10 +17,11 @@ from click.testing import CliRunner
 
 from ingest.cli import main as ingest_main
 from neurflow.format import load_circuit
-from neurflow.graph import store
+from neurflow.graph.deletion import clear_graph
 from neurflow.graph.named_queries import run_query
+from neurflow.graph.reads import graph_counts, incomplete_circuits
 from tests.circuit_fixtures import SMALL_IMAGES, SMALL_LAYERS
-from tests.graph.test_store import expected_counts
+from tests.helpers import expected_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.neo4j
@@ -42,7 +43,7 @@ def circuits_dir(real_circuit_dirs: list[Path], tmp_path: Path) -> Path:
 
 
 def counts(driver: neo4j.Driver, database: str) -> dict[str, int]:
-    return store.graph_counts(driver, database)
+    return graph_counts(driver, database)
 
 
 def test_ingest_from_folder_is_idempotent(clean_graph: neo4j.Driver, neo4j_settings, circuits_dir: Path,
@@ -72,7 +73,8 @@ def test_ingest_from_folder_is_idempotent(clean_graph: neo4j.Driver, neo4j_setti
     assert counts(clean_graph, neo4j_settings.database) == expected
 
 
-def _incomplete_in_progress(driver: neo4j.Driver, database: str) -> bool:
+def _parts_in_progress(driver: neo4j.Driver, database: str) -> int:
+    """Semantic groups written of the circuit whose ingestion is in progress (0: none is)."""
     records, _, _ = driver.execute_query(
         """
         MATCH (c:Circuit) WHERE NOT c.complete
@@ -81,9 +83,10 @@ def _incomplete_in_progress(driver: neo4j.Driver, database: str) -> bool:
         """,
         database_=database,
     )
-    return bool(records) and records[0]["parts"] > 0
+    return records[0]["parts"] if records else 0
 
 
+@pytest.mark.slow
 def test_a_killed_ingestion_is_hidden_and_the_next_run_matches_a_clean_one(
     clean_graph: neo4j.Driver, neo4j_settings, circuits_dir: Path, env: dict[str, str]
 ) -> None:
@@ -91,27 +94,36 @@ def test_a_killed_ingestion_is_hidden_and_the_next_run_matches_a_clean_one(
     runner = CliRunner()
     assert runner.invoke(ingest_main, ["--from", str(circuits_dir)], env=env).exit_code == 0
     clean = counts(clean_graph, db)
-    clean_graph.execute_query("MATCH (n) DETACH DELETE n", database_=db)
+    clear_graph(clean_graph, db)
 
-    # Tiny batches and a pause per batch make the ingestion slow enough to be killed inside a circuit.
+    # One row per transaction makes the ingestion slow enough to be killed inside a circuit: --verbose says
+    # when the first circuit's semantic groups (its largest step) start, and the graph when some are written.
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "--from", str(circuits_dir), "--batch-rows", "10", "--pause", "0.05"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "ingest.cli", "--from", str(circuits_dir), "--batch-rows", "1", "--verbose"],
+        cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not _incomplete_in_progress(clean_graph, db):
+        assert process.stdout is not None
+        seen = []
+        while not any(line.strip().startswith("group members:") for line in seen):
+            line = process.stdout.readline()
+            assert line, "the ingestion ended before its first circuit's semantic groups:\n" + "".join(seen)
+            seen.append(line)
+        deadline = time.monotonic() + 60
+        while not _parts_in_progress(clean_graph, db):
             assert process.poll() is None, "the ingestion ended before it could be killed"
             assert time.monotonic() < deadline, "no circuit was ever in progress"
-            time.sleep(0.05)
+            time.sleep(0.01)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
 
-    half = store.incomplete_circuits(clean_graph, db)
+    half = incomplete_circuits(clean_graph, db)
     assert len(half) == 1
     circuit = next(load_circuit(f) for f in circuits_dir.iterdir() if load_circuit(f).id == half[0])
+    assert 0 < _parts_in_progress(clean_graph, db) <= len(circuit.semantic_groups), "killed mid-write"
     for name in ("top-groups", "class-circuit", "bias-paths", "class-similarity"):
         assert run_query(clean_graph, name, {"class": circuit.target.name}, db)[1] == []
     circuits_seen = run_query(clean_graph, "graph-stats", {}, db)[1]
@@ -121,7 +133,7 @@ def test_a_killed_ingestion_is_hidden_and_the_next_run_matches_a_clean_one(
     assert result.exit_code == 0, result.output
     assert f"{circuit.target.name}: rewritten" in result.output
     assert counts(clean_graph, db) == clean
-    assert store.incomplete_circuits(clean_graph, db) == []
+    assert incomplete_circuits(clean_graph, db) == []
 
 
 def test_wrong_password_fails_clearly_and_writes_nothing(clean_graph: neo4j.Driver, neo4j_settings,

@@ -1,0 +1,2 @@
+// The Circuit node itself, last.
+MATCH (c:Circuit {id: $id}) DETACH DELETE c

@@ -1,0 +1,2 @@
+// Relationships of one type ({type}: one of neurflow.graph.reads.RELATIONSHIP_TYPES), from the count store.
+MATCH ()-[r:{type}]->() RETURN count(r) AS n

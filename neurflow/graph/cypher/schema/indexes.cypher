@@ -1,0 +1,11 @@
+// Range indexes of the graph model (docs/graph-model.md), one statement each, run by ensure_schema after the
+// constraints.
+CREATE INDEX semantic_group_circuit IF NOT EXISTS FOR (n:SemanticGroup) ON (n.circuitId);
+CREATE INDEX neuron_group_circuit IF NOT EXISTS FOR (n:NeuronGroup) ON (n.circuitId);
+CREATE INDEX circuit_complete IF NOT EXISTS FOR (n:Circuit) ON (n.complete);
+CREATE INDEX circuit_model IF NOT EXISTS FOR (n:Circuit) ON (n.modelKey);
+CREATE INDEX class_name IF NOT EXISTS FOR (n:Class) ON (n.name);
+CREATE INDEX class_wnid IF NOT EXISTS FOR (n:Class) ON (n.wnid);
+CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.layer, n.channel);
+// concept-reuse's group pairs: a range seek of the strong overlaps, not an expansion of every group's edges
+CREATE INDEX overlaps_jaccard IF NOT EXISTS FOR ()-[o:OVERLAPS]-() ON (o.jaccard);

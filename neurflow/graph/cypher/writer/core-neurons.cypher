@@ -1,0 +1,6 @@
+// The circuit's core neurons, with their depth, incoming weight and activation.
+MATCH (c:Circuit {id: $circuitId})
+UNWIND $rows AS r
+MATCH (n:Neuron {key: r.neuron})
+CREATE (c)-[:HAS_CORE_NEURON {layer: r.layer, depth: r.depth, weight: r.weight, maxActivation: r.maxActivation,
+                              parents: r.parents, circuitId: $circuitId}]->(n)

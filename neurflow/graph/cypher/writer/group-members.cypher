@@ -1,0 +1,5 @@
+// Member neurons of the neuron groups: rows [group key, neuron key].
+UNWIND $rows AS r
+MATCH (g:NeuronGroup {key: r[0]})
+MATCH (n:Neuron {key: r[1]})
+CREATE (g)-[:HAS_MEMBER]->(n)

@@ -1,0 +1,46 @@
+"""Small reads of the circuit store: a circuit's status, the incomplete circuits, and what the graph holds.
+
+May import: neo4j, ``neurflow.graph.statements``.
+"""
+
+from __future__ import annotations
+
+import neo4j
+
+from neurflow.graph.statements import records, statement, with_label
+
+#: Every node label neurflow's circuit writes create (docs/graph-model.md).
+LABELS: tuple[str, ...] = (
+    "DataModel", "Model", "Layer", "Neuron", "Class", "Circuit", "SemanticGroup", "NeuronGroup", "Patch", "Image",
+)
+#: Every relationship type neurflow's circuit writes create.
+RELATIONSHIP_TYPES: tuple[str, ...] = (
+    "HAS_LAYER", "HAS_NEURON", "OF_MODEL", "FOR_CLASS", "HAS_LOGIT", "HAS_CORE_NEURON", "HAS_IMAGE", "HAS_GROUP",
+    "HAS_SEMANTIC_GROUP", "OF_NEURON", "HAS_MEMBER", "CONTRIBUTES_TO", "FLOWS_TO", "OVERLAPS", "EXEMPLIFIES",
+    "CROPPED_FROM",
+)
+
+
+def circuit_status(driver: neo4j.Driver, circuit_id: str, database: str | None = None) -> str | None:
+    """``"complete"``, ``"incomplete"`` or None (not in the graph)."""
+    found = records(driver, statement("reads/circuit-status"), database, read=True, id=circuit_id)
+    if not found:
+        return None
+    return "complete" if found[0]["complete"] else "incomplete"
+
+
+def incomplete_circuits(driver: neo4j.Driver, database: str | None = None) -> list[str]:
+    """Ids of circuits whose ingestion has not finished (or died)."""
+    return [r["id"] for r in records(driver, statement("reads/incomplete-circuits"), database, read=True)]
+
+
+def graph_counts(driver: neo4j.Driver, database: str | None = None) -> dict[str, int]:
+    """Nodes per label and relationships per type (from the count store, so instant at any size)."""
+    counts: dict[str, int] = {}
+    for label in LABELS:
+        query = with_label("reads/count-label", LABELS, label)
+        counts[label] = records(driver, query, database, read=True)[0]["n"]
+    for rel in RELATIONSHIP_TYPES:
+        query = with_label("reads/count-type", RELATIONSHIP_TYPES, rel, placeholder="type")
+        counts[rel] = records(driver, query, database, read=True)[0]["n"]
+    return counts

@@ -1,0 +1,71 @@
+"""The graph model's version, its constraints and indexes, and the errors of writing circuits.
+
+``ensure_schema`` creates the constraints and indexes of ``cypher/schema/`` (idempotent), waits for them, and
+checks that the database's DataModel node was written by this major version of the graph model
+(docs/graph-model.md).
+
+May import: neo4j, ``neurflow.errors``, ``neurflow.graph.statements``, ``neurflow.graph.overlaps``.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import neo4j
+
+from neurflow.errors import NeurflowError
+from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD
+from neurflow.graph.statements import each_statement, records, statement
+
+DATA_MODEL_NAME = "neurflow"
+#: Version of the graph model; a graph written by another major version is refused.
+DATA_MODEL_VERSION = "1.0"
+
+
+class StoreError(NeurflowError, RuntimeError):
+    """Something the store cannot do; the message says what and why."""
+
+
+class DataModelVersionError(StoreError):
+    """The database holds a graph written by an incompatible version of the graph model."""
+
+
+# Databases whose schema this driver has created: the writer creates it once, then only rechecks the version.
+_schema_ready: weakref.WeakKeyDictionary[neo4j.Driver, set[str | None]] = weakref.WeakKeyDictionary()
+
+
+def ensure_schema(driver: neo4j.Driver, database: str | None = None) -> None:
+    """Creates the constraints and indexes (idempotent), waits for them, and checks the graph model version.
+
+    Raises :class:`DataModelVersionError` when the database was written by another major version.
+    """
+    constraints = each_statement(statement("schema/constraints"))
+    indexes = each_statement(statement("schema/indexes"))
+    with driver.session(database=database, notifications_min_severity="OFF") as session:
+        for command in (*constraints, *indexes):
+            session.run(command).consume()  # schema commands: auto-commit transactions, one each
+        session.run(statement("schema/await-indexes")).consume()
+    _schema_ready.setdefault(driver, set()).add(database)
+    check_data_model(driver, database)
+
+
+def ensure_schema_once(driver: neo4j.Driver, database: str | None = None) -> None:
+    """:func:`ensure_schema` on first use of this driver and database, else only :func:`check_data_model`
+    (the graph may have been emptied since)."""
+    if database not in _schema_ready.get(driver, set()):
+        ensure_schema(driver, database)
+    else:
+        check_data_model(driver, database)
+
+
+def check_data_model(driver: neo4j.Driver, database: str | None = None) -> str:
+    """Creates the DataModel node if missing and returns its version; raises DataModelVersionError when the
+    graph was written by another major version of the graph model."""
+    found = str(records(driver, statement("schema/data-model"), database, name=DATA_MODEL_NAME,
+                        version=DATA_MODEL_VERSION, overlap=OVERLAP_MIN_JACCARD)[0]["version"])
+    if found.split(".")[0] != DATA_MODEL_VERSION.split(".")[0]:
+        raise DataModelVersionError(
+            f"the database holds neurflow graph model {found}; this neurflow writes {DATA_MODEL_VERSION}. "
+            "Ingest into another database (--database) or empty this one."
+        )
+    return found
