@@ -2,84 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from neurflow.cli.db import connection_options
+from neurflow.cli.errors import CleanErrorsCommand
 from neurflow.cli.options import split_list
 from neurflow.labelling import llm
-from neurflow.labelling.run import (
-    DETAILS,
-    LabellingError,
-    LabelRequest,
-    LabelSettings,
-    estimate_tokens,
-    find_stored_circuits,
-    image_tokens,
-    plan_requests,
-    run_requests,
-    stored_group_count,
-)
+from neurflow.labelling.requests import DETAILS, LabelRequest, estimate_tokens, image_tokens
+from neurflow.labelling.run import LabelSettings, plan_requests, run_requests
+from neurflow.labelling.selection import choose_circuit
 
 MODEL_ENV = "NEURFLOW_LLM_MODEL"
 
 
 def _class_index(query: str) -> tuple[int, str]:
-    from neurflow.engine.models import ModelError, imagenet_categories, resolve_class
+    from neurflow.engine.models import imagenet_categories, resolve_class
 
-    try:
-        target = resolve_class(query, imagenet_categories())
-    except ModelError as error:
-        raise click.ClickException(str(error)) from error
+    target = resolve_class(query, imagenet_categories())
     return target.index, target.name
-
-
-def _circuit_from_folders(root: str, model: str, class_index: int, circuit_id: str | None) -> tuple[Any, Path]:
-    from neurflow.format import find_circuits, load_circuit
-
-    found = []
-    for folder in find_circuits(root):
-        circuit = load_circuit(folder)
-        if (circuit.model.name == model or f"{circuit.model.name}@{circuit.model.weights_id}" == model) and \
-                circuit.target.index == class_index and circuit_id in (None, circuit.id):
-            found.append((circuit, folder))
-    if not found:
-        raise click.ClickException(f"no circuit of {model} for class {class_index} under {root}")
-    if len(found) > 1:
-        listing = "\n  ".join(f"{c.id}  {f}" for c, f in found)
-        raise click.ClickException(f"{len(found)} circuits of {model} for class {class_index}; "
-                                   f"choose one with --circuit-id:\n  {listing}")
-    return found[0]
-
-
-def _circuit_from_graph(driver: Any, database: str, model: str, class_index: int,
-                        circuit_id: str | None) -> tuple[Any, Path]:
-    from neurflow.format import load_circuit
-
-    stored = find_stored_circuits(driver, model, class_index, circuit_id, database)
-    if not stored:
-        raise click.ClickException(
-            f"no complete circuit of {model!r} for class {class_index}"
-            + (f" with id {circuit_id}" if circuit_id else "")
-            + " in the graph; build and ingest it first (or give --circuit-dir for a dry run)"
-        )
-    if len(stored) > 1 and circuit_id is None:
-        listing = "\n  ".join(f"{s.id}  {s.model}  {s.folder}" for s in stored)
-        raise click.ClickException(f"{len(stored)} circuits of {model!r} for class {class_index} in the graph; "
-                                   f"choose one with --circuit-id:\n  {listing}")
-    chosen = stored[0]
-    if not chosen.folder or not (Path(chosen.folder) / "circuit.json").is_file():
-        raise click.ClickException(
-            f"circuit {chosen.id} was ingested from {chosen.folder!r}, which holds no circuit.json any more; "
-            "give its folder with --circuit-dir"
-        )
-    circuit = load_circuit(chosen.folder)
-    if circuit.id != chosen.id:
-        raise click.ClickException(f"{chosen.folder} now holds circuit {circuit.id}, not {chosen.id}; "
-                                   "give the right folder with --circuit-dir")
-    return circuit, Path(chosen.folder)
 
 
 def _describe(number: int, total: int, request: LabelRequest, detail: str, cached: bool | None) -> list[str]:
@@ -100,7 +42,7 @@ def _describe(number: int, total: int, request: LabelRequest, detail: str, cache
     ]
 
 
-@click.command()
+@click.command(cls=CleanErrorsCommand)
 @click.option("--model", "-m", required=True, help="Model name (or name@weightsId) of the circuit.")
 @click.option("--class", "-c", "class_", required=True, help="Class name, index or wnid.")
 @click.option("--layers", default=None, help="Comma-separated layers to label (default: all of the circuit).")
@@ -165,12 +107,7 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
-    api_key = None
-    if not dry_run:
-        try:
-            api_key = llm.resolve_api_key(api_key_env)
-        except llm.MissingKeyError as error:
-            raise click.ClickException(str(error)) from None
+    api_key = None if dry_run else llm.resolve_api_key(api_key_env)
 
     driver = None
     try:
@@ -178,19 +115,9 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
             from neurflow.graph.connection import open_driver
 
             driver = open_driver(settings)
-        if circuit_dir is not None:
-            circuit, folder = _circuit_from_folders(circuit_dir, model, class_index, circuit_id)
-            if driver is not None and stored_group_count(driver, circuit.id, settings.database) == 0:
-                raise click.ClickException(
-                    f"circuit {circuit.id} ({folder}) is not in the graph ({settings.describe()}); ingest it first"
-                )
-        else:
-            circuit, folder = _circuit_from_graph(driver, settings.database, model, class_index, circuit_id)
-        try:
-            requests = plan_requests(circuit, folder, options)
-        except LabellingError as error:
-            raise click.ClickException(str(error)) from error
-
+        circuit, folder = choose_circuit(driver, model, class_index, circuit_id, circuit_dir, settings.database,
+                                         class_name, graph=settings.describe())
+        requests = plan_requests(circuit, folder, options)
         cache = None if no_cache else llm.ResponseCache(cache_dir)
         client = llm.LLMClient(
             model=llm_model, base_url=base_url, api_key=api_key, api_key_env=api_key_env, timeout=timeout,
@@ -201,11 +128,8 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
         if dry_run:
             _dry_run(requests, client, options)
             return
-        try:
-            report = run_requests(requests, client, options, driver=driver, database=settings.database,
-                                  echo=click.echo)
-        except (llm.LLMError, LabellingError) as error:
-            raise click.ClickException(str(error)) from None
+        report = run_requests(requests, client, options, driver=driver, database=settings.database,
+                              echo=click.echo)
         click.echo(
             f"Done: {report.requests} request(s), {report.sent} sent, {report.cached} from the cache; "
             f"{report.parsed} parsed, {report.unparsed} stored raw; {report.written} node(s)/edge(s) written."
