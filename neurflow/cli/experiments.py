@@ -1,12 +1,12 @@
 """``neurflow mask | fidelity | debug``: experiments back on the model, with circuits read from Neo4j.
 
-The commands are plain :class:`click.Command` objects; ``neurflow.cli.main`` registers them on the main group.
-Run them alone with ``python -m neurflow.cli.experiments mask ...``.
+The commands parse arguments, call :mod:`neurflow.experiments` (its ``sources`` say which circuit, neurons
+and images; ``records`` writes the results into the graph) and print. ``neurflow.cli.main`` registers them on
+the main group, whose :class:`~neurflow.cli.errors.CleanErrorsGroup` turns expected failures into one line.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -15,48 +15,27 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import neo4j
 import numpy as np
-from neo4j.exceptions import DriverError, Neo4jError
 
-from neurflow.circuit import ClassInfo
 from neurflow.cli.db import connection_options
-from neurflow.engine.models import LoadedModel, ModelError, imagenet_categories, resolve_class
-from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
-from neurflow.experiments.masking import MODES, Channels, merge_channels, parse_neurons
-from neurflow.format import FormatError
-from neurflow.graph.connection import ConnectionSettings, open_driver
-from neurflow.graph.experiment_store import (
-    CircuitRef,
-    ExperimentError,
-    GroupRef,
-    circuit_by_id,
-    circuit_groups,
-    circuit_images,
-    core_neurons,
-    find_circuit,
-    model_key_of,
-    resolve_groups,
-    write_fidelity_study,
-    write_masking_experiment,
+from neurflow.engine.models import LoadedModel
+from neurflow.experiments.channels import parse_neurons
+from neurflow.experiments.masking import MaskingResult
+from neurflow.experiments.runner import MODES
+from neurflow.experiments.sources import (
+    circuit_folder,
+    circuit_of_class,
+    fidelity_inputs,
+    folder_views,
+    image_view,
+    masking_inputs,
+    resolve_classes,
 )
+from neurflow.graph.circuits import CircuitRef
+from neurflow.graph.connection import ConnectionSettings, open_driver
+from neurflow.graph.experiments import GroupRef
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _clean_errors(func: F) -> F:
-    """Bad input becomes one clear line and exit code 1, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ModelError, DataError, ExperimentError, FormatError, FileNotFoundError) as error:
-            raise click.ClickException(str(error)) from error
-        except (Neo4jError, DriverError) as error:
-            raise click.ClickException(f"Neo4j: {type(error).__name__}: {error}") from error
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _model_options(func: F) -> F:
@@ -77,12 +56,6 @@ def _load(model: str, weights: str | None, device: str | None) -> LoadedModel:
     from neurflow.engine.models import load_model
 
     return load_model(model, weights, device=device)
-
-
-def _resolve(names: Sequence[str]) -> list[ClassInfo]:
-    """Classes resolved before anything slow (every registered model is an ImageNet-1k classifier)."""
-    categories = imagenet_categories()
-    return list({t.index: t for t in (resolve_class(n, categories) for n in names)}.values())
 
 
 def _jsonable(value: Any) -> Any:
@@ -106,42 +79,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _views_of_circuit(driver: neo4j.Driver, circuit: CircuitRef, loaded: LoadedModel,
-                      database: str) -> list[ViewImage]:
-    """The circuit's own images D_c, from the paths the graph records."""
-    records = circuit_images(driver, circuit.id, database)
-    files = [ImageFile(Path(path), label) for path, label in records if path]
-    present = [f for f in files if f.path.is_file()]
-    if not present:
-        raise DataError(
-            f"the {len(files)} image(s) of circuit {circuit.id} are not on this machine "
-            f"({files[0].path if files else 'no paths recorded'} ...): pass --images DIR"
-        )
-    views, _ = load_views(present, loaded.preprocessing)
-    if not views:
-        raise DataError(f"none of the images of circuit {circuit.id} could be read: pass --images DIR")
-    return views
-
-
-def _class_views(loaded: LoadedModel, folder: str, targets: Sequence[ClassInfo], max_images: int | None,
-                 batch_size: int) -> dict[int, list[ViewImage]]:
-    """D_c of each class from an image folder: the images the model predicts as c, most confident first."""
-    from neurflow.engine.builder import predict_views, select_class_images
-
-    views, _ = load_views(list_images(folder), loaded.preprocessing)
-    if not views:
-        raise DataError(f"none of the images in {folder} could be read")
-    logits = predict_views(loaded, views, batch_size)
-    return {
-        t.index: [views[i] for i in select_class_images(t, views, logits, "predicted", max_images, loaded.categories)]
-        for t in targets
-    }
-
-
 # --------------------------------------------------------------------------- mask
 
 
-def _print_masking(result: Any, circuit: CircuitRef | None, groups: Sequence[GroupRef], source: str,
+def _print_masking(result: MaskingResult, circuit: CircuitRef | None, groups: Sequence[GroupRef], source: str,
                    top: int) -> None:
     e, r = result.effect, result.random
     what = (f"{len(groups)} group(s)" if groups else "the given neurons")
@@ -196,7 +137,6 @@ def _print_masking(result: Any, circuit: CircuitRef | None, groups: Sequence[Gro
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--no-record", is_flag=True, help="Do not write a MaskingExperiment node.")
 @connection_options
-@_clean_errors
 def mask(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
          no_progress: bool, class_: str, groups: tuple[str, ...], neurons: str | None, circuit_id: str | None,
          mode: str, images: str | None, max_images: int | None, random_draws: int, seed: int, patch_images: int,
@@ -213,52 +153,32 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
       neurflow mask -m efficientnet-lite0 -c Samoyed --neurons _blocks.15:12,_blocks.15:40 --mode retain
     """
     from neurflow.experiments.masking import masking_experiment
+    from neurflow.experiments.records import record_masking_experiment
 
     if bool(groups) == bool(neurons):
         raise click.UsageError("give either --group (one or more) or --neurons")
     if random_draws < 0 or patch_images < 0 or top < 1:
         raise click.BadParameter("--random-draws and --patch-images must be >= 0, --top >= 1")
-    target = _resolve([class_])[0]
+    target = resolve_classes([class_])[0]
     requested = parse_neurons(neurons) if neurons else None
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
-        circuit: CircuitRef | None = None
-        chosen: list[GroupRef] = []
-        if groups or images is None or circuit_id:
-            try:
-                circuit = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
-            except ExperimentError as error:
-                if groups or circuit_id:
-                    raise
-                raise ExperimentError(f"{error} With --neurons, --images DIR works without a circuit.") from error
-        if groups:
-            assert circuit is not None
-            chosen = resolve_groups(circuit_groups(driver, circuit.id, settings.database), groups)
-            channels: Channels = merge_channels(*(g.neurons for g in chosen))
-        else:
-            assert requested is not None
-            channels = requested
-            loaded.check_layers(list(channels))
-        if images is None:
-            assert circuit is not None
-            views, source = _views_of_circuit(driver, circuit, loaded, settings.database), "the circuit's images"
-        else:
-            views = _class_views(loaded, images, [target], max_images, batch_size)[target.index]
-            source = f"predicted as the class in {images}"
+        chosen = masking_inputs(driver, loaded, target, groups, requested, circuit_id, images, max_images,
+                                batch_size, settings.database)
         if not no_progress and not as_json:
-            click.echo(f"{len(views)} image(s); {random_draws} random draw(s) ...", err=True)
-        result = masking_experiment(loaded, target, views, channels, mode, random_draws, seed, patch_images,
-                                    max(top, 10), batch_size, progress=not no_progress)
+            click.echo(f"{len(chosen.views)} image(s); {random_draws} random draw(s) ...", err=True)
+        result = masking_experiment(loaded, target, chosen.views, chosen.channels, mode, random_draws, seed,
+                                    patch_images, max(top, 10), batch_size, progress=not no_progress)
         experiment_id = None
         if not no_record:
-            experiment_id = write_masking_experiment(driver, result, circuit, chosen,
-                                                     "circuit" if images is None else str(images),
-                                                     settings.database)
+            experiment_id = record_masking_experiment(driver, result, chosen.circuit, chosen.groups,
+                                                      chosen.images_source, settings.database)
+    circuit = chosen.circuit
     if as_json:
         _echo_json(result.to_dict() | {"experiment_id": experiment_id, "circuit_id": circuit.id if circuit else None,
-                                       "groups": [g.group_id for g in chosen]})
+                                       "groups": [g.group_id for g in chosen.groups]})
         return
-    _print_masking(result, circuit, chosen, source, top)
+    _print_masking(result, circuit, chosen.groups, chosen.source, top)
     if experiment_id:
         click.echo(f"\nRecorded MaskingExperiment {experiment_id} (queries/masking-experiments.cypher).")
 
@@ -281,7 +201,6 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--no-record", is_flag=True, help="Do not write a FidelityStudy node.")
 @connection_options
-@_clean_errors
 def fidelity(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
              no_progress: bool, classes: str, circuit_ids: tuple[str, ...], images: str | None,
              max_images: int | None, random_draws: int, seed: int, out: str, as_json: bool, no_record: bool) -> None:
@@ -297,53 +216,41 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
       neurflow fidelity -m efficientnet-lite0 -c "Samoyed,golden retriever" --out fidelity/
     """
     from neurflow.cli.options import split_list
-    from neurflow.experiments.masking import (
+    from neurflow.experiments.fidelity import (
         fidelity_study,
+        mean_neurons,
         plot_fidelity,
         summarise_fidelity,
         write_fidelity_csv,
     )
+    from neurflow.experiments.records import record_fidelity_study
 
     if random_draws < 1:
         raise click.BadParameter("--random-draws must be at least 1")
     names = split_list(classes) or []
     if not names:
         raise click.UsageError("--classes is empty")
-    targets = _resolve(names)
+    targets = resolve_classes(names)
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
-        key = model_key_of(loaded)
-        by_class: dict[int, str] = {}
-        for cid in circuit_ids:
-            ref = circuit_by_id(driver, cid, settings.database)
-            if ref.model_key != key or ref.class_index not in {t.index for t in targets}:
-                raise ExperimentError(f"circuit {cid} is the circuit of {ref.class_name!r} ({ref.model_key}), "
-                                      f"not of one of {names} ({key})")
-            by_class[ref.class_index] = cid
-        circuits = [find_circuit(driver, key, t, by_class.get(t.index), settings.database) for t in targets]
-        cores = {c.class_index: core_neurons(driver, c.id, settings.database) for c in circuits}
-        if images is None:
-            views = {c.class_index: _views_of_circuit(driver, c, loaded, settings.database) for c in circuits}
-            if max_images:
-                views = {k: v[:max_images] for k, v in views.items()}
-        else:
-            views = _class_views(loaded, images, targets, max_images, batch_size)
+        study = fidelity_inputs(driver, loaded, targets, circuit_ids, images, max_images, batch_size,
+                                settings.database, asked=names)
         rows = []
         for target in targets:
             if not as_json:
-                click.echo(f"{target.name}: {len(views[target.index])} image(s), layers "
-                           f"{', '.join(cores[target.index])}", err=True)
-            rows += fidelity_study(loaded, target, views[target.index], cores[target.index], random_draws, seed,
-                                   batch_size=batch_size, progress=not no_progress)
+                click.echo(f"{target.name}: {len(study.views[target.index])} image(s), layers "
+                           f"{', '.join(study.cores[target.index])}", err=True)
+            rows += fidelity_study(loaded, target, study.views[target.index], study.cores[target.index],
+                                   random_draws, seed, batch_size=batch_size, progress=not no_progress)
         folder = Path(out)
         csv_path = write_fidelity_csv(rows, folder / "fidelity.csv")
         png_path = plot_fidelity(rows, folder / "fidelity.png",
                                  f"{loaded.name}: fidelity of core neurons ({', '.join(t.name for t in targets)})")
         study_id = None
         if not no_record:
-            study_id = write_fidelity_study(driver, rows, circuits, loaded.name, loaded.weights_id, random_draws,
-                                            seed, str(csv_path.resolve()), str(png_path.resolve()),
-                                            settings.database)
+            study_id = record_fidelity_study(driver, rows, study.circuits, loaded.name, loaded.weights_id,
+                                             random_draws, seed, str(csv_path.resolve()), str(png_path.resolve()),
+                                             settings.database)
     if as_json:
         _echo_json({"study_id": study_id, "csv": str(csv_path), "png": str(png_path),
                     "rows": [r.to_dict() for r in rows]})
@@ -351,8 +258,7 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
     click.echo(f"{'layer':14s}{'setting':22s}{'neurons':>8s}{'core':>8s}{'random':>16s}   (accuracy / unmasked)")
     for s in summarise_fidelity(rows):
         setting = f"{'single' if s.scope == 'single' else 'multi-layer'} {s.mode}"
-        neurons = round(np.mean([r.neurons for r in rows if (r.layer, r.scope, r.mode) == (s.layer, s.scope, s.mode)]))
-        click.echo(f"{s.layer:14s}{setting:22s}{neurons:8d}{s.core_relative:8.2f}"
+        click.echo(f"{s.layer:14s}{setting:22s}{mean_neurons(rows, s):8d}{s.core_relative:8.2f}"
                    f"{f'{s.random_relative:.2f} +- {s.random_relative_std:.2f}':>16s}")
     click.echo(f"\nCSV: {csv_path}\nPlot: {png_path}")
     if study_id:
@@ -360,20 +266,6 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 
 
 # --------------------------------------------------------------------------- debug
-
-
-def _circuit_folder(ref: CircuitRef, circuit_dir: str | None) -> Path:
-    """The folder of circuit ``ref`` (its vectors.npz holds what metric M needs): as recorded at
-    ingestion, or found under ``circuit_dir``."""
-    from neurflow.format import find_circuits, load_circuit
-
-    candidates = find_circuits(circuit_dir) if circuit_dir else [Path(ref.folder)] if ref.folder else []
-    for folder in candidates:
-        if (folder / "circuit.json").is_file() and load_circuit(folder).id == ref.id:
-            return folder
-    where = f"under {circuit_dir}" if circuit_dir else f"at {ref.folder} (recorded at ingestion)"
-    raise DataError(f"the folder of circuit {ref.id} is not {where}; metric M needs its vectors.npz: "
-                    "pass --circuit-dir")
 
 
 @click.command("debug")
@@ -393,7 +285,6 @@ def _circuit_folder(ref: CircuitRef, circuit_dir: str | None) -> Path:
 @click.option("--limit", type=int, default=None, help="At most this many false positives (most confident first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @connection_options
-@_clean_errors
 def debug(settings: ConnectionSettings, image: str, model: str, weights: str | None, device: str | None,
           batch_size: int, no_progress: bool, class_: str, circuit_id: str | None, circuit_dir: str | None,
           threshold: float, out: str | None, panels: int, random_draws: int, seed: int, limit: int | None,
@@ -413,24 +304,22 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     from neurflow.experiments.debugging import debug_image, draw_debug, false_positives, group_probes
     from neurflow.format import load_circuit, load_vectors
 
-    target = _resolve([class_])[0]
+    target = resolve_classes([class_])[0]
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
-        ref = find_circuit(driver, model_key_of(loaded), target, circuit_id, settings.database)
-    folder = _circuit_folder(ref, circuit_dir)
+        ref = circuit_of_class(driver, loaded, target, circuit_id, settings.database)
+    folder = circuit_folder(ref, circuit_dir)
     circuit = load_circuit(folder)
     vectors = load_vectors(folder)
     source = Path(image)
     if source.is_file():
-        views, _ = load_views([ImageFile(source, None)], loaded.preprocessing)
-        if not views:
-            raise DataError(f"{source} is not a readable image")
-        result = debug_image(loaded, circuit, views[0], group_probes(circuit, vectors), threshold,
+        view = image_view(source, loaded)
+        result = debug_image(loaded, circuit, view, group_probes(circuit, vectors), threshold,
                              batch_size=max(batch_size, 59))
         png = Path(out) if out else Path(f"{source.stem}-debug-{_slug(target.name)}.png")
         if png.suffix.lower() != ".png":
             png = png / f"{source.stem}-debug-{_slug(target.name)}.png"
-        draw_debug(views[0], result, png, panels)
+        draw_debug(view, result, png, panels)
         if as_json:
             _echo_json(result.to_dict() | {"circuit_id": ref.id, "png": str(png)})
             return
@@ -443,7 +332,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         click.echo(f"Picture: {png}")
         return
 
-    views, _ = load_views(list_images(source), loaded.preprocessing)
+    views = folder_views(source, loaded)
     report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size,
                              progress=not no_progress and not as_json)
     folder = Path(out) if out else Path(f"debug-{_slug(target.name)}")
@@ -466,16 +355,3 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
                    f"({fp.prob_change:+.3f}), now {fp.predicted_after!r}; random neurons: p -> "
                    f"{fp.random_prob_after:.3f}")
         click.echo(f"  picture: {picture}")
-
-
-@click.group()
-def _standalone() -> None:
-    """Experiments (also registered on `neurflow`)."""
-
-
-for _command in (mask, fidelity, debug):
-    _standalone.add_command(_command)
-
-
-if __name__ == "__main__":
-    _standalone()

@@ -1,6 +1,11 @@
 """Experiments back on the model: masking, fidelity (the paper's Figure 5) and image debugging (metric M).
 
-May import: the engine, ``neurflow.circuit``, ``neurflow.format``, ``neurflow.analysis``. Records go into the
-graph through ``neurflow.graph.experiments`` (called by the CLI); this package holds no Cypher and never
-imports the cli or labelling packages (checked by import-linter, see pyproject.toml).
+- ``channels``: channel sets per layer; ``runner``: logits under masks; ``effects``: what a mask does;
+- ``masking``, ``fidelity``, ``debugging``: the three experiments (pure functions of a loaded model);
+- ``sources``: which circuit, neurons and images an experiment uses (graph reads, image folders);
+- ``records``: results as graph records, written through ``neurflow.graph.experiments``.
+
+May import: the engine, ``neurflow.circuit``, ``neurflow.format``, ``neurflow.analysis`` and ``neurflow.graph``.
+This package holds no Cypher and never imports the cli or labelling packages (checked by import-linter, see
+pyproject.toml).
 """

@@ -13,6 +13,8 @@ Metric M of a neuron group G on a crop x::
 The score of G on an image is the maximum of M over the image's 59 crops (the same crops as the circuit's
 patches, :class:`~neurflow.engine.patches.PatchSet`); crops with M >= the threshold are outlined in the picture.
 See docs/experiments.md for how the authors' code differs.
+
+May import torch, the engine, ``neurflow.circuit`` and this package's channels and runner.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ import torch
 from tqdm import tqdm
 
 from neurflow.circuit import Circuit, ClassInfo, NeuronGroup, label_matches
-from neurflow.engine.builder import predict_views
 from neurflow.engine.models import LoadedModel, ModelError
-from neurflow.engine.patches import DataError, PatchSet, ViewImage
+from neurflow.engine.patches import DataError, PatchSet, ViewImage, predict_views
 from neurflow.engine.segments import record_activations
-from neurflow.experiments.masking import Channels, MaskedRunner, merge_channels, random_channels, view_inputs
+from neurflow.experiments.channels import Channels, merge_channels, neuron_count, random_channels
+from neurflow.experiments.runner import MaskedRunner, view_inputs
 
 EPSILON = 1e-3
 PROBE_SIZE = 5
@@ -328,7 +330,7 @@ def false_positives(
         after = runner(channels, "mask")[0]
         randoms = [runner(random_channels(channels, runner.widths, rng), "mask")[0] for _ in range(draws)]
         found.append(FalsePositive(
-            debug, ids, above, sum(len(c) for c in channels.values()),
+            debug, ids, above, neuron_count(channels),
             float(runner.logits[0].softmax(0)[target.index]), float(after.softmax(0)[target.index]),
             loaded.categories[int(after.argmax())],
             float(np.mean([float(r.softmax(0)[target.index]) for r in randoms])) if randoms else math.nan,

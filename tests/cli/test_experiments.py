@@ -8,19 +8,21 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import neo4j
 import pytest
 from click.testing import CliRunner, Result
 
-from neurflow.cli.experiments import debug, fidelity, mask
+from neurflow.cli.main import main
 from neurflow.engine.models import imagenet_categories, resolve_class
 from neurflow.engine.patches import list_images
 from neurflow.format import load_circuit
+from neurflow.graph.circuits import CircuitNotFoundError, find_circuit
 from neurflow.graph.connection import ConnectionSettings
+from neurflow.graph.deletion import clear_graph, delete_circuit
+from neurflow.graph.experiments import ExperimentError, circuit_groups, core_neurons, resolve_groups
 from neurflow.graph.named_queries import run_query
-from neurflow.graph.server import clear_graph
-from neurflow.graph.store import write_circuit
+from neurflow.graph.writer import write_circuit
+from neurflow.synthetic import synthetic_circuit
 
 pytestmark = pytest.mark.neo4j
 
@@ -45,11 +47,12 @@ def graph(fresh_graph: neo4j.Driver, neo4j_settings: ConnectionSettings, real_ci
     return folders
 
 
-def invoke(command: click.Command, args: Sequence[str], settings: ConnectionSettings) -> Result:
+def invoke(command: str, args: Sequence[str], settings: ConnectionSettings) -> Result:
+    """``neurflow COMMAND ARGS`` against the test server, as a user runs it (errors mapped by the main group)."""
     conn = ["--uri", settings.uri, "--user", settings.user, "--database", settings.database]
     if settings.password:
         conn += ["--password", settings.password]
-    result = CliRunner().invoke(command, [*args, *conn])
+    result = CliRunner().invoke(main, [command, *args, *conn])
     assert "Traceback" not in result.output
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
@@ -66,8 +69,8 @@ def test_mask_records_an_experiment_that_its_query_finds(graph: dict[str, Path],
     folder = graph["Samoyed"]
     circuit = load_circuit(folder)
     gid = first_group(folder)
-    result = invoke(mask, [*MODEL, "-c", "samoyed", "-g", gid, "--random-draws", "2", "--patch-images", "0",
-                           "--json"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "samoyed", "-g", gid, "--random-draws", "2", "--patch-images", "0",
+                             "--json"], neo4j_settings)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["groups"] == [gid] and data["circuit_id"] == circuit.id
@@ -104,9 +107,9 @@ def test_mask_records_an_experiment_that_its_query_finds(graph: dict[str, Path],
 def test_mask_neurons_on_an_image_folder_in_retain_mode(graph: dict[str, Path], neo4j_driver: neo4j.Driver,
                                                          neo4j_settings: ConnectionSettings,
                                                          small_images: Path) -> None:
-    result = invoke(mask, [*MODEL, "-c", "Samoyed", "--neurons", "_blocks.15:1,_blocks.15:2,_blocks.14:7",
-                           "--images", str(small_images), "--mode", "retain", "--random-draws", "1",
-                           "--patch-images", "0"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "Samoyed", "--neurons", "_blocks.15:1,_blocks.15:2,_blocks.14:7",
+                             "--images", str(small_images), "--mode", "retain", "--random-draws", "1",
+                             "--patch-images", "0"], neo4j_settings)
     assert result.exit_code == 0, result.output
     assert "Retaining the given neurons of 'Samoyed'" in result.stdout
     assert "top-1 accuracy" in result.stdout and "predicted as the class in" in result.stdout
@@ -123,35 +126,35 @@ def test_mask_neurons_on_an_image_folder_in_retain_mode(graph: dict[str, Path], 
 
 def test_bad_input_gives_one_clear_error(graph: dict[str, Path], neo4j_settings: ConnectionSettings) -> None:
     circuit = load_circuit(graph["Samoyed"])
-    result = invoke(mask, [*MODEL, "-c", "Samoyed", "-g", "_blocks.15/g99", "--no-record"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "Samoyed", "-g", "_blocks.15/g99", "--no-record"], neo4j_settings)
     assert result.exit_code == 1
     assert "unknown group(s) '_blocks.15/g99'" in result.output
     assert all(g.id in result.output for g in circuit.neuron_groups)
 
-    result = invoke(mask, [*MODEL, "-c", "Samoyd", "-g", "_blocks.15/g0"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "Samoyd", "-g", "_blocks.15/g0"], neo4j_settings)
     assert result.exit_code == 1 and "unknown class 'Samoyd'" in result.output and "Samoyed" in result.output
 
-    result = invoke(mask, [*MODEL, "-c", "Samoyed", "--circuit", "feedfacefeedface", "-g", "x"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "Samoyed", "--circuit", "feedfacefeedface", "-g", "x"], neo4j_settings)
     assert result.exit_code == 1 and "no circuit 'feedfacefeedface'" in result.output
 
-    result = invoke(mask, [*MODEL, "-c", "beagle", "-g", "_blocks.15/g0"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "beagle", "-g", "_blocks.15/g0"], neo4j_settings)
     assert result.exit_code == 1 and "no complete circuit of 'beagle'" in result.output
     assert "Samoyed" in result.output  # the classes that have circuits
 
-    result = invoke(mask, [*MODEL, "-c", "Samoyed", "--neurons", "_blocks.15"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "Samoyed", "--neurons", "_blocks.15"], neo4j_settings)
     assert result.exit_code == 1 and "LAYER:CHANNEL" in result.output
 
-    result = invoke(mask, [*MODEL, "-c", "Samoyed"], neo4j_settings)
+    result = invoke("mask", [*MODEL, "-c", "Samoyed"], neo4j_settings)
     assert result.exit_code == 2 and "either --group" in result.output
 
-    result = invoke(debug, [str(graph["Samoyed"]), *MODEL, "-c", "golden retrievr"], neo4j_settings)
+    result = invoke("debug", [str(graph["Samoyed"]), *MODEL, "-c", "golden retrievr"], neo4j_settings)
     assert result.exit_code != 0 and "unknown class" in result.output
 
 
 def test_fidelity_writes_csv_png_and_a_study(graph: dict[str, Path], neo4j_driver: neo4j.Driver,
                                              neo4j_settings: ConnectionSettings, tmp_path: Path) -> None:
-    result = invoke(fidelity, [*MODEL, "-c", "Samoyed,golden retriever", "--random-draws", "1", "--max-images", "2",
-                               "--out", str(tmp_path), "--json"], neo4j_settings)
+    result = invoke("fidelity", [*MODEL, "-c", "Samoyed,golden retriever", "--random-draws", "1", "--max-images", "2",
+                                 "--out", str(tmp_path), "--json"], neo4j_settings)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     layers = load_circuit(graph["Samoyed"]).layers[1:]
@@ -175,7 +178,7 @@ def test_debug_one_image_and_a_folder(graph: dict[str, Path], neo4j_settings: Co
     circuit = load_circuit(graph["Samoyed"])
     samoyeds = [f for f in list_images(small_images) if f.label == SAMOYED]
     png = tmp_path / "one.png"
-    result = invoke(debug, [str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--out", str(png)], neo4j_settings)
+    result = invoke("debug", [str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--out", str(png)], neo4j_settings)
     assert result.exit_code == 0, result.output
     assert "predicted 'Samoyed'" in result.stdout
     assert all(g.id in result.stdout for g in circuit.neuron_groups)
@@ -184,8 +187,8 @@ def test_debug_one_image_and_a_folder(graph: dict[str, Path], neo4j_settings: Co
     folder = tmp_path / "images"
     (folder / BEAGLE).mkdir(parents=True)
     os.symlink(samoyeds[1].path, folder / BEAGLE / samoyeds[1].path.name)  # a Samoyed labelled beagle
-    result = invoke(debug, [str(folder), *MODEL, "-c", "Samoyed", "--out", str(tmp_path / "fp"), "--json",
-                            "--random-draws", "1"], neo4j_settings)
+    result = invoke("debug", [str(folder), *MODEL, "-c", "Samoyed", "--out", str(tmp_path / "fp"), "--json",
+                              "--random-draws", "1"], neo4j_settings)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert len(report["false_positives"]) == 1
@@ -197,30 +200,22 @@ def test_debug_one_image_and_a_folder(graph: dict[str, Path], neo4j_settings: Co
 
 def test_the_newest_complete_circuit_is_chosen_and_groups_resolve(fresh_graph: neo4j.Driver,
                                                                    neo4j_settings: ConnectionSettings) -> None:
-    from neurflow.graph.experiment_store import (
-        ExperimentError,
-        circuit_groups,
-        core_neurons,
-        find_circuit,
-        resolve_groups,
-    )
-    from neurflow.graph.store import delete_circuit
-    from neurflow.synthetic import synthetic_circuit
-
     db = neo4j_settings.database
     layers = ["_fc", "_blocks.15", "_blocks.14"]
     old = synthetic_circuit(207, tau=3, k=6, layers=layers, images=4)
     new = synthetic_circuit(207, tau=4, k=6, layers=layers, images=4)
-    old.created, new.created = "2026-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00"
+    # Built in the other order: the rule is the ingestion time, not the circuits' own createdAt.
+    old.created, new.created = "2026-02-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00"
     assert old.id != new.id
     try:
-        for circuit in (new, old):
+        for circuit in (old, new):
             write_circuit(fresh_graph, circuit, database=db)
         key = f"{new.model.name}@{new.model.weights_id}"
-        assert find_circuit(fresh_graph, key, new.target, database=db).id == new.id
-        assert find_circuit(fresh_graph, key, new.target, old.id, database=db).id == old.id
-        with pytest.raises(ExperimentError, match="not of 'Samoyed'"):
-            find_circuit(fresh_graph, key, resolve_class("Samoyed", imagenet_categories()), old.id, database=db)
+        assert find_circuit(fresh_graph, key, 207, database=db).id == new.id
+        assert find_circuit(fresh_graph, key, 207, old.id, database=db).id == old.id
+        samoyed = resolve_class("Samoyed", imagenet_categories())
+        with pytest.raises(CircuitNotFoundError, match="not of 'Samoyed'"):
+            find_circuit(fresh_graph, key, samoyed.index, old.id, database=db, class_name=samoyed.name)
 
         groups = circuit_groups(fresh_graph, new.id, db)
         assert [g.group_id for g in groups] == [g.id for layer in layers for g in sorted(
@@ -238,9 +233,9 @@ def test_the_newest_complete_circuit_is_chosen_and_groups_resolve(fresh_graph: n
 
         # An incomplete circuit (an ingestion still running or dead) is never chosen.
         fresh_graph.execute_query("MATCH (c:Circuit {id: $id}) SET c.complete = false", id=new.id, database_=db)
-        assert find_circuit(fresh_graph, key, new.target, database=db).id == old.id
-        with pytest.raises(ExperimentError, match="incomplete"):
-            find_circuit(fresh_graph, key, new.target, new.id, database=db)
+        assert find_circuit(fresh_graph, key, 207, database=db).id == old.id
+        with pytest.raises(CircuitNotFoundError, match="incomplete"):
+            find_circuit(fresh_graph, key, 207, new.id, database=db)
     finally:
         for circuit in (new, old):
             delete_circuit(fresh_graph, circuit.id, db)

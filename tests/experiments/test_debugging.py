@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neurflow.circuit import Circuit, ClassInfo, CoreNeuron, ModelInfo, NeuronGroup, SemanticGroup
-from neurflow.engine.models import LoadedModel, load_model
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views
 from neurflow.engine.segments import record_activations
 from neurflow.experiments.debugging import (
@@ -23,8 +23,7 @@ from neurflow.experiments.debugging import (
     metric_m,
 )
 from neurflow.format import load_circuit, load_vectors
-
-SAMOYED, BEAGLE = "n02111889", "n02088364"
+from tests.experiments.support import BEAGLE, SAMOYED
 
 
 def test_metric_m_is_the_geometric_mean_of_clamped_ratios() -> None:
@@ -79,11 +78,6 @@ def test_probe_neurons_are_the_members_nearest_the_group_centre() -> None:
     assert probes["fc/g0"].channels == [0]
     assert group_channels(circuit, ["L/g0", "fc/g0"]) == {"L": list(range(7)), "fc": [0]}
     assert [p.channels for p in group_probes(circuit, vectors, count=2) if p.group_id == "L/g0"] == [[1, 3]]
-
-
-@pytest.fixture(scope="module")
-def pretrained() -> LoadedModel:
-    return load_model("efficientnet-lite0", device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,205 @@
+"""The paper's fidelity study (its Figure 5): mask or retain each layer's core neurons, against as many
+random neurons; its summary over classes, CSV and four-panel plot.
+
+Pure functions of a :class:`~neurflow.engine.models.LoadedModel`, views and core neurons; rows are
+dataclasses (``to_dict()`` for JSON). May import torch, the engine and the other modules of this package.
+
+>>> rows = fidelity_study(loaded, target, views, {"_fc": [258], "_blocks.15": [3, 17]})   # doctest: +SKIP
+>>> write_fidelity_csv(rows, "fidelity/fidelity.csv")                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from neurflow.circuit import ClassInfo
+from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.patches import ViewImage
+from neurflow.experiments.channels import Channels, neuron_count, random_channels
+from neurflow.experiments.effects import effect_of
+from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
+
+SCOPES = ("single", "cumulative")
+
+
+@dataclass
+class FidelityRow:
+    """Accuracy after masking/retaining the core neurons of one layer (``single``) or of every layer from
+    the logit down to it (``cumulative``), against as many random neurons per layer."""
+
+    class_index: int
+    class_name: str
+    layer: str
+    depth: int
+    scope: str
+    mode: str
+    neurons: int
+    images: int
+    base_accuracy: float
+    core_accuracy: float
+    random_accuracy_mean: float
+    random_accuracy_std: float
+    core_prob: float
+    random_prob_mean: float
+
+    @property
+    def core_relative(self) -> float:
+        return self.core_accuracy / self.base_accuracy if self.base_accuracy > 0 else math.nan
+
+    @property
+    def random_relative(self) -> float:
+        return self.random_accuracy_mean / self.base_accuracy if self.base_accuracy > 0 else math.nan
+
+    @property
+    def random_relative_std(self) -> float:
+        return self.random_accuracy_std / self.base_accuracy if self.base_accuracy > 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"core_relative": self.core_relative, "random_relative": self.random_relative,
+                               "random_relative_std": self.random_relative_std}
+
+
+def fidelity_study(
+    loaded: LoadedModel,
+    target: ClassInfo,
+    views: Sequence[ViewImage],
+    core: Channels,
+    draws: int = 5,
+    seed: int = 0,
+    modes: Sequence[str] = MODES,
+    scopes: Sequence[str] = SCOPES,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> list[FidelityRow]:
+    """The fidelity study of one class circuit: ``core`` maps its layers, logit layer first, to their core
+    neurons. Every layer below the logit layer gets one row per scope and mode."""
+    layers = list(core)
+    if len(layers) < 2:
+        raise ModelError("a fidelity study needs a circuit with at least one layer below the logit layer")
+    runner = MaskedRunner(loaded, view_inputs(views, loaded), layers, batch_size)
+    rng = np.random.default_rng(seed)
+    base_acc = float((runner.logits.argmax(1) == target.index).float().mean())
+    rows: list[FidelityRow] = []
+    jobs = [(d, scope, mode) for d in range(1, len(layers)) for scope in scopes for mode in modes]
+    for depth, scope, mode in tqdm(jobs, desc=f"fidelity {target.name}", unit="mask", disable=not progress,
+                                   leave=False):
+        chosen = {layers[depth]: core[layers[depth]]} if scope == "single" else {
+            layer: core[layer] for layer in layers[1 : depth + 1]
+        }
+        count = neuron_count(chosen)
+        core_effect = effect_of(runner.logits, runner(chosen, mode), target.index, loaded.categories, count)
+        randoms = [
+            effect_of(runner.logits, runner(random_channels(chosen, runner.widths, rng), mode), target.index,
+                      loaded.categories, count)
+            for _ in range(draws)
+        ]
+        accs = [e.accuracy_after for e in randoms]
+        rows.append(FidelityRow(
+            target.index, target.name, layers[depth], depth, scope, mode, count, len(views), base_acc,
+            core_effect.accuracy_after, float(np.mean(accs)) if accs else math.nan,
+            float(np.std(accs)) if accs else math.nan, core_effect.mean_prob_after,
+            float(np.mean([e.mean_prob_after for e in randoms])) if randoms else math.nan,
+        ))
+    return rows
+
+
+@dataclass
+class FidelitySummary:
+    """Relative accuracies averaged over classes, per layer, scope and mode."""
+
+    layer: str
+    depth: int
+    scope: str
+    mode: str
+    classes: int
+    core_relative: float
+    random_relative: float
+    random_relative_std: float
+
+
+def summarise_fidelity(rows: Sequence[FidelityRow]) -> list[FidelitySummary]:
+    keys = list(dict.fromkeys((r.layer, r.depth, r.scope, r.mode) for r in rows))
+    out = []
+    for layer, depth, scope, mode in keys:
+        chosen = [r for r in rows if (r.layer, r.depth, r.scope, r.mode) == (layer, depth, scope, mode)]
+        core = [r.core_relative for r in chosen if not math.isnan(r.core_relative)]
+        rand = [r.random_relative for r in chosen if not math.isnan(r.random_relative)]
+        spread = [r.random_relative_std for r in chosen if not math.isnan(r.random_relative_std)]
+        out.append(FidelitySummary(
+            layer, depth, scope, mode, len(chosen),
+            float(np.mean(core)) if core else math.nan,
+            float(np.mean(rand)) if rand else math.nan,
+            float(np.mean(spread)) if spread else math.nan,
+        ))
+    return out
+
+
+def mean_neurons(rows: Sequence[FidelityRow], summary: FidelitySummary) -> int:
+    """The neurons masked at the summary's layer and setting, averaged over classes (rounded)."""
+    key = (summary.layer, summary.scope, summary.mode)
+    return round(np.mean([r.neurons for r in rows if (r.layer, r.scope, r.mode) == key]))
+
+
+CSV_FIELDS = (
+    "class_index", "class_name", "layer", "depth", "scope", "mode", "neurons", "images", "base_accuracy",
+    "core_accuracy", "random_accuracy_mean", "random_accuracy_std", "core_relative", "random_relative",
+    "random_relative_std", "core_prob", "random_prob_mean",
+)
+
+
+def write_fidelity_csv(rows: Sequence[FidelityRow], path: str | Path) -> Path:
+    """One line per class, layer, scope and mode."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(CSV_FIELDS))
+        writer.writeheader()
+        for row in rows:
+            data = row.to_dict()
+            writer.writerow({name: data[name] for name in CSV_FIELDS})
+    return path
+
+
+def plot_fidelity(rows: Sequence[FidelityRow], path: str | Path, title: str = "") -> Path:
+    """Four panels as in the paper's Figure 5 (single/multi-layer, masking/retaining): relative accuracy of
+    the core neurons (solid) and of random neurons (dashed, +- the spread over draws), mean over classes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarise_fidelity(rows)
+    layers = list(dict.fromkeys(s.layer for s in sorted(summary, key=lambda s: s.depth)))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), sharey=True)
+    panels = [(scope, mode) for scope in SCOPES for mode in MODES]
+    for ax, (scope, mode) in zip(axes, panels, strict=True):
+        chosen = {s.layer: s for s in summary if s.scope == scope and s.mode == mode}
+        xs = [i for i, layer in enumerate(layers) if layer in chosen]
+        core = [chosen[layers[i]].core_relative for i in xs]
+        rand = np.array([chosen[layers[i]].random_relative for i in xs])
+        spread = np.array([chosen[layers[i]].random_relative_std for i in xs])
+        ax.plot(xs, core, "s-", color="tab:green", label="core neurons")
+        ax.plot(xs, rand, "o--", color="tab:purple", label="random neurons")
+        ax.fill_between(xs, rand - spread, rand + spread, color="tab:purple", alpha=0.15)
+        ax.set_title(f"{'single layer' if scope == 'single' else 'multi-layer'} {'masking' if mode == 'mask' else 'retaining'}")
+        ax.set_xticks(range(len(layers)), layers, rotation=45, ha="right", fontsize=8)
+        ax.set_ylim(-0.05, 1.1)
+        ax.grid(True, axis="y", linestyle="--", alpha=0.6)
+    axes[0].set_ylabel("accuracy / unmasked accuracy")
+    axes[0].legend(loc="lower left", fontsize=8)
+    classes = sorted({r.class_name for r in rows})
+    fig.suptitle(title or f"Fidelity of core neurons ({len(classes)} class(es): {', '.join(classes)[:90]})")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

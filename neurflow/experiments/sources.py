@@ -1,0 +1,210 @@
+"""Where an experiment's inputs come from: the classes asked for, the circuit of a class in the graph (by
+:mod:`neurflow.graph.circuits`' one rule), its groups, core neurons and images, an image folder, or the
+circuit's folder on disk.
+
+The commands call these and only parse arguments and print. Errors are NeurflowErrors whose message says what
+to pass instead. May import the engine, ``neurflow.format``, ``neurflow.graph`` (reads) and this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import neo4j
+
+from neurflow.circuit import ClassInfo
+from neurflow.engine.models import LoadedModel, imagenet_categories, resolve_class
+from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
+from neurflow.experiments.channels import Channels, merge_channels
+from neurflow.experiments.records import model_key_of
+from neurflow.format import find_circuits, load_circuit
+from neurflow.graph.circuits import CircuitNotFoundError, CircuitRef, circuit_by_id, find_circuit
+from neurflow.graph.experiments import GroupRef, circuit_groups, circuit_images, core_neurons, resolve_groups
+
+
+def resolve_classes(names: Sequence[str]) -> list[ClassInfo]:
+    """Classes by name, index or wnid, without repeats; resolved before anything slow (every registered model
+    is an ImageNet-1k classifier)."""
+    categories = imagenet_categories()
+    return list({t.index: t for t in (resolve_class(n, categories) for n in names)}.values())
+
+
+def circuit_of_class(driver: neo4j.Driver, loaded: LoadedModel, target: ClassInfo, circuit_id: str | None = None,
+                     database: str | None = None) -> CircuitRef:
+    """The circuit ``circuit_id`` or the newest complete circuit of the class for the loaded model and weights."""
+    return find_circuit(driver, model_key_of(loaded), target.index, circuit_id, database, target.name)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def views_of_circuit(driver: neo4j.Driver, circuit: CircuitRef, loaded: LoadedModel,
+                     database: str | None = None) -> list[ViewImage]:
+    """The circuit's own images D_c, from the paths the graph records."""
+    records = circuit_images(driver, circuit.id, database)
+    files = [ImageFile(Path(path), label) for path, label in records if path]
+    present = [f for f in files if f.path.is_file()]
+    if not present:
+        raise DataError(
+            f"the {len(files)} image(s) of circuit {circuit.id} are not on this machine "
+            f"({files[0].path if files else 'no paths recorded'} ...): pass --images DIR"
+        )
+    views, _ = load_views(present, loaded.preprocessing)
+    if not views:
+        raise DataError(f"none of the images of circuit {circuit.id} could be read: pass --images DIR")
+    return views
+
+
+def class_views(loaded: LoadedModel, folder: str | Path, targets: Sequence[ClassInfo], max_images: int | None,
+                batch_size: int) -> dict[int, list[ViewImage]]:
+    """D_c of each class from an image folder: the images the model predicts as c, most confident first."""
+    from neurflow.engine.patches import predict_views, select_class_images
+
+    views, _ = load_views(list_images(folder), loaded.preprocessing)
+    if not views:
+        raise DataError(f"none of the images in {folder} could be read")
+    logits = predict_views(loaded, views, batch_size)
+    return {
+        t.index: [views[i] for i in select_class_images(t, views, logits, "predicted", max_images, loaded.categories)]
+        for t in targets
+    }
+
+
+def image_view(path: Path, loaded: LoadedModel) -> ViewImage:
+    """The view of one image file (unlabelled)."""
+    views, _ = load_views([ImageFile(path, None)], loaded.preprocessing)
+    if not views:
+        raise DataError(f"{path} is not a readable image")
+    return views[0]
+
+
+def folder_views(folder: Path, loaded: LoadedModel) -> list[ViewImage]:
+    """The views of every readable image of a folder (flat or class folders)."""
+    views, _ = load_views(list_images(folder), loaded.preprocessing)
+    return views
+
+
+def circuit_folder(ref: CircuitRef, circuit_dir: str | Path | None) -> Path:
+    """The folder of circuit ``ref`` (its vectors.npz holds what metric M needs): as recorded at
+    ingestion, or found under ``circuit_dir``."""
+    candidates = find_circuits(circuit_dir) if circuit_dir else [Path(ref.folder)] if ref.folder else []
+    for folder in candidates:
+        if (folder / "circuit.json").is_file() and load_circuit(folder).id == ref.id:
+            return folder
+    where = f"under {circuit_dir}" if circuit_dir else f"at {ref.folder} (recorded at ingestion)"
+    raise DataError(f"the folder of circuit {ref.id} is not {where}; metric M needs its vectors.npz: "
+                    "pass --circuit-dir")
+
+
+# --------------------------------------------------------------------------- what `neurflow mask` masks
+
+
+@dataclass
+class MaskingInputs:
+    """A masking experiment's circuit (None: neurons on an image folder), groups, channels and images."""
+
+    circuit: CircuitRef | None
+    groups: list[GroupRef]
+    channels: Channels
+    views: list[ViewImage]
+    source: str
+    """The images in words, e.g. ``the circuit's images``."""
+    images_source: str
+    """The images as recorded: ``circuit`` or the folder."""
+
+
+def masking_inputs(
+    driver: neo4j.Driver,
+    loaded: LoadedModel,
+    target: ClassInfo,
+    groups: Sequence[str] = (),
+    neurons: Channels | None = None,
+    circuit_id: str | None = None,
+    images: str | None = None,
+    max_images: int | None = None,
+    batch_size: int = 32,
+    database: str | None = None,
+) -> MaskingInputs:
+    """The groups (by id or key, from the class's circuit) or ``neurons`` to mask, and the images: the
+    circuit's own, or those of ``images`` predicted as the class. A circuit is needed for groups, for its
+    images, and when ``circuit_id`` names one."""
+    if bool(groups) == bool(neurons):
+        raise ValueError("give either groups or neurons")
+    circuit: CircuitRef | None = None
+    if groups or images is None or circuit_id:
+        try:
+            circuit = circuit_of_class(driver, loaded, target, circuit_id, database)
+        except CircuitNotFoundError as error:
+            if groups or circuit_id:
+                raise
+            raise CircuitNotFoundError(f"{error} With --neurons, --images DIR works without a circuit.") from error
+    chosen: list[GroupRef] = []
+    if groups:
+        assert circuit is not None
+        chosen = resolve_groups(circuit_groups(driver, circuit.id, database), groups)
+        channels = merge_channels(*(g.neurons for g in chosen))
+    else:
+        assert neurons is not None
+        channels = neurons
+        loaded.check_layers(list(channels))
+    if images is None:
+        assert circuit is not None
+        return MaskingInputs(circuit, chosen, channels, views_of_circuit(driver, circuit, loaded, database),
+                             "the circuit's images", "circuit")
+    views = class_views(loaded, images, [target], max_images, batch_size)[target.index]
+    return MaskingInputs(circuit, chosen, channels, views, f"predicted as the class in {images}", str(images))
+
+
+# --------------------------------------------------------------------------- what `neurflow fidelity` studies
+
+
+@dataclass
+class FidelityInputs:
+    """Per class of a fidelity study: its circuit, core neurons (logit layer first) and images."""
+
+    circuits: list[CircuitRef]
+    cores: dict[int, Channels]
+    views: dict[int, list[ViewImage]]
+
+
+def study_circuits(driver: neo4j.Driver, loaded: LoadedModel, targets: Sequence[ClassInfo],
+                   circuit_ids: Sequence[str] = (), database: str | None = None,
+                   asked: Sequence[str] | None = None) -> list[CircuitRef]:
+    """The circuit of each class: one of ``circuit_ids`` (each checked to be of the model and one of the
+    classes) or the class's newest complete one. ``asked``: the classes as the user wrote them (messages)."""
+    key = model_key_of(loaded)
+    by_class: dict[int, str] = {}
+    for cid in circuit_ids:
+        ref = circuit_by_id(driver, cid, database)
+        if ref.model_key != key or ref.class_index not in {t.index for t in targets}:
+            names = list(asked) if asked is not None else [t.name for t in targets]
+            raise CircuitNotFoundError(f"circuit {cid} is the circuit of {ref.class_name!r} ({ref.model_key}), "
+                                       f"not of one of {names} ({key})")
+        by_class[ref.class_index] = cid
+    return [circuit_of_class(driver, loaded, t, by_class.get(t.index), database) for t in targets]
+
+
+def fidelity_inputs(
+    driver: neo4j.Driver,
+    loaded: LoadedModel,
+    targets: Sequence[ClassInfo],
+    circuit_ids: Sequence[str] = (),
+    images: str | None = None,
+    max_images: int | None = None,
+    batch_size: int = 32,
+    database: str | None = None,
+    asked: Sequence[str] | None = None,
+) -> FidelityInputs:
+    """The circuits, core neurons and images (the circuits' own, or those of ``images`` predicted as each
+    class; at most ``max_images`` each) of a fidelity study."""
+    circuits = study_circuits(driver, loaded, targets, circuit_ids, database, asked)
+    cores = {c.class_index: core_neurons(driver, c.id, database) for c in circuits}
+    if images is None:
+        views = {c.class_index: views_of_circuit(driver, c, loaded, database) for c in circuits}
+        if max_images:
+            views = {k: v[:max_images] for k, v in views.items()}
+    else:
+        views = class_views(loaded, images, targets, max_images, batch_size)
+    return FidelityInputs(circuits, cores, views)

@@ -1,0 +1,83 @@
+"""The fidelity study on the real model: the paper's central claim, its CSV, plot and summary."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurflow.circuit import ClassInfo
+from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.patches import list_images, load_views
+from neurflow.experiments.fidelity import (
+    fidelity_study,
+    plot_fidelity,
+    summarise_fidelity,
+    write_fidelity_csv,
+)
+from tests.circuit_fixtures import SMALL_IMAGES, small_config
+from tests.experiments.support import SAMOYED
+
+
+@pytest.fixture(scope="module")
+def fidelity_setup(pretrained: LoadedModel, shared_images: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A Samoyed circuit (tau=16, reduced k/N) built from 12 real validation images; 15 held-out images."""
+    from neurflow.engine.builder import build_circuits
+    from neurflow.format import load_circuit
+
+    files = sorted((shared_images / SAMOYED).iterdir())
+    build_dir = tmp_path_factory.mktemp("fidelity-images")
+    (build_dir / SAMOYED).mkdir()
+    for f in files[:12]:
+        os.symlink(f, build_dir / SAMOYED / f.name)
+    folders = build_circuits(small_config(max_images=6, tau=16, k=8, steps=4), ["Samoyed"], build_dir,
+                             tmp_path_factory.mktemp("fidelity-circuit"), echo=lambda _: None, progress=False)
+    circuit = load_circuit(folders[0])
+    views, _ = load_views([f for f in list_images(shared_images / SAMOYED)][12:27], pretrained.preprocessing)
+    return circuit, views
+
+
+def test_core_neurons_are_faithful_the_papers_central_claim(pretrained: LoadedModel, fidelity_setup, tmp_path: Path) -> None:
+    circuit, views = fidelity_setup
+    core = {layer: [n.channel for n in circuit.neurons[layer]] for layer in circuit.layers}
+    rows = fidelity_study(pretrained, circuit.target, views, core, draws=5, seed=0)
+    assert len(rows) == 2 * 2 * 2  # 2 layers below the logit x single/cumulative x mask/retain
+    by = {(r.layer, r.scope, r.mode): r for r in rows}
+    assert rows[0].base_accuracy >= 0.8
+    lower = circuit.layers[1:]
+    for layer in lower:
+        for scope in ("single", "cumulative"):
+            m, r = by[layer, scope, "mask"], by[layer, scope, "retain"]
+            assert m.neurons == r.neurons
+            # Masking the core neurons hurts more than masking as many random ones ...
+            assert m.core_prob < m.random_prob_mean
+            # ... and retaining them keeps at least as much as retaining as many random ones.
+            assert r.core_accuracy >= r.random_accuracy_mean
+        assert by[layer, "single", "mask"].neurons == len(core[layer])
+        assert by[layer, "single", "retain"].core_accuracy > by[layer, "single", "retain"].random_accuracy_mean
+    # In accuracy, over the layers and both settings (as the paper's Figure 5 reads):
+    masks = [by[layer, scope, "mask"] for layer in lower for scope in ("single", "cumulative")]
+    retains = [by[layer, scope, "retain"] for layer in lower for scope in ("single", "cumulative")]
+    assert np.mean([m.random_accuracy_mean - m.core_accuracy for m in masks]) >= 0.1
+    assert np.mean([r.core_accuracy - r.random_accuracy_mean for r in retains]) >= 0.2
+    # The cumulative setting at the deepest layer masks every layer's core neurons.
+    deepest = by[circuit.layers[-1], "cumulative", "mask"]
+    assert deepest.neurons == sum(len(core[layer]) for layer in circuit.layers[1:])
+
+    csv_path = write_fidelity_csv(rows, tmp_path / "f.csv")
+    with csv_path.open() as handle:
+        lines = list(csv.DictReader(handle))
+    assert len(lines) == len(rows) and float(lines[0]["core_relative"]) == pytest.approx(rows[0].core_relative)
+    png = plot_fidelity(rows, tmp_path / "f.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    summary = summarise_fidelity(rows)
+    assert {(s.scope, s.mode) for s in summary} == {(a, b) for a in ("single", "cumulative") for b in ("mask", "retain")}
+
+
+def test_fidelity_needs_a_layer_below_the_logit(pretrained: LoadedModel) -> None:
+    views, _ = load_views(list_images(SMALL_IMAGES)[:1], pretrained.preprocessing)
+    with pytest.raises(ModelError, match="at least one layer"):
+        fidelity_study(pretrained, ClassInfo(258, "Samoyed"), views, {"_fc": [258]})
