@@ -8,8 +8,10 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 # README* may be absent; pyproject.toml is always there, so the COPY never matches nothing.
 COPY pyproject.toml README* ./
+# The packages are listed in pyproject.toml: queries/ ships inside the wheel as neurflow.queries.
 COPY neurflow ./neurflow
 COPY ingest ./ingest
+COPY queries ./queries
 RUN pip install ".[efficientnet]"
 
 CMD ["neurflow-ingest", "--help"]

@@ -37,10 +37,10 @@ sys.path.insert(0, str(BENCH))
 
 from authors_reference import AuthorsReference, CircuitResult, run_circuit  # noqa: E402
 
-from neurflow.engine.builder import CircuitBuilder, predict_views, select_class_images  # noqa: E402
+from neurflow.engine.builder import CircuitBuilder  # noqa: E402
 from neurflow.engine.config import BuildConfig  # noqa: E402
 from neurflow.engine.models import load_model  # noqa: E402
-from neurflow.engine.patches import PatchSet, list_images, load_views  # noqa: E402
+from neurflow.engine.patches import PatchSet, list_images, load_views, predict_views, select_class_images  # noqa: E402  # noqa: E402
 
 SHARED_IMAGES = Path(os.environ.get("NEURFLOW_IMAGEWOOF", ROOT.parent / "shared" / "data" / "imagewoof-val"))
 DEFAULT_IMAGES = SHARED_IMAGES if SHARED_IMAGES.is_dir() else ROOT / "tests" / "data" / "imagewoof"

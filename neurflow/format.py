@@ -7,10 +7,13 @@ A circuit folder holds:
   (``act/<layer>``, rows = patch ids, columns = ``channels/<layer>``) and the semantic groups' representative
   vectors (``sg/<layer>``, rows in ``sgkeys/<layer>`` order);
 - ``thumbnails/<patch id>.jpg``: small JPEGs of every patch that appears in a concept.
+
+May import: numpy, Pillow, ``neurflow.circuit``, ``neurflow.errors``; no torch, Neo4j or subpackage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -44,6 +47,15 @@ THUMBNAIL_DIR = "thumbnails"
 
 class FormatError(NeurflowError, ValueError):
     """A circuit folder that this version cannot read."""
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (images in provenance, weights files in a model's identity)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def class_folder_name(target: ClassInfo) -> str:

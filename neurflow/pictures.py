@@ -1,4 +1,7 @@
-"""Pictures: patch montages of groups and a layered drawing of a class circuit."""
+"""Pictures: patch montages of groups and a layered drawing of a class circuit.
+
+May import: matplotlib, numpy, Pillow, ``neurflow.circuit``, ``neurflow.format``; no torch, Neo4j, subpackage.
+"""
 
 from __future__ import annotations
 

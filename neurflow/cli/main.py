@@ -1,4 +1,7 @@
-"""The `neurflow` command line."""
+"""The `neurflow` command line: `build`, `models`, `classes`, and the command groups of the other cli modules.
+
+May import: click and every neurflow package; nothing imports it but ``neurflow.cli``.
+"""
 
 from __future__ import annotations
 

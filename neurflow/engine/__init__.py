@@ -4,6 +4,7 @@
 between layers, recording and masking hooks), ``attribution`` (batched integrated gradients), ``groups``
 (semantic and neuron groups, edge weights), ``config`` (the build settings) and ``builder`` (the pipeline).
 
-May import: torch, numpy, scikit-learn, Pillow, ``neurflow.circuit``, ``neurflow.format``. Never the graph,
-experiments, labelling or cli packages (checked by import-linter, see pyproject.toml).
+May import: torch, torchvision, numpy, scipy, scikit-learn, Pillow, tqdm, ``neurflow.circuit``,
+``neurflow.format``, ``neurflow.errors``. Never the graph, experiments, labelling or cli packages, nor click
+(import-linter contracts in pyproject.toml).
 """

@@ -6,6 +6,8 @@ For a target neuron a of the upper layer and a source map h of the lower layer, 
 
 where f_a is the spatial mean of channel a of the segment's output. The integral uses Gauss-Legendre
 (default) or midpoint-Riemann nodes. Completeness: sum_s IG_s(h) = f_a(h) - f_a(0) up to quadrature error.
+
+May import: torch, numpy, ``neurflow.engine.segments``.
 """
 
 from __future__ import annotations

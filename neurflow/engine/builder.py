@@ -1,5 +1,7 @@
 """Builds NeurFlow class circuits: the pipeline that ties models, patches, hooks, attribution and groups.
 
+May import: torch, numpy, Pillow, tqdm, ``neurflow.circuit``, ``neurflow.format``, the other engine modules.
+
 >>> from neurflow.engine.config import BuildConfig
 >>> from neurflow.engine.builder import build_circuits
 >>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),
@@ -29,14 +31,21 @@ from neurflow.circuit import (
     NeuronGroup,
     PatchRecord,
     SemanticGroup,
-    label_matches,
     neuron_key,
 )
 from neurflow.engine import groups as grouping
 from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.models import LoadedModel, load_model
-from neurflow.engine.patches import DataError, PatchSet, ViewImage, list_images, load_views, normalise
+from neurflow.engine.patches import (
+    DataError,
+    PatchSet,
+    ViewImage,
+    list_images,
+    load_views,
+    predict_views,
+    select_class_images,
+)
 from neurflow.engine.segments import extract_segment, layer_output, record_layers, trace
 from neurflow.format import class_folder_name, save_circuit
 
@@ -52,48 +61,6 @@ class ClassResult:
 
 def _quiet(_: str) -> None:
     return None
-
-
-@torch.no_grad()
-def predict_views(loaded: LoadedModel, views: Sequence[ViewImage], batch_size: int = 32) -> torch.Tensor:
-    """Logits [images, classes] of the whole views (the images as the model is meant to see them)."""
-    logits = []
-    for start in range(0, len(views), batch_size):
-        pixels = torch.stack([v.view for v in views[start : start + batch_size]]).to(loaded.device)
-        logits.append(loaded.module(normalise(pixels, loaded.preprocessing)).float().cpu())
-    return torch.cat(logits) if logits else torch.empty(0, len(loaded.categories))
-
-
-def select_class_images(
-    target: ClassInfo,
-    views: Sequence[ViewImage],
-    logits: torch.Tensor,
-    label_source: str,
-    max_images: int | None,
-    categories: Sequence[str],
-) -> list[int]:
-    """D_c: indices of the images predicted as c (or labelled c), most confident first, capped."""
-    predicted = logits.argmax(1)
-    if label_source == "folder":
-        chosen = [i for i, v in enumerate(views) if label_matches(v.file.label, target)]
-    else:
-        chosen = [i for i in range(len(views)) if int(predicted[i]) == target.index]
-    if not chosen:
-        if label_source == "folder":
-            labels = sorted({v.file.label for v in views if v.file.label})
-            raise DataError(
-                f"no image is labelled {target.name!r} ({target.wnid}); the folder's labels are: "
-                + (", ".join(labels) if labels else "none (a flat folder: use --label-source predicted)")
-            )
-        counts = torch.bincount(predicted, minlength=len(categories))
-        ranked = [int(i) for i in counts.argsort(descending=True)[:8]]
-        top = [f"{categories[i]} ({int(counts[i])})" for i in ranked if counts[i] > 0]
-        raise DataError(
-            f"no image is predicted as {target.name!r}; the model predicts these classes for the folder: "
-            + ", ".join(top)
-        )
-    chosen.sort(key=lambda i: -float(logits[i, target.index]))
-    return chosen[:max_images] if max_images else chosen
 
 
 def _top_patches(values: np.ndarray, k: int) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Build settings shared by `neurflow build` and `neurflow-ingest`."""
+"""Build settings shared by `neurflow build` and `neurflow-ingest`.
+
+May import: torch (the device's defaults) only.
+"""
 
 from __future__ import annotations
 

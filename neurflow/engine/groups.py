@@ -1,4 +1,7 @@
-"""Clustering and weights: semantic groups, edge weights, neuron groups and group-to-group weights."""
+"""Clustering and weights: semantic groups, edge weights, neuron groups and group-to-group weights.
+
+May import: numpy, scipy, scikit-learn, ``neurflow.circuit``.
+"""
 
 from __future__ import annotations
 

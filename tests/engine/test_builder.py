@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurflow.engine.builder import CircuitBuilder, build_circuits, predict_views
+from neurflow.engine.builder import CircuitBuilder, build_circuits
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.models import ModelError, load_model
-from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views
+from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views, predict_views
 from neurflow.engine.segments import channel_hooks
 from neurflow.format import load_circuit
 from tests.circuit_fixtures import SMALL_IMAGES, small_config
