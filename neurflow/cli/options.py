@@ -7,7 +7,7 @@ from typing import Any, TypeVar, overload
 
 import click
 
-from neurflow.engine.config import LABEL_SOURCES, QUADRATURES, RANKINGS, BuildConfig
+from neurflow.engine.config import GROUP_SPACES, LABEL_SOURCES, QUADRATURES, RANKINGS, BuildConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,8 +48,13 @@ def _add_engine_options(func: F, model_required: bool) -> F:
         click.option("--quadrature", type=click.Choice(QUADRATURES), default="gauss-legendre", show_default=True),
         click.option("--ranking", type=click.Choice(RANKINGS), default="sum", show_default=True,
                      help="sum: |sum over V_a| (paper); mean-abs: mean of |per-patch score| (authors' code)."),
-        click.option("--max-semantic-groups", default=5, show_default=True),
-        click.option("--max-neuron-groups", default=8, show_default=True),
+        click.option("--max-semantic-groups", default=5, show_default=True, type=click.IntRange(1),
+                     help="Most semantic groups per concept: silhouette picks 2..max (1: no split)."),
+        click.option("--max-neuron-groups", default=8, show_default=True, type=click.IntRange(1),
+                     help="Most neuron groups per layer: silhouette picks 2..max (1: one group)."),
+        click.option("--group-space", type=click.Choice(GROUP_SPACES), default="paper", show_default=True,
+                     help="paper: cluster on all channels of the layer below (Eq. 3, Section 3.5); core: on core "
+                          "neurons only, as circuits built before this option (docs/grouping.md)."),
         click.option("--max-images", type=int, default=None, help="Cap on the images of each class."),
         click.option("--label-source", type=click.Choice(LABEL_SOURCES), default="predicted", show_default=True,
                      help="D_c = images predicted as c, or images the folder labels c."),
@@ -69,7 +74,7 @@ def _add_engine_options(func: F, model_required: bool) -> F:
 
 ENGINE_OPTION_NAMES = (
     "model", "weights", "random_weights", "layers", "tau", "k", "steps", "quadrature", "ranking",
-    "max_semantic_groups", "max_neuron_groups", "max_images", "label_source", "seed", "device", "batch_size",
+    "max_semantic_groups", "max_neuron_groups", "group_space", "max_images", "label_source", "seed", "device", "batch_size",
     "ig_batch_size", "map_cache_mb",
 )
 

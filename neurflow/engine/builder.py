@@ -155,6 +155,11 @@ class CircuitBuilder:
         bar.close()
         return result
 
+    def space_layer(self, depth: int) -> str:
+        """The layer whose channels span r(v) for the concepts of ``layers[depth]``: the next layer down, or
+        the bottom layer itself (nothing below it is recorded)."""
+        return self.layers[min(depth + 1, len(self.layers) - 1)]
+
     def core_set(self, per_patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-tau lower neurons for one target, and their ranking scores."""
         if self.config.ranking == "mean-abs":
@@ -190,7 +195,8 @@ class CircuitBuilder:
                 chosen, _ = self.core_set(per_patch[a])
                 for s in chosen:
                     parents[lower][int(s)].append(neuron_key(upper, a))
-                features = acts[lower][concepts[upper][a]][:, chosen]
+                features = grouping.semantic_group_features(acts[lower], concepts[upper][a], chosen,
+                                                            cfg.group_space)
                 labels = grouping.ward_clusters(features, cfg.max_semantic_groups)
                 scores = np.stack([per_patch[a][labels == j].sum(0)[chosen] for j in range(labels.max() + 1)])
                 for j, weights in enumerate(grouping.edge_weights(scores)):
@@ -208,7 +214,9 @@ class CircuitBuilder:
 
         bottom = layers[-1]
         for a in core[bottom]:
-            features = acts[bottom][concepts[bottom][a]][:, core[bottom]]
+            # No layer below the bottom one is recorded: its concepts are split on its own channels.
+            features = grouping.semantic_group_features(acts[bottom], concepts[bottom][a], np.array(core[bottom]),
+                                                        cfg.group_space)
             labels = grouping.ward_clusters(features, cfg.max_semantic_groups)
             for j in range(labels.max() + 1):
                 members = concepts[bottom][a][labels == j]
@@ -267,15 +275,15 @@ class CircuitBuilder:
     def _neuron_groups(
         self, acts: dict[str, np.ndarray], core: dict[str, list[int]], semantic: list[SemanticGroup]
     ) -> tuple[list[NeuronGroup], dict[str, np.ndarray]]:
-        """Per layer: cluster the semantic groups by their mean (z-scored) activations of the layer's core
-        neurons. The logit layer holds one neuron, so its semantic groups form one group."""
+        """Per layer: cluster the semantic groups by their representative vectors (``group_space``: see
+        :func:`~neurflow.engine.groups.neuron_group_features`). The logit layer holds one neuron, so its
+        semantic groups form one group."""
         result: list[NeuronGroup] = []
         vectors: dict[str, np.ndarray] = {}
         for depth, layer in enumerate(self.layers):
             members = [g for g in semantic if g.layer == layer]
-            values = acts[layer][:, core[layer]]
-            scaled = (values - values.mean(0)) / (values.std(0) + 1e-8)
-            rep = np.stack([scaled[g.patches].mean(0) for g in members])
+            rep = grouping.neuron_group_features(acts[self.space_layer(depth)], acts[layer], core[layer],
+                                                 [g.patches for g in members], self.config.group_space)
             vectors[f"sg/{layer}"] = rep.astype(np.float32)
             vectors[f"sgkeys/{layer}"] = np.array([g.key for g in members])
             max_groups = 1 if depth == 0 else self.config.max_neuron_groups

@@ -5,6 +5,7 @@ May import: torch (the device's defaults) only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +14,9 @@ import torch
 QUADRATURES = ("gauss-legendre", "riemann-midpoint")
 RANKINGS = ("sum", "mean-abs")
 LABEL_SOURCES = ("predicted", "folder")
+GROUP_SPACES = ("paper", "core")
+# Circuits built before `group_space` existed were grouped in the core spaces and carry no key for it.
+LEGACY_GROUP_SPACE = "core"
 
 
 @dataclass
@@ -21,6 +25,11 @@ class BuildConfig:
 
     ``ranking``: ``sum`` ranks lower neurons by |sum over V_a of the attribution| (the paper); ``mean-abs``
     ranks them by the mean over patches of |per-patch attribution| (the authors' code).
+    ``group_space``: the spaces semantic and neuron groups are clustered in (docs/grouping.md). ``paper``
+    (Eq. 3, Section 3.5): a concept's patches on the spatial means of all channels of the layer below, and a
+    layer's semantic groups on their mean vectors in that same space; ``core``: a concept's patches on the
+    target's core neurons only, and semantic groups on the z-scored activations of the layer's core neurons.
+    The bottom layer has no recorded layer below: it uses its own channels (all of them, or its core ones).
     ``label_source``: D_c is the images the model predicts as c (``predicted``) or those the folder labels c.
     ``batch_size``: patches per recording forward pass; by default 8 on the CPU and 128 on CUDA.
     ``ig_batch_size``: (patch, step) inputs per integrated-gradients call; by default 16 on the CPU and 256
@@ -39,6 +48,7 @@ class BuildConfig:
     ranking: str = "sum"
     max_semantic_groups: int = 5
     max_neuron_groups: int = 8
+    group_space: str = "paper"
     max_images: int | None = None
     label_source: str = "predicted"
     seed: int = 0
@@ -53,6 +63,8 @@ class BuildConfig:
             raise ValueError(f"quadrature must be one of {QUADRATURES}, not {self.quadrature!r}")
         if self.ranking not in RANKINGS:
             raise ValueError(f"ranking must be one of {RANKINGS}, not {self.ranking!r}")
+        if self.group_space not in GROUP_SPACES:
+            raise ValueError(f"group space must be one of {GROUP_SPACES}, not {self.group_space!r}")
         if self.label_source not in LABEL_SOURCES:
             raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {self.label_source!r}")
         if self.map_cache_mb < 0:
@@ -68,11 +80,17 @@ class BuildConfig:
             raise ValueError("the maximum numbers of groups must be at least 1")
 
     def circuit_params(self) -> dict[str, Any]:
-        """The parameters that decide the circuit (not how fast it is computed): part of its identity."""
+        """The parameters that decide the circuit (not how fast it is computed): part of its identity.
+
+        ``group_space`` is left out when it is ``core``: circuits built before the setting existed used those
+        spaces and have no key, and leaving it out keeps their ids. Read it with :func:`group_space_of`.
+        """
         data = asdict(self)
         for runtime_only in ("model", "weights", "random_weights", "device", "batch_size", "ig_batch_size", "map_cache_mb",
                              "extra"):
             data.pop(runtime_only)
+        if data["group_space"] == LEGACY_GROUP_SPACE:
+            data.pop("group_space")
         return data
 
     def patches_per_pass(self, device: torch.device) -> int:
@@ -86,3 +104,8 @@ class BuildConfig:
         if self.ig_batch_size is not None:
             return self.ig_batch_size
         return 256 if device.type == "cuda" else 16
+
+
+def group_space_of(params: Mapping[str, Any]) -> str:
+    """The group space a circuit was built with, from its ``params``: a missing key means ``core``."""
+    return str(params.get("group_space", LEGACY_GROUP_SPACE))

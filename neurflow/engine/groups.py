@@ -1,5 +1,8 @@
 """Clustering and weights: semantic groups, edge weights, neuron groups and group-to-group weights.
 
+What is clustered depends on the group space (``BuildConfig.group_space``, docs/grouping.md):
+:func:`semantic_group_features` and :func:`neuron_group_features` give the clustering inputs of both spaces.
+
 May import: numpy, scipy, scikit-learn, ``neurflow.circuit``.
 """
 
@@ -13,6 +16,44 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.metrics import silhouette_score
 
 from neurflow.circuit import Edge, GroupEdge, NeuronGroup, SemanticGroup
+
+
+def semantic_group_features(below: np.ndarray, concept: np.ndarray, core: np.ndarray, space: str) -> np.ndarray:
+    """The points a target's concept V_a is split on: one row per patch of ``concept``.
+
+    ``below``: [patches, channels] spatial means of the layer below the target's layer (for the circuit's
+    bottom layer, which has none recorded, the layer's own channels); ``core``: the target's core channels
+    in ``below``. ``paper``: r(v) in R^m, every channel of ``below`` (Eq. 3, Algorithm 2); ``core``: only the
+    core channels.
+    """
+    rows = below[concept]
+    if space == "paper":
+        return rows
+    if space == "core":
+        return rows[:, core]
+    raise ValueError(f"unknown group space {space!r}")
+
+
+def neuron_group_features(
+    below: np.ndarray, layer_acts: np.ndarray, core: Sequence[int], members: Sequence[Sequence[int]], space: str
+) -> np.ndarray:
+    """The representative vector of each semantic group of a layer: what its neuron groups are clustered on.
+
+    ``members``: the patch ids of each semantic group (rows of the result, in order); ``below``: as in
+    :func:`semantic_group_features` (the space the layer's concepts were split in); ``layer_acts``: [patches,
+    channels] of the layer itself, ``core`` its core channels.
+    ``paper``: the mean of r(v) over the group's patches, unscaled: the group's centre in the space it was
+    found in (Section 3.5; the authors' code takes the same means). ``core``: the mean over the group's
+    patches of the layer's core-neuron activations, each z-scored over all the class's patches.
+    """
+    if space == "paper":
+        return np.stack([below[list(patches)].astype(np.float64).mean(0) for patches in members])
+    if space == "core":
+        values = layer_acts[:, list(core)]
+        # z-scoring keeps one high-variance channel from deciding the distances alone
+        scaled = (values - values.mean(0)) / (values.std(0) + 1e-8)
+        return np.stack([scaled[list(patches)].mean(0) for patches in members])
+    raise ValueError(f"unknown group space {space!r}")
 
 
 def ward_clusters(features: np.ndarray, max_clusters: int) -> np.ndarray:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
+import click
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+from neurflow.circuit import Circuit
+from neurflow.cli.options import config_from_options, engine_options
+from neurflow.engine import groups as grouping
 from neurflow.engine.builder import CircuitBuilder, build_circuits
-from neurflow.engine.config import BuildConfig
+from neurflow.engine.config import BuildConfig, group_space_of
 from neurflow.engine.models import ModelError, load_model
 from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views, predict_views
 from neurflow.engine.segments import channel_hooks
@@ -21,7 +28,7 @@ def test_circuit_structure(real_circuit_dirs: list[Path]) -> None:
     circuit = load_circuit(real_circuit_dirs[0])
     cfg = small_config()
     assert circuit.target.name == "Samoyed" and circuit.layers == cfg.layers
-    assert [n.key for n in circuit.neurons["_fc"]] == ["_fc:258"]
+    assert circuit.params["group_space"] == "paper"  # the default    assert [n.key for n in circuit.neurons["_fc"]] == ["_fc:258"]
     assert 1 <= len(circuit.neurons["_blocks.15"]) <= cfg.tau
     assert len(circuit.neurons["_blocks.14"]) <= cfg.tau * len(circuit.neurons["_blocks.15"])
     for layer, neurons in circuit.neurons.items():
@@ -115,3 +122,121 @@ def test_kept_lower_maps_give_the_same_attributions_as_recomputing_them() -> Non
         results.append(builder.attribute(patches, "layer4.1", "layer4.0", concepts))
     for target in concepts:
         np.testing.assert_allclose(results[0][target], results[1][target], rtol=1e-5, atol=1e-6)
+
+
+def test_default_circuits_group_on_every_channel_of_the_layer_below(real_circuit_dirs: list[Path]) -> None:
+    """EfficientNet-Lite0: _blocks.14 has 192 output channels, _blocks.15 has 320. Neuron groups of a layer are
+    clustered on each semantic group's mean over all channels of the layer below (the bottom layer: its own)."""
+    with np.load(real_circuit_dirs[0] / "vectors.npz") as vectors:
+        widths = {layer: vectors[f"sg/{layer}"].shape[1] for layer in ("_fc", "_blocks.15", "_blocks.14")}
+    assert widths == {"_fc": 320, "_blocks.15": 192, "_blocks.14": 192}
+
+
+# --------------------------------------------------------------------------- the group spaces in the builder
+
+SPACE_LAYERS = ["fc", "layer4.0", "layer3.1"]  # ResNet18: layer4.0 has 512 channels, layer3.1 has 256
+WIDTH = {"fc": 1000, "layer4.0": 512, "layer3.1": 256}
+
+
+@pytest.fixture(scope="module")
+def tiny_resnet() -> tuple[Any, list[Any], torch.Tensor]:
+    torch.manual_seed(0)
+    loaded = load_model("resnet18", random_weights=True, device="cpu", layers=SPACE_LAYERS)
+    views, _ = load_views(list_images(SMALL_IMAGES)[:1], loaded.preprocessing)
+    return loaded, views, predict_views(loaded, views)
+
+
+def build_with_spies(tiny_resnet: tuple[Any, list[Any], torch.Tensor], space: str,
+                     monkeypatch: pytest.MonkeyPatch) -> tuple[Circuit, dict[str, np.ndarray], list[tuple]]:
+    """Builds a tiny circuit and records every clustering input the builder asks for."""
+    loaded, views, logits = tiny_resnet
+    calls: list[tuple] = []
+    recorded: dict[str, np.ndarray] = {}
+    semantic, neuron, record = grouping.semantic_group_features, grouping.neuron_group_features, CircuitBuilder.record
+
+    def spy_semantic(below: np.ndarray, concept: np.ndarray, core: np.ndarray, space: str) -> np.ndarray:
+        features = semantic(below, concept, core, space)
+        calls.append(("semantic", below, len(core), space, features.shape))
+        return features
+
+    def spy_neuron(below: np.ndarray, layer_acts: np.ndarray, core: Any, members: Any, space: str) -> np.ndarray:
+        features = neuron(below, layer_acts, core, members, space)
+        calls.append(("neuron", below, layer_acts, len(core), space, features.shape))
+        return features
+
+    def spy_record(self: CircuitBuilder, patches: PatchSet) -> dict[str, np.ndarray]:
+        recorded.update(record(self, patches))
+        return recorded
+
+    monkeypatch.setattr(grouping, "semantic_group_features", spy_semantic)
+    monkeypatch.setattr(grouping, "neuron_group_features", spy_neuron)
+    monkeypatch.setattr(CircuitBuilder, "record", spy_record)
+    config = BuildConfig("resnet18", layers=SPACE_LAYERS, tau=3, k=6, steps=2, group_space=space, device="cpu")
+    builder = CircuitBuilder(loaded, config, progress=False)
+    circuit = builder.build(loaded.resolve_class("Samoyed"), views, logits).circuit
+    return circuit, recorded, calls
+
+
+def test_the_builder_clusters_in_the_configured_space(tiny_resnet: tuple[Any, list[Any], torch.Tensor],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    circuits = {}
+    for space in ("paper", "core"):
+        circuit, acts, calls = build_with_spies(tiny_resnet, space, monkeypatch)
+        circuits[space] = circuit
+        semantic = [c for c in calls if c[0] == "semantic"]
+        neuron = [c for c in calls if c[0] == "neuron"]
+        # one split per core neuron of every layer, one neuron-group clustering per layer
+        assert len(semantic) == sum(len(n) for n in circuit.neurons.values())
+        assert len(neuron) == len(SPACE_LAYERS)
+        assert {c[3] for c in semantic} | {c[4] for c in neuron} == {space}
+        # concepts of fc and layer4.0 are split in the layer below; the bottom layer's in its own channels
+        below_of = {"fc": "layer4.0", "layer4.0": "layer3.1", "layer3.1": "layer3.1"}
+        targets = [layer for layer in SPACE_LAYERS for _ in circuit.neurons[layer]]
+        for (_, below, core, _, shape), layer in zip(semantic, targets, strict=True):
+            assert below is acts[below_of[layer]]
+            assert shape == (6, WIDTH[below_of[layer]] if space == "paper" else core)
+        for (_, below, layer_acts, core, _, shape), layer in zip(neuron, SPACE_LAYERS, strict=True):
+            groups = len([g for g in circuit.semantic_groups if g.layer == layer])
+            assert below is acts[below_of[layer]] and layer_acts is acts[layer]
+            assert core == len(circuit.neurons[layer])
+            assert shape == (groups, WIDTH[below_of[layer]] if space == "paper" else core)
+    paper, core = circuits["paper"], circuits["core"]
+    assert group_space_of(paper.params) == "paper" and "group_space" not in core.params
+    assert group_space_of(core.params) == "core" and paper.id != core.id
+    # the space changes how concepts are split, never which neurons are core nor their total attribution
+    assert {k: [n.key for n in v] for k, v in paper.neurons.items()} == {
+        k: [n.key for n in v] for k, v in core.neurons.items()}
+    paper_totals, core_totals = attribution_totals(paper), attribution_totals(core)
+    assert paper_totals.keys() == core_totals.keys()
+    for pair, total in paper_totals.items():
+        assert total == pytest.approx(core_totals[pair], rel=1e-6, abs=1e-9)
+
+
+def attribution_totals(circuit: Circuit) -> dict[tuple[str, str], float]:
+    """T(a, s) over all of V_a: the sum of the edge scores T(a, s, V_a,j) over a's semantic groups."""
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    for edge in circuit.edges:
+        totals[edge.upper, edge.lower] += edge.score
+    return dict(totals)
+
+
+def test_group_space_setting_and_option() -> None:
+    assert "group_space" not in BuildConfig("m", group_space="core").circuit_params()
+    assert BuildConfig("m").circuit_params()["group_space"] == "paper"
+    assert group_space_of({"tau": 16}) == "core"  # circuits from before the setting
+    with pytest.raises(ValueError, match="group space must be one of"):
+        BuildConfig("m", group_space="all")
+
+    seen: list[BuildConfig] = []
+
+    @click.command()
+    @engine_options
+    def command(**options: Any) -> None:
+        seen.append(config_from_options(options))
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["-m", "resnet18"]).exit_code == 0
+    assert runner.invoke(command, ["-m", "resnet18", "--group-space", "core"]).exit_code == 0
+    assert [c.group_space for c in seen] == ["paper", "core"]
+    result = runner.invoke(command, ["-m", "resnet18", "--group-space", "all"])
+    assert result.exit_code == 2 and "'paper', 'core'" in result.output
