@@ -2,7 +2,7 @@
 // description: A fidelity study (`neurflow fidelity`, the paper's Figure 5), the newest unless named: per layer
 //   and setting (single layer or every layer from the logit down; mask or retain), the accuracy relative to
 //   the unmasked model with the core neurons, against as many random neurons, averaged over the study's
-//   classes whose circuits are complete.
+//   classes whose circuits are complete. ablation: how masked neurons were set (zero, or their mean).
 // param: model (string, default null) model name or key (name@weightsId); default: any model
 // param: study (string, default null) study id; default: the newest study
 // param: class (string, default null) only this class (name, index or wnid); default: every class of the study
@@ -14,7 +14,8 @@ MATCH (c:Circuit {id: r.circuitId})
 WHERE c.complete
   AND ($class IS NULL OR toString(r.classIndex) = $class OR toLower(r.className) = toLower($class)
        OR EXISTS { MATCH (c)-[:FOR_CLASS]->(:Class {wnid: $class}) })
-RETURN s.id AS study, toString(s.createdAt) AS created, r.layer AS layer, r.depth AS depth, r.scope AS scope,
+RETURN s.id AS study, toString(s.createdAt) AS created, coalesce(s.ablation, 'zero') AS ablation,
+       r.layer AS layer, r.depth AS depth, r.scope AS scope,
        r.mode AS mode, count(r) AS classes, round(avg(r.neurons), 1) AS neurons,
        avg(r.coreRelative) AS coreRelative, avg(r.randomRelative) AS randomRelative,
        avg(r.randomRelativeStd) AS randomSpread

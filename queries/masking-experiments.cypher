@@ -1,7 +1,8 @@
 // name: masking-experiments
 // description: Masking experiments (`neurflow mask`), newest first: the groups or neurons masked (or retained),
 //   the class's top-1 accuracy and mean probability change on its images, against as many random neurons
-//   per layer (mean over the draws). Experiments on circuits that are incomplete or gone are left out.
+//   per layer (mean over the draws); ablation: masked neurons set to zero or to their mean. Experiments on
+//   circuits that are incomplete or gone are left out.
 // param: class (string, default null) class name, index or wnid; default: every class
 // param: model (string, default null) model name or key (name@weightsId); default: any model
 // param: mode (string, default null) mask or retain; default: both
@@ -16,7 +17,8 @@ OPTIONAL MATCH (c:Circuit {id: e.circuitId})
 WITH e, cl, c
 WHERE e.circuitId IS NULL OR c.complete
 RETURN e.id AS experiment, toString(e.createdAt) AS created, e.modelKey AS model, cl.name AS class,
-       e.circuitId AS circuit, e.mode AS mode, e.groupIds AS groups, e.neuronCount AS neurons,
+       e.circuitId AS circuit, e.mode AS mode, coalesce(e.ablation, 'zero') AS ablation,
+       e.groupIds AS groups, e.neuronCount AS neurons,
        e.images AS images, e.accuracyBefore AS accuracyBefore, e.accuracyAfter AS accuracyAfter,
        e.randomAccuracyAfterMean AS randomAccuracyAfter, e.meanProbChange AS probChange,
        e.randomProbChangeMean AS randomProbChange, e.meanLogitChange AS logitChange,

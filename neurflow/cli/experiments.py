@@ -19,12 +19,14 @@ import numpy as np
 
 from neurflow.cli.db import connection_options
 from neurflow.engine.models import LoadedModel
+from neurflow.experiments.ablation import ABLATIONS
 from neurflow.experiments.channels import parse_neurons
 from neurflow.experiments.masking import MaskingResult
 from neurflow.experiments.runner import MODES
 from neurflow.experiments.sources import (
     circuit_folder,
     circuit_of_class,
+    experiment_ablation,
     fidelity_inputs,
     folder_views,
     image_view,
@@ -50,6 +52,25 @@ def _model_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _ablation_options(func: F) -> F:
+    options = [
+        click.option("--ablation", type=click.Choice(ABLATIONS), default="zero", show_default=True,
+                     help="What a masked neuron is set to: zero (the paper) or its mean activation (fits linear "
+                          "block outputs such as EfficientNet-Lite's)."),
+        click.option("--reference-images", type=click.Path(exists=True, file_okay=False), default=None,
+                     help="With --ablation mean: average over the whole images of this folder instead of the "
+                          "class's patches."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _check_ablation(ablation: str, reference_images: str | None) -> None:
+    if reference_images is not None and ablation != "mean":
+        raise click.UsageError("--reference-images is for --ablation mean")
 
 
 def _load(model: str, weights: str | None, device: str | None) -> LoadedModel:
@@ -82,6 +103,12 @@ def _slug(text: str) -> str:
 # --------------------------------------------------------------------------- mask
 
 
+def _ablation_words(kind: str, reference: str | None, inputs: int) -> str:
+    if kind == "zero":
+        return "zero (masked neurons set to 0)"
+    return f"mean (masked neurons set to their mean over {inputs} {reference})"
+
+
 def _print_masking(result: MaskingResult, circuit: CircuitRef | None, groups: Sequence[GroupRef], source: str,
                    top: int) -> None:
     e, r = result.effect, result.random
@@ -94,7 +121,8 @@ def _print_masking(result: MaskingResult, circuit: CircuitRef | None, groups: Se
     if not groups:
         for layer, chosen in result.channels.items():
             click.echo(f"  {layer}: channels {', '.join(map(str, chosen))}")
-    click.echo(f"{e.images} image(s) ({source}), {e.neurons} neuron(s), {r.draws} random draw(s) (seed {r.seed})\n")
+    click.echo(f"{e.images} image(s) ({source}), {e.neurons} neuron(s), {r.draws} random draw(s) (seed {r.seed})")
+    click.echo(f"Ablation: {_ablation_words(result.ablation, result.ablation_reference, result.ablation_inputs)}\n")
     click.echo(f"{'':22s}{'chosen neurons':>18s}{'random neurons (mean +- std)':>34s}")
     click.echo(f"{'top-1 accuracy':22s}{f'{e.accuracy_before:.2f} -> {e.accuracy_after:.2f}':>18s}"
                f"{f'{e.accuracy_before:.2f} -> {r.accuracy_after_mean:.2f} +- {r.accuracy_after_std:.2f}':>34s}")
@@ -134,23 +162,26 @@ def _print_masking(result: MaskingResult, circuit: CircuitRef | None, groups: Se
 @click.option("--patch-images", default=2, show_default=True,
               help="Rank the 59 patches of this many worst-hit images (0: no patch ranking).")
 @click.option("--top", default=5, show_default=True, help="Images and patches listed.")
+@_ablation_options
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @click.option("--no-record", is_flag=True, help="Do not write a MaskingExperiment node.")
 @connection_options
 def mask(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
          no_progress: bool, class_: str, groups: tuple[str, ...], neurons: str | None, circuit_id: str | None,
          mode: str, images: str | None, max_images: int | None, random_draws: int, seed: int, patch_images: int,
-         top: int, as_json: bool, no_record: bool) -> None:
+         top: int, ablation: str, reference_images: str | None, as_json: bool, no_record: bool) -> None:
     """Mask (or retain) neuron groups of a class circuit and measure what the model loses.
 
     Reports, on the class's images: the change of class probability and logit, top-1 accuracy before and
     after, where changed predictions went, the same for random neurons (mean and spread over the draws), and
-    the images and patches with the largest logit drop. Writes a MaskingExperiment node.
+    the images and patches with the largest logit drop. Writes a MaskingExperiment node. Masked neurons are
+    zeroed, or with --ablation mean set to their mean over the class's patches (or --reference-images).
 
     \b
     Example:
       neurflow mask -m efficientnet-lite0 -c Samoyed -g _blocks.15/g1 -g _blocks.14/g0
       neurflow mask -m efficientnet-lite0 -c Samoyed --neurons _blocks.15:12,_blocks.15:40 --mode retain
+      neurflow mask -m efficientnet-lite0 -c Samoyed -g _blocks.14/g0 --ablation mean
     """
     from neurflow.experiments.masking import masking_experiment
     from neurflow.experiments.records import record_masking_experiment
@@ -159,6 +190,7 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
         raise click.UsageError("give either --group (one or more) or --neurons")
     if random_draws < 0 or patch_images < 0 or top < 1:
         raise click.BadParameter("--random-draws and --patch-images must be >= 0, --top >= 1")
+    _check_ablation(ablation, reference_images)
     target = resolve_classes([class_])[0]
     requested = parse_neurons(neurons) if neurons else None
     with open_driver(settings) as driver:
@@ -167,8 +199,11 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
                                 batch_size, settings.database)
         if not no_progress and not as_json:
             click.echo(f"{len(chosen.views)} image(s); {random_draws} random draw(s) ...", err=True)
+        values = experiment_ablation(loaded, ablation, list(chosen.channels), chosen.views, reference_images,
+                                     batch_size, progress=not no_progress)
         result = masking_experiment(loaded, target, chosen.views, chosen.channels, mode, random_draws, seed,
-                                    patch_images, max(top, 10), batch_size, progress=not no_progress)
+                                    patch_images, max(top, 10), batch_size, progress=not no_progress,
+                                    ablation=values)
         experiment_id = None
         if not no_record:
             experiment_id = record_masking_experiment(driver, result, chosen.circuit, chosen.groups,
@@ -198,22 +233,26 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="fidelity", show_default=True,
               help="Folder for fidelity.png and fidelity.csv.")
+@_ablation_options
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--no-record", is_flag=True, help="Do not write a FidelityStudy node.")
 @connection_options
 def fidelity(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
              no_progress: bool, classes: str, circuit_ids: tuple[str, ...], images: str | None,
-             max_images: int | None, random_draws: int, seed: int, out: str, as_json: bool, no_record: bool) -> None:
+             max_images: int | None, random_draws: int, seed: int, out: str, ablation: str,
+             reference_images: str | None, as_json: bool, no_record: bool) -> None:
     """The paper's fidelity study (Figure 5): mask or retain each layer's core neurons.
 
     For every layer below the logit: its core neurons alone ("single") and those of every layer from the
     logit down to it ("multi-layer"), masked and retained, against as many random neurons per layer;
     accuracy relative to the unmasked model, averaged over the classes. Saves a PNG and a CSV, and stores a
-    FidelityStudy in the graph.
+    FidelityStudy in the graph. Masked neurons are zeroed, or with --ablation mean set to their mean over
+    each class's patches (or --reference-images).
 
     \b
     Example:
       neurflow fidelity -m efficientnet-lite0 -c "Samoyed,golden retriever" --out fidelity/
+      neurflow fidelity -m efficientnet-lite0 -c Samoyed --ablation mean --out fidelity-mean/
     """
     from neurflow.cli.options import split_list
     from neurflow.experiments.fidelity import (
@@ -227,6 +266,7 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 
     if random_draws < 1:
         raise click.BadParameter("--random-draws must be at least 1")
+    _check_ablation(ablation, reference_images)
     names = split_list(classes) or []
     if not names:
         raise click.UsageError("--classes is empty")
@@ -235,26 +275,36 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
         loaded = _load(model, weights, device)
         study = fidelity_inputs(driver, loaded, targets, circuit_ids, images, max_images, batch_size,
                                 settings.database, asked=names)
-        rows = []
+        below = list(dict.fromkeys(layer for t in targets for layer in list(study.cores[t.index])[1:]))
+        # Reference means are the same for every class: one pass over the folder for all layers.
+        shared = experiment_ablation(loaded, ablation, below, [], reference_images, batch_size, not no_progress) \
+            if reference_images else None
+        rows, reference = [], shared.reference if shared else None
         for target in targets:
             if not as_json:
                 click.echo(f"{target.name}: {len(study.views[target.index])} image(s), layers "
                            f"{', '.join(study.cores[target.index])}", err=True)
+            values = shared or experiment_ablation(loaded, ablation, list(study.cores[target.index])[1:],
+                                                   study.views[target.index], None, batch_size, not no_progress)
+            reference = values.reference
             rows += fidelity_study(loaded, target, study.views[target.index], study.cores[target.index],
-                                   random_draws, seed, batch_size=batch_size, progress=not no_progress)
+                                   random_draws, seed, batch_size=batch_size, progress=not no_progress,
+                                   ablation=values)
         folder = Path(out)
         csv_path = write_fidelity_csv(rows, folder / "fidelity.csv")
         png_path = plot_fidelity(rows, folder / "fidelity.png",
-                                 f"{loaded.name}: fidelity of core neurons ({', '.join(t.name for t in targets)})")
+                                 f"{loaded.name}: fidelity of core neurons ({', '.join(t.name for t in targets)}), "
+                                 f"{ablation} ablation")
         study_id = None
         if not no_record:
             study_id = record_fidelity_study(driver, rows, study.circuits, loaded.name, loaded.weights_id,
                                              random_draws, seed, str(csv_path.resolve()), str(png_path.resolve()),
-                                             settings.database)
+                                             settings.database, ablation, reference)
     if as_json:
-        _echo_json({"study_id": study_id, "csv": str(csv_path), "png": str(png_path),
-                    "rows": [r.to_dict() for r in rows]})
+        _echo_json({"study_id": study_id, "csv": str(csv_path), "png": str(png_path), "ablation": ablation,
+                    "ablation_reference": reference, "rows": [r.to_dict() for r in rows]})
         return
+    click.echo(f"Ablation: {ablation}" + (f" (means over {reference})" if reference else ""))
     click.echo(f"{'layer':14s}{'setting':22s}{'neurons':>8s}{'core':>8s}{'random':>16s}   (accuracy / unmasked)")
     for s in summarise_fidelity(rows):
         setting = f"{'single' if s.scope == 'single' else 'multi-layer'} {s.mode}"
@@ -268,6 +318,22 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 # --------------------------------------------------------------------------- debug
 
 
+def _group_thresholds(values: Sequence[str]) -> dict[str, float]:
+    """``("_blocks.14/g0=0.6", ...)`` -> ``{"_blocks.14/g0": 0.6}``."""
+    thresholds: dict[str, float] = {}
+    for value in values:
+        group, sep, number = value.rpartition("=")
+        try:
+            threshold = float(number)
+        except ValueError:
+            threshold = math.nan
+        if not sep or not group.strip() or not threshold > 0:
+            raise click.BadParameter(f"{value!r}: write GROUP=VALUE with VALUE > 0, e.g. _blocks.14/g0=0.6",
+                                     param_hint="--group-threshold")
+        thresholds[group.strip()] = threshold
+    return thresholds
+
+
 @click.command("debug")
 @click.argument("image", type=click.Path(exists=True))
 @_model_options
@@ -277,6 +343,8 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
               help="Where the circuit's folder is now (it or a folder of circuits); default: as ingested.")
 @click.option("--threshold", default=0.8, show_default=True, type=click.FloatRange(0, None, min_open=True),
               help="Crops with M at or above it are outlined; groups at or above it count as high.")
+@click.option("--group-threshold", "group_thresholds", multiple=True, metavar="GROUP=VALUE",
+              help="A group's own threshold instead of --threshold, e.g. _blocks.14/g0=0.6; repeatable.")
 @click.option("--out", "-o", type=click.Path(), default=None,
               help="PNG file (one image) or folder (a folder of images); default: next to the working folder.")
 @click.option("--panels", default=6, show_default=True, help="Groups drawn in a picture (best first).")
@@ -287,8 +355,8 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 @connection_options
 def debug(settings: ConnectionSettings, image: str, model: str, weights: str | None, device: str | None,
           batch_size: int, no_progress: bool, class_: str, circuit_id: str | None, circuit_dir: str | None,
-          threshold: float, out: str | None, panels: int, random_draws: int, seed: int, limit: int | None,
-          as_json: bool) -> None:
+          threshold: float, group_thresholds: tuple[str, ...], out: str | None, panels: int, random_draws: int,
+          seed: int, limit: int | None, as_json: bool) -> None:
     """Which neuron groups of a class circuit an image triggers: the paper's metric M per group.
 
     IMAGE is one image: print each group's score M (the best crop's geometric mean of activation / maximum
@@ -304,6 +372,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     from neurflow.experiments.debugging import debug_image, draw_debug, false_positives, group_probes
     from neurflow.format import load_circuit, load_vectors
 
+    thresholds = _group_thresholds(group_thresholds)
     target = resolve_classes([class_])[0]
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
@@ -315,7 +384,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     if source.is_file():
         view = image_view(source, loaded)
         result = debug_image(loaded, circuit, view, group_probes(circuit, vectors), threshold,
-                             batch_size=max(batch_size, 59))
+                             max(batch_size, 59), thresholds)
         png = Path(out) if out else Path(f"{source.stem}-debug-{_slug(target.name)}.png")
         if png.suffix.lower() != ".png":
             png = png / f"{source.stem}-debug-{_slug(target.name)}.png"
@@ -325,16 +394,16 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
             return
         click.echo(f"{source}: predicted {result.predicted!r}, p({target.name}) = {result.class_prob:.3f}; "
                    f"circuit {ref.id}")
-        click.echo(f"{'group':18s}{'layer':14s}{'M':>7s}{'crops>=' + format(threshold, 'g'):>12s}   probe channels")
+        click.echo(f"{'group':18s}{'layer':14s}{'M':>7s}{'threshold':>11s}{'crops above':>13s}   probe channels")
         for g in result.groups:
-            click.echo(f"{g.group_id:18s}{g.layer:14s}{g.score:7.3f}{len(g.crops_above):12d}   "
+            click.echo(f"{g.group_id:18s}{g.layer:14s}{g.score:7.3f}{g.threshold:11g}{len(g.crops_above):13d}   "
                        f"{', '.join(map(str, g.channels))}")
         click.echo(f"Picture: {png}")
         return
 
     views = folder_views(source, loaded)
     report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size,
-                             progress=not no_progress and not as_json)
+                             progress=not no_progress and not as_json, thresholds=thresholds)
     folder = Path(out) if out else Path(f"debug-{_slug(target.name)}")
     by_path = {str(v.file.path): v for v in views}
     pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug, folder / f"{Path(fp.debug.path).stem}-debug.png",

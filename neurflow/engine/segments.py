@@ -5,7 +5,11 @@
 - :func:`layer_output`: the full output of one layer (the forward stops there).
 - :func:`extract_segment`: the model's *real* computation from one layer's output to another's, cut out of
   its torch.fx graph (skip connections, branches and functional ops included), as a module.
-- :func:`channel_hooks`: forward hooks that zero channels (masking), removed on exit.
+- :func:`channel_hooks`: forward hooks that ablate channels (masking): set them to zero, or to a given value
+  per channel (e.g. its mean), removed on exit.
+- :func:`check_neuron_output`: the guard every reduction to neurons goes through. A neuron is a channel of a
+  ``[B, C, H, W]`` map or a unit of a ``[B, C]`` output; other shapes (transformer tokens ``[B, T, D]``, 1-d or
+  3-d convolutions) get a ModelError naming the layer and the shape until neurflow supports them.
 
 May import: torch, ``neurflow.engine.models``.
 """
@@ -13,7 +17,7 @@ May import: torch, ``neurflow.engine.models``.
 from __future__ import annotations
 
 import operator
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -22,10 +26,32 @@ from torch import nn
 
 from neurflow.engine.models import ModelError
 
+NEURON_SHAPES = "[batch, channels, height, width] (channel maps) or [batch, units] (linear units)"
 
-def spatial_mean(output: torch.Tensor) -> torch.Tensor:
-    """A neuron's activation: channel maps reduced by their spatial mean; linear units as they are."""
-    return output.flatten(2).mean(-1) if output.dim() > 2 else output
+
+def check_neuron_output(output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
+    """``output`` itself when its neurons are channels or units; otherwise a ModelError naming the shape.
+
+    Token outputs ``[B, T, D]`` would be reduced over the wrong axis (tokens taken as channels), so they are
+    refused rather than silently misread.
+    """
+    if output.dim() not in (2, 4):
+        where = f"layer {layer!r}" if layer is not None else "a layer"
+        raise ModelError(
+            f"{where} outputs a tensor of shape {list(output.shape)}; neurflow reads neurons from outputs of shape "
+            f"{NEURON_SHAPES} only (token outputs such as [batch, tokens, dim] are not supported yet): "
+            "pick another layer"
+        )
+    return output
+
+
+def spatial_mean(output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
+    """A neuron's activation: channel maps reduced by their spatial mean; linear units as they are.
+
+    Outputs of any other shape get a ModelError naming ``layer`` and the shape (:func:`check_neuron_output`).
+    """
+    check_neuron_output(output, layer)
+    return output.flatten(2).mean(-1) if output.dim() == 4 else output
 
 
 def _first_tensor(output: object) -> torch.Tensor:
@@ -60,7 +86,7 @@ def record_layers(
             if name in means:
                 raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
             value = _first_tensor(output)
-            means[name] = spatial_mean(value).float().cpu()
+            means[name] = spatial_mean(value, name).float().cpu()
             if name in keep:
                 maps[name] = value.detach().float().cpu()
         handles.append(model.get_submodule(name).register_forward_hook(hook))
@@ -74,10 +100,10 @@ def record_layers(
 
 @torch.no_grad()
 def layer_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
-    """The full output of ``layer`` for ``inputs``; the layers above it are not computed."""
+    """The full output of ``layer`` for ``inputs`` (channel maps or units); the layers above it are not computed."""
 
     def hook(_module: nn.Module, _args: object, output: object) -> None:
-        raise _StopForward(_first_tensor(output))
+        raise _StopForward(check_neuron_output(_first_tensor(output), layer))
 
     handle = model.get_submodule(layer).register_forward_hook(hook)
     try:
@@ -182,26 +208,51 @@ def extract_segment(traced: fx.GraphModule, lower: str, upper: str) -> fx.GraphM
     return segment
 
 
+def _ablation_hook(layer: str, index: torch.Tensor, mode: str, value: torch.Tensor | None):
+    """The forward hook of one layer: the chosen channels (``mask``) or all others (``retain``) are replaced by
+    zero (``value`` None) or by ``value[c]`` at every position of channel c."""
+
+    def hook(_module: nn.Module, _args: object, output: object) -> torch.Tensor:
+        tensor = check_neuron_output(_first_tensor(output), layer)
+        if value is not None and value.shape != (tensor.shape[1],):
+            raise ModelError(f"layer {layer!r} has {tensor.shape[1]} channels but its ablation values have shape "
+                             f"{list(value.shape)}")
+        chosen = torch.zeros(tensor.shape[1], dtype=torch.bool, device=tensor.device)
+        chosen[index.to(tensor.device)] = True
+        ablated = chosen if mode == "mask" else ~chosen
+        shape = (1, -1, *([1] * (tensor.dim() - 2)))
+        if value is None:
+            # Multiplying by 0/1 (rather than writing zeros) keeps the exact arithmetic masks always had.
+            return tensor * (~ablated).to(tensor.dtype).view(shape)
+        replacement = value.to(device=tensor.device, dtype=tensor.dtype).view(shape)
+        return torch.where(ablated.view(shape), replacement, tensor)
+
+    return hook
+
+
 @contextmanager
 def channel_hooks(
-    model: nn.Module, channels: dict[str, Sequence[int]], mode: str = "mask"
+    model: nn.Module,
+    channels: Mapping[str, Sequence[int]],
+    mode: str = "mask",
+    replacement: Mapping[str, torch.Tensor] | None = None,
 ) -> Iterator[None]:
-    """Zero ``channels`` of each layer (``mask``) or every other channel of it (``retain``) while inside."""
+    """Ablate ``channels`` of each layer (``mask``) or every other channel of it (``retain``) while inside.
+
+    An ablated channel is zero, or, when ``replacement`` has a ``[C]`` tensor for its layer, that tensor's value
+    for the channel at every position (mean ablation: the channel's mean activation). Layers without a
+    replacement are zeroed. The hooks are removed on exit, whatever happens.
+    """
     if mode not in ("mask", "retain"):
         raise ValueError(f"mode must be 'mask' or 'retain', not {mode!r}")
+    values = dict(replacement or {})
     handles = []
-    for layer, chosen in channels.items():
-        index = torch.as_tensor(list(chosen), dtype=torch.long)
-
-        def hook(_module: nn.Module, _args: object, output: torch.Tensor, index: torch.Tensor = index) -> torch.Tensor:
-            keep = torch.ones(output.shape[1], dtype=output.dtype, device=output.device)
-            keep[index.to(output.device)] = 0
-            if mode == "retain":
-                keep = 1 - keep
-            return output * keep.view(1, -1, *([1] * (output.dim() - 2)))
-
-        handles.append(model.get_submodule(layer).register_forward_hook(hook))
     try:
+        for layer, chosen in channels.items():
+            index = torch.as_tensor(list(chosen), dtype=torch.long)
+            value = values.get(layer)
+            hook = _ablation_hook(layer, index, mode, None if value is None else value.detach().float().reshape(-1))
+            handles.append(model.get_submodule(layer).register_forward_hook(hook))
         yield
     finally:
         for handle in handles:

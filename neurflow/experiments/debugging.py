@@ -2,17 +2,20 @@
 
 Metric M of a neuron group G on a crop x::
 
-    M(G, x) = ( prod over n in P(G) of max(a_n(x) / a_n^max, eps) ) ^ (1 / |P(G)|)
+    M(G, x) = ( prod over n in P(G) of max(a_n(x) / |a_n^max|, eps) ) ^ (1 / |P(G)|)
 
-- ``P(G)``: the (up to) 5 member neurons of G closest to G's centre (see :func:`group_probes`);
+- ``P(G)``: the 5 neurons of G closest to G's centre, each neuron represented per semantic group by the
+  group's representative vector r_{n,j} (l2 distance; see :func:`group_probes`);
 - ``a_n(x)``: neuron n's activation on the crop (the spatial mean of its channel, as everywhere here);
-- ``a_n^max``: n's maximum activation over the class's patch set (``CoreNeuron.max_activation``);
-- ``eps`` (1e-3): EfficientNet and ResNet block outputs are not ReLU outputs, so ratios can be zero or
-  negative; the geometric mean needs positives, so ratios are clamped at ``eps``.
+- ``|a_n^max|``: the absolute value of n's maximum activation over the class's patch set
+  (``CoreNeuron.max_activation``);
+- ``eps`` (1e-3): ResNet and GoogLeNet block outputs are ReLU outputs, but EfficientNet-Lite block outputs
+  are linear (BatchNorm plus the skip, no activation), so a ratio can be zero or negative there; the
+  geometric mean needs positives, so ratios are clamped at ``eps``.
 
 The score of G on an image is the maximum of M over the image's 59 crops (the same crops as the circuit's
-patches, :class:`~neurflow.engine.patches.PatchSet`); crops with M >= the threshold are outlined in the picture.
-See docs/experiments.md for how the authors' code differs.
+patches, :class:`~neurflow.engine.patches.PatchSet`); crops with M at or above G's threshold (0.8 unless set
+per group) are outlined in the picture. See docs/experiments.md for how the authors' code differs.
 
 May import torch, the engine, ``neurflow.circuit`` and this package's channels and runner.
 """
@@ -20,7 +23,7 @@ May import torch, the engine, ``neurflow.circuit`` and this package's channels a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neurflow.circuit import Circuit, ClassInfo, NeuronGroup, label_matches
+from neurflow.circuit import Circuit, ClassInfo, CoreNeuron, NeuronGroup, label_matches
 from neurflow.engine.models import LoadedModel, ModelError
 from neurflow.engine.patches import DataError, PatchSet, ViewImage, predict_views
 from neurflow.engine.segments import record_activations
@@ -46,7 +49,8 @@ THRESHOLD = 0.8
 
 @dataclass
 class GroupProbe:
-    """The neurons whose activations score a group: up to ``PROBE_SIZE`` members closest to its centre."""
+    """The neurons whose activations score a group: P(G), up to ``PROBE_SIZE`` distinct members closest to
+    its centre, each with the semantic group through which it is closest (``semantic_groups``)."""
 
     group_id: str
     layer: str
@@ -55,17 +59,24 @@ class GroupProbe:
     distances: list[float]
     members: int
     skipped: list[int] = field(default_factory=list)
+    semantic_groups: list[str] = field(default_factory=list)
 
 
 def group_probes(circuit: Circuit, vectors: dict[str, np.ndarray], count: int = PROBE_SIZE) -> list[GroupProbe]:
-    """The probe neurons of every neuron group of the circuit.
+    """P(G) of every neuron group of the circuit.
 
-    Positions live in the space of the layer's semantic-group representative vectors (``sg/<layer>``, the
-    mean z-scored activations of the layer's core neurons over each semantic group's patches, the vectors
-    the neuron groups were clustered on). The group's centre is the mean of its semantic groups' vectors;
-    a member neuron's position is the mean of the vectors of *its* semantic groups within the group. The
-    ``count`` members nearest to the centre (Euclidean; all when fewer) are the probe. Members whose
-    maximum activation over the patch set is not positive cannot give a ratio and are skipped.
+    Each member neuron s_i is represented per semantic group: r_{s_i,j} is the representative vector of its
+    semantic group j (``sg/<layer>`` in vectors.npz: the vectors the layer's neuron groups were clustered
+    on). G's centre is the mean of the vectors of G's semantic groups. The semantic groups of G are ranked
+    by the l2 distance of r_{s_i,j} to the centre, and P(G) is the first ``count`` *distinct* neurons in
+    that ranking: a neuron present through several semantic groups counts once, at its closest one, so
+    that no neuron weighs twice in the geometric mean (all members when there are fewer).
+
+    Members whose maximum activation over the class's patches is not positive are left out (listed in
+    ``skipped``) and the next closest neuron takes their place: a maximum of 0 gives no ratio, and with a
+    negative maximum (possible only on linear outputs such as EfficientNet-Lite's blocks) a_n / |a_n^max|
+    is at most -1 on every patch of the class: clamped to eps everywhere, the neuron would cap M whatever
+    the image shows.
     """
     probes = []
     for group in circuit.neuron_groups:
@@ -79,29 +90,33 @@ def group_probes(circuit: Circuit, vectors: dict[str, np.ndarray], count: int = 
             raise DataError(f"vectors.npz lacks semantic groups {missing[:3]} of group {group.id}")
         rep = vectors[f"sg/{layer}"].astype(np.float64)
         centre = rep[[row[k] for k in group.semantic_groups]].mean(0)
-        by_neuron: dict[str, list[int]] = {}
-        for key in group.semantic_groups:
-            by_neuron.setdefault(key.rpartition("/")[0], []).append(row[key])
-        usable, skipped, distance = [], [], []
-        for neuron in group.neurons:
+        distance = {key: float(np.linalg.norm(rep[row[key]] - centre)) for key in group.semantic_groups}
+        members = set(group.neurons)
+        chosen: list[tuple[CoreNeuron, str]] = []
+        seen: set[str] = set()
+        skipped: list[int] = []
+        # sorted() is stable: equal distances keep the group's own order, so probes are reproducible
+        for key in sorted(group.semantic_groups, key=lambda k: distance[k]):
+            neuron = key.rpartition("/")[0]
+            if neuron in seen or neuron not in members:
+                continue
+            seen.add(neuron)
             core = circuit.neuron(neuron)
             if core.max_activation <= 0:
                 skipped.append(core.channel)
-                continue
-            usable.append(core)
-            distance.append(float(np.linalg.norm(rep[by_neuron[neuron]].mean(0) - centre)))
-        order = np.argsort(np.array(distance), kind="stable")[:count]
+            elif len(chosen) < count:
+                chosen.append((core, key))
         probes.append(GroupProbe(
-            group.id, layer, [usable[i].channel for i in order], [usable[i].max_activation for i in order],
-            [distance[i] for i in order], len(group.neurons), skipped,
+            group.id, layer, [c.channel for c, _ in chosen], [c.max_activation for c, _ in chosen],
+            [distance[k] for _, k in chosen], len(group.neurons), sorted(skipped), [k for _, k in chosen],
         ))
     return probes
 
 
 def metric_m(activations: np.ndarray, max_activation: np.ndarray, eps: float = EPSILON) -> np.ndarray:
-    """M per crop: the geometric mean over the probe neurons of max(activation / max activation, eps).
+    """M per crop: the geometric mean over the probe neurons of max(activation / |max activation|, eps).
 
-    ``activations``: [crops, neurons]; ``max_activation``: [neurons], positive. Returns [crops]; a probe
+    ``activations``: [crops, neurons]; ``max_activation``: [neurons], non-zero. Returns [crops]; a probe
     without neurons scores NaN.
     """
     activations = np.asarray(activations, dtype=np.float64)
@@ -110,9 +125,9 @@ def metric_m(activations: np.ndarray, max_activation: np.ndarray, eps: float = E
         raise ValueError(f"activations {activations.shape} do not match {maxima.shape[0]} maxima")
     if maxima.size == 0:
         return np.full(activations.shape[0], np.nan)
-    if np.any(maxima <= 0):
-        raise ValueError("maximum activations must be positive")
-    ratios = np.maximum(activations / maxima, eps)
+    if np.any(maxima == 0):
+        raise ValueError("maximum activations must be non-zero")
+    ratios = np.maximum(activations / np.abs(maxima), eps)
     return np.exp(np.log(ratios).mean(axis=1))
 
 
@@ -128,6 +143,8 @@ class GroupScore:
     best_crop: int
     crops_above: list[int]
     crop_scores: list[float]
+    threshold: float = THRESHOLD
+    """The group's own threshold: its crops with M at or above it are its hits."""
 
 
 @dataclass
@@ -142,6 +159,7 @@ class ImageDebug:
     class_prob: float
     class_logit: float
     threshold: float
+    """The default threshold (groups may have their own: ``GroupScore.threshold``)."""
     groups: list[GroupScore]
     boxes: list[tuple[int, int, int, int]]
 
@@ -153,7 +171,8 @@ class ImageDebug:
         return data
 
     def high(self, exclude_layer: str | None = None) -> list[GroupScore]:
-        return [g for g in self.groups if g.score >= self.threshold and g.layer != exclude_layer]
+        """The groups whose score reaches their own threshold (below ``exclude_layer``, e.g. the logit's)."""
+        return [g for g in self.groups if g.score >= g.threshold and g.layer != exclude_layer]
 
 
 @torch.no_grad()
@@ -164,8 +183,15 @@ def debug_image(
     probes: Sequence[GroupProbe],
     threshold: float = THRESHOLD,
     batch_size: int = 64,
+    thresholds: Mapping[str, float] | None = None,
 ) -> ImageDebug:
-    """Scores every probed group on the 59 crops of ``view``; groups sorted by score, best first."""
+    """Scores every probed group on the 59 crops of ``view``; groups sorted by score, best first.
+
+    Each group's crops are compared with its own threshold: ``thresholds[group id]`` when given, else
+    ``threshold``."""
+    unknown = sorted(set(thresholds or {}) - {p.group_id for p in probes})
+    if unknown:
+        raise DataError(f"thresholds given for groups {unknown} that the circuit does not have")
     patches = PatchSet([view], loaded.preprocessing)
     logit_layer = circuit.layers[0]
     layers = list(dict.fromkeys([logit_layer, *(p.layer for p in probes)]))
@@ -182,9 +208,10 @@ def debug_image(
     for probe in probes:
         crop = metric_m(acts[probe.layer][:, probe.channels], np.array(probe.max_activation))
         best = int(np.nanargmax(crop)) if not np.all(np.isnan(crop)) else 0
+        own = float((thresholds or {}).get(probe.group_id, threshold))
         scores.append(GroupScore(
             probe.group_id, probe.layer, probe.channels, float(crop[best]), best,
-            [int(i) for i in np.flatnonzero(crop >= threshold)], [float(v) for v in crop],
+            [int(i) for i in np.flatnonzero(crop >= own)], [float(v) for v in crop], own,
         ))
     scores.sort(key=lambda s: -s.score if not math.isnan(s.score) else math.inf)
     target = circuit.target
@@ -197,8 +224,8 @@ def debug_image(
 
 
 def draw_debug(view: ViewImage, result: ImageDebug, path: str | Path, max_groups: int = 6, dpi: int = 100) -> Path:
-    """The image, then one panel per best-scoring group with its crops of M >= threshold outlined (the best
-    crop dashed when none reaches it)."""
+    """The image, then one panel per best-scoring group with its crops of M >= its threshold outlined (the
+    best crop dashed when none reaches it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,7 +253,7 @@ def draw_debug(view: ViewImage, result: ImageDebug, path: str | Path, max_groups
                 linestyle="-" if group.crops_above else "--",
             ))
         ax.set_title(f"{group.group_id}\nM={group.score:.2f}, {len(group.crops_above)} crop(s) >= "
-                     f"{result.threshold:g}", fontsize=7)
+                     f"{group.threshold:g}", fontsize=7)
     for ax in axes[0]:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -301,11 +328,12 @@ def false_positives(
     limit: int | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    thresholds: Mapping[str, float] | None = None,
 ) -> FalsePositiveReport:
     """Images predicted as the circuit's class whose folder label is another class: the groups (below the
-    logit layer) scoring M >= ``threshold`` on them, masked together to see how much of the prediction
-    they carry (the best group alone when none reaches the threshold); ``draws`` random sets of as many
-    neurons per layer give the reference."""
+    logit layer) scoring M at or above their threshold (``thresholds[group id]``, else ``threshold``) on
+    them, masked together to see how much of the prediction they carry (the best group alone when none
+    reaches its threshold); ``draws`` random sets of as many neurons per layer give the reference."""
     target = circuit.target
     if not any(v.file.label for v in views):
         raise DataError("finding false positives needs labelled images: an ImageFolder <wnid or class>/<file>")
@@ -319,7 +347,7 @@ def false_positives(
     rng = np.random.default_rng(seed)
     found = []
     for i in tqdm(chosen, desc="false positives", unit="image", disable=not progress, leave=False):
-        debug = debug_image(loaded, circuit, views[i], probes, threshold, batch_size=max(batch_size, 59))
+        debug = debug_image(loaded, circuit, views[i], probes, threshold, max(batch_size, 59), thresholds)
         high = debug.high(exclude_layer=circuit.layers[0])
         above = bool(high)
         if not high:

@@ -1,5 +1,6 @@
 """The paper's fidelity study (its Figure 5): mask or retain each layer's core neurons, against as many
-random neurons; its summary over classes, CSV and four-panel plot.
+random neurons; its summary over classes, CSV and four-panel plot. Masked neurons are zeroed (the paper) or
+set to their mean (:class:`~neurflow.experiments.ablation.Ablation`).
 
 Pure functions of a :class:`~neurflow.engine.models.LoadedModel`, views and core neurons; rows are
 dataclasses (``to_dict()`` for JSON). May import torch, the engine and the other modules of this package.
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from neurflow.circuit import ClassInfo
 from neurflow.engine.models import LoadedModel, ModelError
 from neurflow.engine.patches import ViewImage
+from neurflow.experiments.ablation import Ablation
 from neurflow.experiments.channels import Channels, neuron_count, random_channels
 from neurflow.experiments.effects import effect_of
 from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
@@ -49,6 +51,7 @@ class FidelityRow:
     random_accuracy_std: float
     core_prob: float
     random_prob_mean: float
+    ablation: str = "zero"
 
     @property
     def core_relative(self) -> float:
@@ -78,13 +81,21 @@ def fidelity_study(
     scopes: Sequence[str] = SCOPES,
     batch_size: int = 32,
     progress: bool = False,
+    ablation: Ablation | None = None,
 ) -> list[FidelityRow]:
     """The fidelity study of one class circuit: ``core`` maps its layers, logit layer first, to their core
-    neurons. Every layer below the logit layer gets one row per scope and mode."""
+    neurons. Every layer below the logit layer gets one row per scope and mode. ``ablation`` (default: zero)
+    says what masked neurons are set to; mean ablation needs values for every layer below the logit layer."""
     layers = list(core)
     if len(layers) < 2:
         raise ModelError("a fidelity study needs a circuit with at least one layer below the logit layer")
-    runner = MaskedRunner(loaded, view_inputs(views, loaded), layers, batch_size)
+    ablation = ablation or Ablation()
+    replacement = ablation.replacement
+    if replacement is not None:
+        missing = [layer for layer in layers[1:] if layer not in replacement]
+        if missing:
+            raise ModelError(f"mean ablation has no values for layer(s) {missing}")
+    runner = MaskedRunner(loaded, view_inputs(views, loaded), layers, batch_size, replacement=replacement)
     rng = np.random.default_rng(seed)
     base_acc = float((runner.logits.argmax(1) == target.index).float().mean())
     rows: list[FidelityRow] = []
@@ -106,7 +117,7 @@ def fidelity_study(
             target.index, target.name, layers[depth], depth, scope, mode, count, len(views), base_acc,
             core_effect.accuracy_after, float(np.mean(accs)) if accs else math.nan,
             float(np.std(accs)) if accs else math.nan, core_effect.mean_prob_after,
-            float(np.mean([e.mean_prob_after for e in randoms])) if randoms else math.nan,
+            float(np.mean([e.mean_prob_after for e in randoms])) if randoms else math.nan, ablation.kind,
         ))
     return rows
 
@@ -151,7 +162,7 @@ def mean_neurons(rows: Sequence[FidelityRow], summary: FidelitySummary) -> int:
 CSV_FIELDS = (
     "class_index", "class_name", "layer", "depth", "scope", "mode", "neurons", "images", "base_accuracy",
     "core_accuracy", "random_accuracy_mean", "random_accuracy_std", "core_relative", "random_relative",
-    "random_relative_std", "core_prob", "random_prob_mean",
+    "random_relative_std", "core_prob", "random_prob_mean", "ablation",
 )
 
 

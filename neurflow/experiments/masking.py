@@ -1,5 +1,6 @@
 """Masking experiments: mask (or retain) a set of channels on a class's images and compare with random
 channels of the same count per layer; rank the images and patches by how much the class logit drops.
+Masked channels are zeroed, or set to their mean (:class:`~neurflow.experiments.ablation.Ablation`).
 
 Everything here is a pure function of a :class:`~neurflow.engine.models.LoadedModel`, a few views and a set of
 channels; results are dataclasses (``to_dict()`` for JSON). Logits under masks come from
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from neurflow.circuit import ClassInfo, ModelInfo
 from neurflow.engine.models import LoadedModel, ModelError
 from neurflow.engine.patches import PatchSet, ViewImage
+from neurflow.experiments.ablation import Ablation
 from neurflow.experiments.channels import Channels, check_channels, neuron_count, random_channels
 from neurflow.experiments.effects import Effect, RandomEffects, effect_of, summarise_random
 from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
@@ -72,6 +74,10 @@ class MaskingResult:
     images: list[ImageDrop]
     patches: list[PatchDrop]
     runner_reused: bool = False
+    ablation: str = "zero"
+    ablation_reference: str | None = None
+    """The inputs mean ablation averaged over, in words (None for zero ablation)."""
+    ablation_inputs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -92,17 +98,26 @@ def masking_experiment(
     top_patches: int = 10,
     batch_size: int = 32,
     progress: bool = False,
+    ablation: Ablation | None = None,
 ) -> MaskingResult:
     """Mask (or retain) ``channels`` on ``views``; compare with ``draws`` random sets of the same size per layer.
 
     Images are ranked by their class-logit drop; the patches (59 per image, :class:`PatchSet`) of the
-    ``patch_images`` images with the largest drop are ranked too, ``top_patches`` of them kept.
+    ``patch_images`` images with the largest drop are ranked too, ``top_patches`` of them kept. ``ablation``
+    (default: zero) says what masked channels are set to; mean ablation needs values for every masked layer
+    (random draws use the same layers).
     """
+    ablation = ablation or Ablation()
+    replacement = ablation.replacement
+    if replacement is not None:
+        missing = [layer for layer in channels if layer not in replacement]
+        if missing:
+            raise ModelError(f"mean ablation has no values for layer(s) {missing}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     if neuron_count(channels) == 0:
         raise ModelError("no neuron to mask")
-    runner = MaskedRunner(loaded, view_inputs(views, loaded), list(channels), batch_size)
+    runner = MaskedRunner(loaded, view_inputs(views, loaded), list(channels), batch_size, replacement=replacement)
     check_channels(channels, runner.widths)
     count = neuron_count(channels)
     after = runner(channels, mode)
@@ -128,7 +143,8 @@ def masking_experiment(
     if patch_images > 0 and top_patches > 0:
         worst = [views[i] for i in order[:patch_images]]
         patch_set = PatchSet(list(worst), loaded.preprocessing)
-        patch_runner = MaskedRunner(loaded, patch_set.inputs(range(len(patch_set))), list(channels), batch_size)
+        patch_runner = MaskedRunner(loaded, patch_set.inputs(range(len(patch_set))), list(channels), batch_size,
+                                    replacement=replacement)
         masked = patch_runner(channels, mode)
         for p in range(len(patch_set)):
             patches.append(PatchDrop(str(worst[patch_set.refs[p].image].file.path), patch_set.original_box(p),
@@ -145,4 +161,7 @@ def masking_experiment(
         images=[images[i] for i in order],
         patches=patches,
         runner_reused=runner.reusing,
+        ablation=ablation.kind,
+        ablation_reference=ablation.reference,
+        ablation_inputs=ablation.inputs,
     )

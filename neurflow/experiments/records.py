@@ -62,6 +62,9 @@ def masking_properties(result: MaskingResult, circuit: CircuitRef | None, groups
     return {
         "id": uuid.uuid4().hex,
         "mode": result.mode,
+        "ablation": result.ablation,
+        "ablationReference": result.ablation_reference,
+        "ablationInputs": result.ablation_inputs,
         "modelKey": f"{result.model.name}@{result.model.weights_id}",
         "modelName": result.model.name,
         "weightsId": result.model.weights_id,
@@ -126,11 +129,14 @@ def record_masking_experiment(
 
 
 def fidelity_properties(rows: Sequence[FidelityRow], loaded_name: str, weights_id: str, draws: int, seed: int,
-                        csv_path: str | None, png_path: str | None) -> dict[str, Any]:
+                        csv_path: str | None, png_path: str | None, ablation: str = "zero",
+                        ablation_reference: str | None = None) -> dict[str, Any]:
     """The FidelityStudy node's properties, with one summary number per panel of the plot."""
     summary = summarise_fidelity(rows)
     props: dict[str, Any] = {
         "id": uuid.uuid4().hex,
+        "ablation": ablation,
+        "ablationReference": ablation_reference,
         "modelKey": f"{loaded_name}@{weights_id}",
         "modelName": loaded_name,
         "weightsId": weights_id,
@@ -166,7 +172,8 @@ def fidelity_result_rows(rows: Sequence[FidelityRow], study_id: str, model_key: 
         result_rows.append({
             "studyId": study_id, "modelKey": model_key, "circuitId": circuit_of.get(row.class_index),
             "classIndex": row.class_index, "className": row.class_name, "layer": row.layer, "depth": row.depth,
-            "scope": row.scope, "mode": row.mode, "neurons": row.neurons, "images": row.images,
+            "scope": row.scope, "mode": row.mode, "ablation": row.ablation, "neurons": row.neurons,
+            "images": row.images,
             "baseAccuracy": data["base_accuracy"], "coreAccuracy": data["core_accuracy"],
             "randomAccuracyMean": data["random_accuracy_mean"], "randomAccuracyStd": data["random_accuracy_std"],
             "coreRelative": data["core_relative"], "randomRelative": data["random_relative"],
@@ -187,9 +194,14 @@ def record_fidelity_study(
     csv_path: str | None = None,
     png_path: str | None = None,
     database: str | None = None,
+    ablation: str = "zero",
+    ablation_reference: str | None = None,
 ) -> str:
-    """Writes a FidelityStudy with one FidelityResult per class, layer, scope and mode; returns its id."""
-    props = fidelity_properties(rows, loaded_name, weights_id, draws, seed, csv_path, png_path)
+    """Writes a FidelityStudy with one FidelityResult per class, layer, scope and mode; returns its id.
+    ``ablation``: what masked neurons were set to (``zero`` or ``mean``), ``ablation_reference`` the inputs
+    the means were taken over, in words."""
+    props = fidelity_properties(rows, loaded_name, weights_id, draws, seed, csv_path, png_path, ablation,
+                                ablation_reference)
     results = fidelity_result_rows(rows, props["id"], props["modelKey"], circuits)
     classes = [{"index": c.class_index, "name": c.class_name} for c in circuits]
     return write_fidelity_study(driver, props, model_node(loaded_name, weights_id), classes,

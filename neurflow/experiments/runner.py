@@ -1,9 +1,12 @@
 """The logits of fixed inputs under channel masks: :class:`MaskedRunner`.
 
-Channels are zeroed with :func:`neurflow.engine.segments.channel_hooks` (forward hooks, removed on exit):
+Channels are ablated with :func:`neurflow.engine.segments.channel_hooks` (forward hooks, removed on exit):
 
-- ``mask``: the chosen channels of each layer are zeroed;
-- ``retain``: every *other* channel of each listed layer is zeroed.
+- ``mask``: the chosen channels of each layer are ablated;
+- ``retain``: every *other* channel of each listed layer is ablated.
+
+An ablated channel is zero (the default, as in the paper) or, with per-layer ``replacement`` values (mean
+ablation, :mod:`neurflow.experiments.ablation`), its value there at every position.
 
 A :class:`MaskedRunner` computes the model's logits of a fixed set of inputs under many masks. It runs the
 whole model once, keeps the output of the lowest masked layer and afterwards only runs the rest of the
@@ -15,14 +18,14 @@ May import: torch, the engine and :mod:`neurflow.experiments.channels`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from neurflow.engine.models import LoadedModel, ModelError
 from neurflow.engine.patches import ViewImage, normalise
-from neurflow.engine.segments import _first_tensor, channel_hooks, extract_segment, trace
+from neurflow.engine.segments import _first_tensor, channel_hooks, check_neuron_output, extract_segment, trace
 from neurflow.experiments.channels import Channels, check_channels
 
 MODES = ("mask", "retain")
@@ -52,7 +55,7 @@ def layer_widths(loaded: LoadedModel, layers: Sequence[str], sample: torch.Tenso
         def hook(_m: nn.Module, _a: object, output: object, name: str = name) -> None:
             if name in widths:
                 raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
-            widths[name] = int(_first_tensor(output).shape[1])
+            widths[name] = int(check_neuron_output(_first_tensor(output), name).shape[1])
             order.append(name)
         handles.append(loaded.module.get_submodule(name).register_forward_hook(hook))
     try:
@@ -71,11 +74,12 @@ class MaskedRunner:
 
     ``inputs`` are normalised model inputs. The unmasked logits are computed at construction; when
     ``reuse`` is set (default) the output of the lowest of ``layers`` is kept and later calls only run the
-    model above it, which gives the same logits (checked here) far faster.
+    model above it, which gives the same logits (checked here) far faster. ``replacement``: per layer, a
+    ``[C]`` tensor of the values ablated channels take (mean ablation); layers without one are zeroed.
     """
 
     def __init__(self, loaded: LoadedModel, inputs: torch.Tensor, layers: Sequence[str], batch_size: int = 32,
-                 reuse: bool = True):
+                 reuse: bool = True, replacement: Mapping[str, torch.Tensor] | None = None):
         if len(inputs) == 0:
             raise ValueError("no inputs")
         self.loaded = loaded
@@ -84,6 +88,7 @@ class MaskedRunner:
         logit_layer = loaded.layers[0]
         self.layers = list(dict.fromkeys([*layers, logit_layer]))
         self.widths, order = layer_widths(loaded, self.layers, self.inputs)
+        self.replacement = _checked_replacement(replacement, self.widths)
         self.base = order[0]
         self.logits, cached = self._full_pass(keep=self.base if reuse else None)
         self.segment: nn.Module | None = None
@@ -145,13 +150,30 @@ class MaskedRunner:
             raise ValueError(f"layers {unknown} were not given to the runner ({self.layers})")
         check_channels(channels, self.widths)
         device = self.loaded.device
+        values = self.replacement
         if self.segment is None:
-            with channel_hooks(self.loaded.module, _hookable(channels), mode):
+            with channel_hooks(self.loaded.module, _hookable(channels), mode, values):
                 return torch.cat([self.loaded.module(self.inputs[b].to(device)).float().cpu() for b in self._batches()])
         above = {layer: chosen for layer, chosen in channels.items() if layer != self.base}
         entry = {"entry": channels[self.base]} if self.base in channels else {}
-        with channel_hooks(self.loaded.module, _hookable(above), mode), channel_hooks(self._entry, _hookable(entry), mode):
+        entry_values = {"entry": values[self.base]} if self.base in values else {}
+        with channel_hooks(self.loaded.module, _hookable(above), mode, values), \
+                channel_hooks(self._entry, _hookable(entry), mode, entry_values):
             return torch.cat([self.segment(self._entry["entry"](part.to(device))).float().cpu() for part in self.cached])
+
+
+def _checked_replacement(replacement: Mapping[str, torch.Tensor] | None,
+                         widths: dict[str, int]) -> dict[str, torch.Tensor]:
+    """The replacement values as ``[C]`` float tensors on the CPU, one per known layer of the right width."""
+    checked: dict[str, torch.Tensor] = {}
+    for layer, value in (replacement or {}).items():
+        if layer not in widths:
+            continue  # values for layers this runner never masks (e.g. a whole circuit's means) are harmless
+        flat = value.detach().float().cpu().reshape(-1)
+        if flat.numel() != widths[layer]:
+            raise ModelError(f"layer {layer!r} has {widths[layer]} channels but {flat.numel()} ablation values")
+        checked[layer] = flat
+    return checked
 
 
 def view_inputs(views: Sequence[ViewImage], loaded: LoadedModel) -> torch.Tensor:

@@ -17,6 +17,7 @@ import neo4j
 from neurflow.circuit import ClassInfo
 from neurflow.engine.models import LoadedModel, imagenet_categories, resolve_class
 from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
+from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
 from neurflow.experiments.channels import Channels, merge_channels
 from neurflow.experiments.records import model_key_of
 from neurflow.format import find_circuits, load_circuit
@@ -84,6 +85,26 @@ def folder_views(folder: Path, loaded: LoadedModel) -> list[ViewImage]:
     """The views of every readable image of a folder (flat or class folders)."""
     views, _ = load_views(list_images(folder), loaded.preprocessing)
     return views
+
+
+def experiment_ablation(loaded: LoadedModel, kind: str, layers: Sequence[str], class_views: Sequence[ViewImage],
+                        reference: str | Path | None = None, batch_size: int = 32,
+                        progress: bool = False) -> Ablation:
+    """What masked channels of ``layers`` are set to: ``zero``, or (``mean``) their mean over the class's
+    patches (the 59 crops of each of ``class_views``) or over the whole images of the folder ``reference``."""
+    if kind not in ABLATIONS:
+        raise ValueError(f"ablation must be one of {ABLATIONS}, not {kind!r}")
+    if kind == "zero":
+        if reference is not None:
+            raise ValueError("reference images are for mean ablation (--ablation mean) only")
+        return Ablation()
+    if reference is None:
+        return mean_ablation(loaded, layers, class_views, batch_size=batch_size, progress=progress)
+    folder = Path(reference)
+    views = folder_views(folder, loaded) if folder.is_dir() else []
+    if not views:
+        raise DataError(f"no readable image in the reference folder {folder}")
+    return mean_ablation(loaded, layers, class_views, views, str(folder), batch_size, progress)
 
 
 def circuit_folder(ref: CircuitRef, circuit_dir: str | Path | None) -> Path:

@@ -124,6 +124,24 @@ def test_mask_neurons_on_an_image_folder_in_retain_mode(graph: dict[str, Path], 
     assert any(r["experiment"] == eid and r["neurons"] == 3 for r in rows)
 
 
+def test_mask_with_mean_ablation_records_it(graph: dict[str, Path], neo4j_driver: neo4j.Driver,
+                                            neo4j_settings: ConnectionSettings, small_images: Path) -> None:
+    args = [*MODEL, "-c", "Samoyed", "--neurons", "_blocks.15:1,_blocks.15:2", "--images", str(small_images),
+            "--max-images", "1", "--random-draws", "1", "--patch-images", "0"]
+    result = invoke("mask", [*args, "--ablation", "mean"], neo4j_settings)
+    assert result.exit_code == 0, result.output
+    assert "Ablation: mean (masked neurons set to their mean over 59 class patches)" in result.stdout
+    eid = result.stdout.split("Recorded MaskingExperiment ")[1].split()[0]
+    records, _, _ = neo4j_driver.execute_query(
+        "MATCH (e:MaskingExperiment {id: $id}) RETURN e.ablation AS ablation, e.ablationReference AS reference, "
+        "e.ablationInputs AS inputs", id=eid, database_=neo4j_settings.database)
+    assert (records[0]["ablation"], records[0]["reference"], records[0]["inputs"]) == ("mean", "class patches", 59)
+
+    result = invoke("mask", [*args, "--json", "--no-record", "--reference-images", str(small_images)],
+                    neo4j_settings)
+    assert result.exit_code == 2 and "--reference-images is for --ablation mean" in result.output
+
+
 def test_bad_input_gives_one_clear_error(graph: dict[str, Path], neo4j_settings: ConnectionSettings) -> None:
     circuit = load_circuit(graph["Samoyed"])
     result = invoke("mask", [*MODEL, "-c", "Samoyed", "-g", "_blocks.15/g99", "--no-record"], neo4j_settings)
@@ -173,16 +191,49 @@ def test_fidelity_writes_csv_png_and_a_study(graph: dict[str, Path], neo4j_drive
         assert row["coreRelative"] == pytest.approx(match["core_relative"])
 
 
+def test_fidelity_with_mean_ablation_over_a_reference_folder(graph: dict[str, Path], neo4j_driver: neo4j.Driver,
+                                                             neo4j_settings: ConnectionSettings, small_images: Path,
+                                                             tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for f in list_images(small_images)[:2]:
+        os.symlink(f.path, reference / f.path.name)
+    result = invoke("fidelity", [*MODEL, "-c", "Samoyed", "--random-draws", "1", "--max-images", "2",
+                                 "--ablation", "mean", "--reference-images", str(reference), "--out", str(tmp_path),
+                                 "--json"], neo4j_settings)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["ablation"] == "mean" and data["ablation_reference"] == f"reference images ({reference})"
+    assert {r["ablation"] for r in data["rows"]} == {"mean"}
+    with open(data["csv"]) as handle:
+        assert {line["ablation"] for line in csv.DictReader(handle)} == {"mean"}
+    records, _, _ = neo4j_driver.execute_query(
+        "MATCH (s:FidelityStudy {id: $id})-[:HAS_RESULT]->(r:FidelityResult) "
+        "RETURN s.ablation AS ablation, s.ablationReference AS reference, collect(DISTINCT r.ablation) AS rows",
+        id=data["study_id"], database_=neo4j_settings.database)
+    assert records[0]["ablation"] == "mean" and records[0]["rows"] == ["mean"]
+    assert records[0]["reference"] == data["ablation_reference"]
+
+
 def test_debug_one_image_and_a_folder(graph: dict[str, Path], neo4j_settings: ConnectionSettings,
                                       small_images: Path, tmp_path: Path) -> None:
     circuit = load_circuit(graph["Samoyed"])
     samoyeds = [f for f in list_images(small_images) if f.label == SAMOYED]
     png = tmp_path / "one.png"
-    result = invoke("debug", [str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--out", str(png)], neo4j_settings)
+    gid = first_group(graph["Samoyed"])
+    result = invoke("debug", [str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--out", str(png),
+                              "--group-threshold", f"{gid}=0.25"], neo4j_settings)
     assert result.exit_code == 0, result.output
     assert "predicted 'Samoyed'" in result.stdout
     assert all(g.id in result.stdout for g in circuit.neuron_groups)
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # The table's threshold column: the group's own, the default for the others.
+    thresholds = {line.split()[0]: line.split()[3] for line in result.stdout.splitlines()
+                  if line.split() and line.split()[0] in {g.id for g in circuit.neuron_groups}}
+    assert thresholds[gid] == "0.25" and {v for k, v in thresholds.items() if k != gid} == {"0.8"}
+    result = invoke("debug", [str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--group-threshold", "g0"],
+                    neo4j_settings)
+    assert result.exit_code == 2 and "GROUP=VALUE" in result.output
 
     folder = tmp_path / "images"
     (folder / BEAGLE).mkdir(parents=True)

@@ -82,3 +82,71 @@ def test_channel_hooks_zero_channels_and_leave_the_model_as_it_was(mode: str, ex
     assert model(x).item() == 6.0
     assert not model.features._forward_hooks
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+# Channel maps of Tiny on ones: 1, 2, 3; the head sums them. Replacement values 10, 5, 30.
+@pytest.mark.parametrize("mode,expected", [("mask", 1.0 + 5.0 + 3.0), ("retain", 10.0 + 2.0 + 30.0)])
+def test_channel_hooks_set_ablated_channels_to_their_replacement_values(mode: str, expected: float) -> None:
+    model = Tiny()
+    x = torch.ones(1, 1, 2, 2)
+    values = {"features": torch.tensor([10.0, 5.0, 30.0])}
+    with channel_hooks(model, {"features": [1]}, mode=mode, replacement=values):
+        assert model(x).item() == expected
+    assert model(x).item() == 6.0 and not model.features._forward_hooks
+
+
+def test_a_mean_ablated_channel_is_its_value_everywhere_and_the_others_are_untouched() -> None:
+    model = Tiny()
+    x = torch.arange(8.0).view(2, 1, 2, 2)  # maps vary over positions and images
+    with torch.no_grad():
+        clean = model.features(x)
+        with channel_hooks(model, {"features": [0, 2]}, replacement={"features": torch.tensor([0.5, 9.0, -2.5])}):
+            ablated = layer_output(model, x, "features")
+    assert torch.equal(ablated[:, 0], torch.full((2, 2, 2), 0.5))
+    assert torch.equal(ablated[:, 2], torch.full((2, 2, 2), -2.5))
+    assert torch.equal(ablated[:, 1], clean[:, 1])
+
+
+def test_channel_hooks_zero_layers_without_values_and_check_the_values_width() -> None:
+    model = Tiny()
+    x = torch.ones(1, 1, 2, 2)
+    with channel_hooks(model, {"features": [2]}, replacement={"other": torch.zeros(4)}):
+        assert model(x).item() == 3.0
+    with pytest.raises(ModelError, match="3 channels but its ablation values have shape \\[2\\]"):
+        with channel_hooks(model, {"features": [2]}, replacement={"features": torch.zeros(2)}):
+            model(x)
+    assert not model.features._forward_hooks
+
+
+class Tokens(nn.Module):
+    """A layer whose output is a sequence of tokens [batch, tokens, dim], like a transformer block's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x.flatten(2).transpose(1, 2))  # [B, 5, 4]
+        return self.head(tokens.mean(1))
+
+
+def test_token_outputs_get_an_error_that_names_the_layer_and_the_shape() -> None:
+    model = Tokens().eval()
+    x = torch.randn(2, 4, 1, 5)
+    for call in (
+        lambda: record_activations(model, x, ["embed"]),
+        lambda: layer_output(model, x, "embed"),
+    ):
+        with pytest.raises(ModelError, match=r"layer 'embed' outputs a tensor of shape \[2, 5, 4\].*tokens"):
+            call()
+    with pytest.raises(ModelError, match=r"layer 'embed' outputs a tensor of shape \[2, 5, 4\]"):
+        with channel_hooks(model, {"embed": [0]}):
+            model(x)
+    with pytest.raises(ModelError, match=r"shape \[3, 2, 2\]"):
+        spatial_mean(torch.zeros(3, 2, 2))
+    # Channel maps and linear units are neurons as before.
+    assert record_activations(model, x, ["head"])["head"].shape == (2, 2)
+    maps = torch.arange(24.0).view(1, 2, 3, 4)
+    assert spatial_mean(maps).tolist() == [[5.5, 17.5]]
+    assert torch.equal(spatial_mean(torch.ones(3, 7)), torch.ones(3, 7))

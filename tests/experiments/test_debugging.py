@@ -36,7 +36,10 @@ def test_metric_m_is_the_geometric_mean_of_clamped_ratios() -> None:
     assert got[3] == pytest.approx(2.0)  # above the patch set's maximum: not capped
     assert metric_m(np.array([[0.0]]), np.array([1.0]), eps=0.01)[0] == pytest.approx(0.01)
     assert np.isnan(metric_m(np.zeros((3, 0)), np.zeros(0))).all()
-    with pytest.raises(ValueError, match="positive"):
+    # |a^max|: the absolute value of the maximum divides (Section 3.2's |.|).
+    assert metric_m(np.array([[1.0, 4.0], [-1.0, 4.0]]), np.array([-2.0, 4.0])) == pytest.approx(
+        [math.sqrt(0.5 * 1.0), math.sqrt(EPSILON * 1.0)])
+    with pytest.raises(ValueError, match="non-zero"):
         metric_m(acts, np.array([4.0, 0.0]))
     with pytest.raises(ValueError, match="do not match"):
         metric_m(acts, np.array([1.0]))
@@ -69,15 +72,51 @@ def test_probe_neurons_are_the_members_nearest_the_group_centre() -> None:
     probes = {p.group_id: p for p in group_probes(circuit, vectors)}
     probe = probes["L/g0"]
     # centre = mean of the 8 semantic-group vectors = (0 + 1 - 1.5 + 3 - 4 + 4.5 + 10 + 0.1) / 8 = 1.6375;
-    # neuron 4's position is the mean of its two semantic groups (0.25); neuron 6 has no positive maximum.
+    # neuron 4 enters through its semantic group at 4.5 (distance 2.8625, not 5.6375); neuron 6 has no
+    # positive maximum.
     assert probe.skipped == [6]
-    assert probe.channels == [1, 3, 4, 0, 2]
-    assert probe.distances == pytest.approx([0.6375, 1.3625, 1.3875, 1.6375, 3.1375])
-    assert probe.max_activation == [2.0, 4.0, 5.0, 1.0, 3.0]
+    assert probe.channels == [1, 3, 0, 4, 2]
+    assert probe.distances == pytest.approx([0.6375, 1.3625, 1.6375, 2.8625, 3.1375])
+    assert probe.semantic_groups == ["L:1/0", "L:3/0", "L:0/0", "L:4/1", "L:2/0"]
+    assert probe.max_activation == [2.0, 4.0, 1.0, 5.0, 3.0]
     assert probe.members == 7
     assert probes["fc/g0"].channels == [0]
     assert group_channels(circuit, ["L/g0", "fc/g0"]) == {"L": list(range(7)), "fc": [0]}
     assert [p.channels for p in group_probes(circuit, vectors, count=2) if p.group_id == "L/g0"] == [[1, 3]]
+
+
+def _plane_circuit() -> tuple[Circuit, dict[str, np.ndarray]]:
+    """One group of 8 neurons whose semantic-group vectors lie in a plane around the origin (their mean)."""
+    layer = "L"
+    vectors = {0: [(0, 1), (1, 0)], 1: [(0, -3)], 2: [(-2, 0)], 3: [(3, 4)], 4: [(-2, -2)], 5: [(0, 0.5)],
+               6: [(0, -0.5)], 7: [(0, 6), (0, -6)]}
+    maxima = {0: 1.0, 1: 2.0, 2: -1.0, 3: 4.0, 4: 5.0, 5: 0.0, 6: 7.0, 7: 8.0}
+    neurons = {"fc": [CoreNeuron("fc", 0, [0], [1.0], 1.0)],
+               layer: [CoreNeuron(layer, c, [0], [1.0], maxima[c]) for c in vectors]}
+    sgs = [SemanticGroup(layer, c, i, [0], [1.0]) for c, points in vectors.items() for i in range(len(points))]
+    rep = np.array([p for points in vectors.values() for p in points], dtype=np.float32)
+    assert np.allclose(rep.mean(0), 0.0)
+    keys = [g.key for g in sgs]
+    group = NeuronGroup("L/g0", layer, keys, [f"{layer}:{c}" for c in vectors], [0])
+    logit = NeuronGroup("fc/g0", "fc", ["fc:0/0"], ["fc:0"], [0])
+    circuit = Circuit(ModelInfo("m", "w", 224, 1), ClassInfo(0, "zero"), ["fc", layer], {}, [], [], neurons,
+                      [SemanticGroup("fc", 0, 0, [0], [1.0]), *sgs], [], [logit, group], [])
+    return circuit, {"sg/L": rep, "sgkeys/L": np.array(keys), "sg/fc": np.zeros((1, 1), dtype=np.float32),
+                     "sgkeys/fc": np.array(["fc:0/0"])}
+
+
+def test_probe_neurons_are_represented_per_semantic_group_and_counted_once() -> None:
+    circuit, vectors = _plane_circuit()
+    probe = next(p for p in group_probes(circuit, vectors) if p.group_id == "L/g0")
+    # Distances to the centre (0, 0): 5 and 6 at 0.5 (5 is dead: maximum 0), 0 at 1 through both of its
+    # semantic groups (it counts once), 2 at 2 (negative maximum), 4 at 2.83, 1 at 3, 3 at 5, 7 at 6 through
+    # both of its groups. The mean of neuron 7's groups is the centre itself: a neuron is not its mean.
+    assert probe.skipped == [2, 5]
+    assert probe.channels == [6, 0, 4, 1, 3]
+    assert probe.distances == pytest.approx([0.5, 1.0, math.sqrt(8), 3.0, 5.0])
+    assert probe.semantic_groups == ["L:6/0", "L:0/0", "L:4/0", "L:1/0", "L:3/0"]
+    assert probe.max_activation == [7.0, 1.0, 5.0, 2.0, 4.0]
+    assert probe.members == 8
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +131,8 @@ def test_debug_image_scores_every_group_on_the_59_crops(pretrained: LoadedModel,
     file = next(f for f in list_images(small_images) if f.label == SAMOYED)
     views, _ = load_views([file], pretrained.preprocessing)
     probes = group_probes(circuit, vectors)
-    result = debug_image(pretrained, circuit, views[0], probes, threshold=0.5)
+    low = circuit.groups_of_layer(circuit.layers[-1])[0].id  # a group with its own, tiny threshold
+    result = debug_image(pretrained, circuit, views[0], probes, threshold=0.5, thresholds={low: 1e-9})
     assert len(result.boxes) == 59
     assert {g.group_id for g in result.groups} == {g.id for g in circuit.neuron_groups}
     scores = [g.score for g in result.groups]
@@ -105,8 +145,14 @@ def test_debug_image_scores_every_group_on_the_59_crops(pretrained: LoadedModel,
     acts = record_activations(pretrained.module, patches.inputs([best.best_crop]), [best.layer])[best.layer][0]
     ratios = [max(float(acts[c]) / m, EPSILON) for c, m in zip(probe.channels, probe.max_activation, strict=True)]
     assert best.score == pytest.approx(float(np.exp(np.mean(np.log(ratios)))), rel=1e-4)
-    assert all(best.crop_scores[i] >= 0.5 for i in best.crops_above)
-    assert len(best.crops_above) == sum(v >= 0.5 for v in best.crop_scores)
+    # Each group's crops are compared with its own threshold.
+    for group in result.groups:
+        assert group.threshold == (1e-9 if group.group_id == low else 0.5)
+        assert group.crops_above == [i for i, v in enumerate(group.crop_scores) if v >= group.threshold]
+    assert len(next(g for g in result.groups if g.group_id == low).crops_above) == 59  # M >= eps > 1e-9
+    assert low in {g.group_id for g in result.high()}
+    with pytest.raises(DataError, match="_blocks.99/g0"):
+        debug_image(pretrained, circuit, views[0], probes, thresholds={"_blocks.99/g0": 0.5})
     png = draw_debug(views[0], result, tmp_path / "debug.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert result.to_dict()["groups"][0].keys() >= {"group_id", "score", "crops_above"}
