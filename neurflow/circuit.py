@@ -34,6 +34,11 @@ class ModelInfo:
     input_size: int
     num_classes: int
 
+    @property
+    def key(self) -> str:
+        """``efficientnet-lite0@<weights id>``: the model and its weights (one Model node in the graph)."""
+        return f"{self.name}@{self.weights_id}"
+
 
 @dataclass(frozen=True)
 class ClassInfo:

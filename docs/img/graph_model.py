@@ -69,6 +69,7 @@ EXPERIMENT_NODES: dict[str, tuple[float, float, str, str, str]] = {
     "NeuronGroup\nor Neuron": (0.0, 7.8, GHOST, "#555555", ""),
     "Model\nClass\nCircuit": (5.0, 0.9, GHOST, "#555555", ""),
     "Layer": (5.0, -7.6, GHOST, "#555555", ""),
+    "ValidationStudy": (5.0, -3.4, "#C9A0DC", "#2A2C34", "id"),
 }
 EXPERIMENT_EDGES: list[tuple[str, str, str, str, float, float]] = [
     ("MaskingExperiment", "MASKED", "NeuronGroup\nor Neuron", "", 0.0, 0.5),
@@ -76,11 +77,14 @@ EXPERIMENT_EDGES: list[tuple[str, str, str, str, float, float]] = [
     ("FidelityStudy", "OF_MODEL\nFOR_CLASS\nON_CIRCUIT", "Model\nClass\nCircuit", "", 0.0, 0.5),
     ("FidelityStudy", "HAS_RESULT", "FidelityResult", "", 0.0, 0.5),
     ("FidelityResult", "AT_LAYER", "Layer", "", 0.0, 0.5),
+    ("ValidationStudy", "VALIDATES", "Model\nClass\nCircuit", "(Circuit)", 0.0, 0.5),
+    ("ValidationStudy", "ON_LAYER", "Layer", "", 0.0, 0.5),
 ]
 
 # Names split over two lines inside their circle.
 SHOWN = {"NeuronGroup": "Neuron\nGroup", "SemanticGroup": "Semantic\nGroup", "MaskingExperiment": "Masking\nExperiment",
-         "FidelityStudy": "Fidelity\nStudy", "FidelityResult": "Fidelity\nResult", "DataModel": "Data\nModel"}
+         "FidelityStudy": "Fidelity\nStudy", "FidelityResult": "Fidelity\nResult", "DataModel": "Data\nModel",
+         "ValidationStudy": "Validation\nStudy"}
 
 
 def _bezier(p0: tuple[float, float], c: tuple[float, float], p2: tuple[float, float], t: float) -> tuple[float, float]:
@@ -165,7 +169,7 @@ def draw(out: Path) -> None:
               "their edges) carry its circuitId.\nQueries read only circuits with complete: true.",
               fontsize=10.5, va="top", color="#333333")
     right.text(-2.6, 11.5, "experiment records", fontsize=14, fontweight="bold", va="top", color="#7A3E55")
-    right.text(-2.6, 10.75, "neurflow mask, neurflow fidelity\n(dashed: labels of the left panel)", fontsize=10.5,
+    right.text(-2.6, 10.75, "neurflow mask, fidelity, validate\n(dashed: labels of the left panel)", fontsize=10.5,
                va="top", color="#333333")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, bbox_inches="tight", facecolor="white")

@@ -19,6 +19,7 @@ from neurflow.cli.experiments import debug, fidelity, mask
 from neurflow.cli.label import label
 from neurflow.cli.options import config_from_options, engine_options, split_list
 from neurflow.cli.query import browser, query
+from neurflow.cli.validate import validate
 from neurflow.engine.models import REGISTRY, ModelError, imagenet_categories, imagenet_wnids, resolve_class
 
 
@@ -93,7 +94,7 @@ def classes(model: str, search: str | None) -> None:
         click.echo(f"{index:4d}  {wnids[index]:10s}  {name}")
 
 
-for _command in (db, query, browser, mask, fidelity, debug, label):
+for _command in (db, query, browser, mask, fidelity, debug, label, validate):
     main.add_command(_command)
 
 if __name__ == "__main__":

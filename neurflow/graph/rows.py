@@ -24,7 +24,7 @@ from neurflow.graph.schema import DATA_MODEL_VERSION, StoreError
 
 def model_key(circuit: Circuit) -> str:
     """``efficientnet-lite0@<weights id>``: one Model node per model name and weights."""
-    return f"{circuit.model.name}@{circuit.model.weights_id}"
+    return circuit.model.key
 
 
 def graph_neuron_key(model: str, neuron: str) -> str:

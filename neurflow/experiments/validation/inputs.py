@@ -1,0 +1,237 @@
+"""What a validation study runs on: a class circuit, the model it was built with, and the class's patches.
+
+``StudyInputs`` is built by :func:`study_inputs` from a circuit folder (a built circuit, or the folder the
+graph's circuit was ingested from). The studies only read it.
+
+May import: torch, numpy, Pillow, tqdm, the engine, the core modules (never the graph: the CLI resolves a graph
+circuit to its folder first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import UnidentifiedImageError
+from tqdm import tqdm
+
+from neurflow.circuit import Circuit
+from neurflow.engine.config import LEGACY_GROUP_SPACE, BuildConfig
+from neurflow.engine.models import LoadedModel, Preprocessing
+from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, list_images, load_view
+from neurflow.errors import NeurflowError
+from neurflow.experiments.ablation import ABLATIONS
+from neurflow.format import file_sha256, find_circuits, load_circuit
+
+
+@dataclass
+class StudyInputs:
+    """A circuit with what is needed to recompute its parts.
+
+    ``views``: the class's images D_c as the circuit used them (same order: patch ids match the circuit's);
+    ``patches``: their crops at the circuit's scales; ``config``: the circuit's build settings (tau, k, steps,
+    quadrature, ranking, batch sizes, device); ``ablation``: ``zero`` or ``mean``; ``replacement``: per layer,
+    the value each channel is set to when it is knocked out (``mean``: its mean over the class's patches and
+    positions; absent or zeros for ``zero``).
+    """
+
+    loaded: LoadedModel
+    circuit: Circuit
+    folder: Path
+    views: list[ViewImage]
+    patches: PatchSet
+    config: BuildConfig
+    ablation: str = "zero"
+    replacement: dict[str, torch.Tensor] = field(default_factory=dict)
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
+    """Optional cache: per layer, [patches, channels] spatial means (filled by the first study that records)."""
+
+
+# Settings that circuits built before they existed were built with: a circuit's params omit them then
+# (docs/format.md), so a missing key means this value, not the current default.
+LEGACY_SETTINGS: dict[str, Any] = {"group_space": LEGACY_GROUP_SPACE}
+# BuildConfig fields that say how to run, not what the circuit is: never read from a circuit's params.
+RUNTIME_SETTINGS = frozenset({"model", "weights", "random_weights", "device", "batch_size", "ig_batch_size",
+                              "map_cache_mb", "extra"})
+
+
+class StudyInputError(NeurflowError, ValueError):
+    """A circuit whose model, weights or images cannot be reproduced here; the message says what to pass."""
+
+
+def study_inputs(
+    circuit_folder: str | Path,
+    *,
+    weights: str | Path | None = None,
+    random_weights: bool = False,
+    device: str | None = None,
+    ablation: str = "zero",
+    images: str | Path | None = None,
+    progress: bool = True,
+) -> StudyInputs:
+    """Everything a validation study needs to recompute parts of the circuit in ``circuit_folder``.
+
+    The model is loaded with ``weights`` (default: the pretrained ones; a circuit built with random weights gets
+    them again from its seed) and must have the circuit's weights id. The build settings are the circuit's own
+    (tau, k, steps, quadrature, ranking, layers, ...). The images are the circuit's, in its order, each checked
+    against its recorded sha256; ``images``: a folder to find them in (by content) when they have moved. With
+    ``ablation="mean"``, one recording pass over the class's patches gives each layer's spatial means
+    (``activations``) and, for every layer below the top, each channel's mean over patches and positions
+    (``replacement``, [C] float32 tensors on the CPU).
+    """
+    from neurflow.engine.models import load_model
+
+    if ablation not in ABLATIONS:
+        raise StudyInputError(f"ablation must be one of {ABLATIONS}, not {ablation!r}")
+    folder = Path(circuit_folder)
+    circuit = load_circuit(folder)
+    params = circuit.params
+    wanted = circuit.model.weights_id
+    if weights is None and wanted.startswith("random:"):
+        random_weights = True  # reproducible from the circuit's seed; the weights id below confirms it
+    loaded = load_model(circuit.model.name, weights, random_weights, device, list(circuit.layers),
+                        int(params.get("seed", 0)))
+    if loaded.weights_id != wanted:
+        raise StudyInputError(
+            f"circuit {circuit.id} was built with {circuit.model.name} weights {wanted}, but the loaded weights "
+            f"are {loaded.weights_id}: pass --weights FILE with the weights it was built with"
+        )
+    config = circuit_config(circuit, weights, random_weights, device)
+    views = circuit_views(circuit, loaded.preprocessing, images)
+    patches = PatchSet(views, loaded.preprocessing)
+    check_patches(circuit, patches)
+    inputs = StudyInputs(loaded, circuit, folder, views, patches, config, ablation)
+    if ablation == "mean":
+        inputs.activations = record_means(inputs, progress)
+        inputs.replacement = {
+            layer: torch.from_numpy(inputs.activations[layer].astype(np.float64).mean(0).astype(np.float32))
+            for layer in circuit.layers[1:]
+        }
+    return inputs
+
+
+def circuit_config(circuit: Circuit, weights: str | Path | None = None, random_weights: bool = False,
+                   device: str | None = None) -> BuildConfig:
+    """The circuit's build settings as a BuildConfig (how to run: from the arguments).
+
+    Keys this neurflow does not know are kept in ``extra``; settings newer than the circuit take the value
+    circuits were built with before they existed (``LEGACY_SETTINGS``).
+    """
+    known = {f.name for f in fields(BuildConfig)} - RUNTIME_SETTINGS
+    values = {name: value for name, value in LEGACY_SETTINGS.items() if name in known}
+    values |= {name: value for name, value in circuit.params.items() if name in known}
+    values["layers"] = list(circuit.layers)
+    unknown = {name: value for name, value in circuit.params.items() if name not in known}
+    try:
+        return BuildConfig(model=circuit.model.name, weights=None if weights is None else str(weights),
+                           random_weights=random_weights, device=device, extra=unknown, **values)
+    except (TypeError, ValueError) as error:
+        raise StudyInputError(f"circuit {circuit.id} has build settings this neurflow cannot use: {error}") from error
+
+
+def circuit_views(circuit: Circuit, prep: Preprocessing, images: str | Path | None = None) -> list[ViewImage]:
+    """The circuit's images D_c in its order, each checked against its recorded sha256.
+
+    A recorded path that is missing or holds other bytes is looked up by content in ``images`` when given.
+    """
+    moved: dict[str, Path] | None = None
+    views = []
+    for position, record in enumerate(circuit.images):
+        path = Path(record.path)
+        if images is not None and not (path.is_file() and file_sha256(path) == record.sha256):
+            if moved is None:
+                moved = {file_sha256(f.path): f.path for f in list_images(images)}
+            path = moved.get(record.sha256, path)
+        where = f"image {position} of circuit {circuit.id}"
+        if not path.is_file():
+            hint = f"nor in {images}" if images is not None else "pass --images DIR holding it"
+            raise StudyInputError(f"{where} is missing: {record.path} ({hint})")
+        try:
+            view = load_view(ImageFile(path, record.label), prep)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+            raise StudyInputError(f"{where} cannot be read: {path} ({error})") from error
+        if view.sha256 != record.sha256:
+            raise StudyInputError(
+                f"{where} has changed: {path} has sha256 {view.sha256[:16]}..., the circuit recorded "
+                f"{record.sha256[:16]}...; pass --images DIR holding the original"
+            )
+        views.append(view)
+    return views
+
+
+def check_patches(circuit: Circuit, patches: PatchSet) -> None:
+    """The patches must be the circuit's (same ids, boxes and scales), or the studies' patch ids would lie."""
+    if len(patches) != len(circuit.patches):
+        raise StudyInputError(f"circuit {circuit.id} has {len(circuit.patches)} patches, its images give "
+                              f"{len(patches)}: it was built with other patch scales")
+    for record in circuit.patches:
+        if (patches.refs[record.id].scale != record.scale or patches.original_box(record.id) != tuple(record.box)
+                or patches.refs[record.id].image != record.image):
+            raise StudyInputError(f"patch {record.id} of circuit {circuit.id} is not where its images put it "
+                                  f"({record.box} at scale {record.scale}): other preprocessing?")
+
+
+def record_means(inputs: StudyInputs, progress: bool = True) -> dict[str, np.ndarray]:
+    """One forward pass over the class's patches: every circuit layer's [patches, channels] spatial means."""
+    from neurflow.engine.segments import record_layers
+
+    loaded, patches = inputs.loaded, inputs.patches
+    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in inputs.circuit.layers}
+    batches = list(patches.batches(inputs.config.patches_per_pass(loaded.device)))
+    for batch in tqdm(batches, desc="mean activations", unit="batch", disable=not progress, leave=False):
+        means, _ = record_layers(loaded.module, patches.inputs(batch, loaded.device), inputs.circuit.layers)
+        for layer, values in means.items():
+            chunks[layer].append(values)
+    return {layer: torch.cat(values).numpy() for layer, values in chunks.items()}
+
+
+# --------------------------------------------------------------------------- which circuit, which layers
+
+
+def find_circuit_folder(root: str | Path, class_index: int | None = None, model: str | None = None,
+                        circuit_id: str | None = None) -> Path:
+    """The one circuit folder under ``root`` (``root`` itself, or a folder of circuits) of the class, model
+    (name or ``name@weightsId``) and id asked for; an error lists the candidates when none or several fit."""
+    candidates = [(folder, load_circuit(folder)) for folder in find_circuits(root)]
+    if not candidates:
+        raise StudyInputError(f"no circuit under {root}: build one with `neurflow build`")
+    fitting = [
+        (folder, circuit) for folder, circuit in candidates
+        if (class_index is None or circuit.target.index == class_index)
+        and (model is None or model in (circuit.model.name, f"{circuit.model.name}@{circuit.model.weights_id}"))
+        and (circuit_id is None or circuit.id == circuit_id)
+    ]
+    if len(fitting) == 1:
+        return fitting[0][0]
+    shown = "; ".join(f"{c.id} ({c.target.name}, {c.model.name}) in {f}" for f, c in (fitting or candidates)[:8])
+    if not fitting:
+        raise StudyInputError(f"no circuit under {root} fits the class, model and id asked for. There: {shown}")
+    raise StudyInputError(f"{len(fitting)} circuits under {root} fit: {shown}. Pass -c CLASS or --circuit-id ID")
+
+
+def recorded_circuit_folder(circuit_id: str, folder: str | None) -> Path:
+    """The folder a graph circuit was ingested from, checked to still hold that circuit."""
+    if folder and (Path(folder) / "circuit.json").is_file() and load_circuit(folder).id == circuit_id:
+        return Path(folder)
+    where = f"at {folder}, where it was ingested from" if folder else "recorded in the graph"
+    raise StudyInputError(f"the folder of circuit {circuit_id} is not {where}: pass --circuit-dir DIR "
+                          "(the circuit's folder, or a folder of circuits)")
+
+
+def study_layers(circuit: Circuit, layers: Sequence[str] | None = None) -> list[str]:
+    """The upper layers a study looks at: ``layers`` (checked to be the circuit's, bottom excluded: it has no
+    layer below), by default every layer but the bottom, logit side first."""
+    uppers = list(circuit.layers[:-1])
+    if not layers:
+        return uppers
+    unknown = [layer for layer in layers if layer not in uppers]
+    if unknown:
+        raise StudyInputError(
+            f"{', '.join(map(repr, unknown))} is not an upper layer of circuit {circuit.id}: choose from "
+            f"{', '.join(uppers)} (the bottom layer {circuit.layers[-1]} has no layer below it in the circuit)"
+        )
+    return [layer for layer in uppers if layer in layers]
