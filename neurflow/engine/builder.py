@@ -63,9 +63,19 @@ def _quiet(_: str) -> None:
     return None
 
 
-def _top_patches(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest values, largest first; ties broken by index (stable)."""
-    return np.argsort(-values, kind="stable")[: min(k, len(values))]
+def top_indices(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest values, largest first, ties by index (stable): the order of every
+    top-k concept and top-tau core set, so that a top-k is a prefix of the top-k' for k < k'."""
+    return np.argsort(-values, kind="stable")[:count]
+
+
+def ranking_scores(per_patch: np.ndarray, ranking: str) -> np.ndarray:
+    """What lower neurons are ranked by, from a target's [|V_a|, lower channels] attributions: ``sum``:
+    |T(a, s)| = |sum over V_a of the attribution| (the paper); ``mean-abs``: mean over V_a of |attribution|
+    (the authors' code)."""
+    if ranking == "mean-abs":
+        return np.abs(per_patch).mean(0)
+    return np.abs(per_patch.sum(0))
 
 
 class CircuitBuilder:
@@ -162,11 +172,8 @@ class CircuitBuilder:
 
     def core_set(self, per_patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-tau lower neurons for one target, and their ranking scores."""
-        if self.config.ranking == "mean-abs":
-            ranking = np.abs(per_patch).mean(0)
-        else:
-            ranking = np.abs(per_patch.sum(0))
-        order = np.argsort(-ranking, kind="stable")[: self.config.tau]
+        ranking = ranking_scores(per_patch, self.config.ranking)
+        order = top_indices(ranking, self.config.tau)
         return order, ranking[order]
 
     def build(self, target: ClassInfo, views: list[ViewImage], view_logits: torch.Tensor) -> ClassResult:
@@ -183,7 +190,7 @@ class CircuitBuilder:
         semantic: list[SemanticGroup] = []
         edges: list[Edge] = []
         for depth, upper in enumerate(layers):
-            concepts[upper] = {a: _top_patches(acts[upper][:, a], cfg.k) for a in core[upper]}
+            concepts[upper] = {a: top_indices(acts[upper][:, a], cfg.k) for a in core[upper]}
             if depth + 1 == len(layers):
                 break
             lower = layers[depth + 1]

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from neurflow.circuit import neuron_key
-from neurflow.engine.builder import CircuitBuilder
+from neurflow.engine.builder import CircuitBuilder, top_indices
 from neurflow.engine.patches import PatchSet
 from neurflow.experiments.validation.common import (
     StudySettingsError,
@@ -49,12 +49,6 @@ PAPER_MIN_OVERLAP = 14 / 16
 COLUMNS = ["layer", "lower_layer", "target", "k", "reference_k", "tau", "overlap", "core", "reference_core"]
 
 
-def top_patches(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest values, largest first, ties by index: the builder's order, so that the top-k
-    patches are a prefix of the top-k' for k < k'."""
-    return np.argsort(-values, kind="stable")[:k]
-
-
 def core_sets_by_k(
     builder: CircuitBuilder,
     patches: PatchSet,
@@ -69,7 +63,7 @@ def core_sets_by_k(
     The top-max(ks) patches are attributed once; each k ranks the first k rows."""
     largest = max(ks)
     require_patches(largest, patches)
-    concepts = {a: top_patches(activations[upper][:, a], largest) for a in targets}
+    concepts = {a: top_indices(activations[upper][:, a], largest) for a in targets}
     per_patch = builder.attribute(patches, upper, lower, concepts)
     cores = {a: {k: builder.core_set(per_patch[a][:k])[0] for k in ks} for a in targets}
     return concepts, cores

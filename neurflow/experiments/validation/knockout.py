@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neurflow.engine.builder import CircuitBuilder
+from neurflow.engine.builder import CircuitBuilder, ranking_scores
 from neurflow.engine.patches import PatchSet
 from neurflow.engine.segments import extract_segment, spatial_mean
 from neurflow.experiments.validation.common import (
@@ -173,19 +173,6 @@ def knockout_losses(
 
 
 # --------------------------------------------------------------------------- a circuit's layer pairs
-
-
-def ranking_scores(per_patch: np.ndarray, ranking: str) -> np.ndarray:
-    """The score the circuit ranks lower neurons by (as :meth:`CircuitBuilder.core_set`): ``sum``:
-    |T(a, s)| = |sum over V_a of the attribution|; ``mean-abs``: mean over V_a of |attribution|."""
-    if ranking == "mean-abs":
-        return np.abs(per_patch).mean(0)
-    return np.abs(per_patch.sum(0))
-
-
-def top_channels(scores: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` highest-scoring channels, highest first, ties by channel (the builder's order)."""
-    return np.argsort(-scores, kind="stable")[:count]
 
 
 def layer_rng(seed: int, layer: str, purpose: str) -> np.random.Generator:

@@ -33,6 +33,7 @@ import torch
 from scipy import stats
 
 from neurflow.circuit import neuron_key
+from neurflow.engine.builder import top_indices
 from neurflow.engine.segments import spatial_mean
 from neurflow.experiments.validation.common import StudySettingsError
 from neurflow.experiments.validation.inputs import StudyInputs
@@ -41,7 +42,6 @@ from neurflow.experiments.validation.knockout import (
     draw_random_sets,
     layer_rng,
     prepare_pairs,
-    top_channels,
 )
 from neurflow.experiments.validation.result import StudyResult
 
@@ -165,7 +165,7 @@ def pair_rows(pair: LayerPair, taus: Sequence[int], random_count: int, seed: int
     for tau in taus:
         for method in METHODS:
             for a in pair.targets:
-                chosen[method, tau, a] = top_channels(scores[method][a], tau)
+                chosen[method, tau, a] = top_indices(scores[method][a], tau)
                 column[method, tau, a] = index.add(chosen[method, tau, a])
         drawn = draw_random_sets(layer_rng(seed, pair.upper, f"optimality/tau={tau}"), pair.channels, tau, random_count)
         randoms[tau] = [index.add(s) for s in drawn]

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from neurflow.engine.builder import ranking_scores, top_indices
 from neurflow.engine.segments import extract_segment, layer_output, trace
 from neurflow.experiments.validation.common import StudySettingsError
 from neurflow.experiments.validation.inputs import StudyInputs
@@ -17,8 +18,6 @@ from neurflow.experiments.validation.knockout import (
     knockout_losses,
     layer_rng,
     prepare_pairs,
-    ranking_scores,
-    top_channels,
 )
 from tests.experiments.validation.support import three_colours_inputs
 
@@ -165,7 +164,7 @@ def test_ranking_and_random_sets() -> None:
     per_patch = np.array([[1.0, -3.0, 2.0], [1.0, 2.0, -2.5]])
     np.testing.assert_allclose(ranking_scores(per_patch, "sum"), [2.0, 1.0, 0.5])
     np.testing.assert_allclose(ranking_scores(per_patch, "mean-abs"), [1.0, 2.5, 2.25])
-    assert top_channels(np.array([1.0, 3.0, 3.0, 0.0]), 2).tolist() == [1, 2]  # ties by channel
+    assert top_indices(np.array([1.0, 3.0, 3.0, 0.0]), 2).tolist() == [1, 2]  # ties by channel
     drawn = draw_random_sets(layer_rng(0, "layer", "x"), 10, 4, 5)
     assert all(len(set(s)) == 4 and s == sorted(s) and max(s) < 10 for s in drawn)
     assert drawn == draw_random_sets(layer_rng(0, "layer", "x"), 10, 4, 5)
@@ -194,4 +193,4 @@ def test_real_segment_reproduces_the_circuit_and_its_core_sets(samoyed_inputs: S
     for a in pair.targets:
         # The recomputed attributions rank the circuit's own core set first.
         edges = {e.lower for e in circuit.edges if e.upper == f"_blocks.15:{a}"}
-        assert {f"_blocks.14:{s}" for s in top_channels(pair.importance[a], tau)} == edges
+        assert {f"_blocks.14:{s}" for s in top_indices(pair.importance[a], tau)} == edges
