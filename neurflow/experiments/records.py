@@ -27,7 +27,7 @@ from neurflow.graph.experiments import GroupRef, write_fidelity_study, write_mas
 
 def model_key_of(loaded: LoadedModel) -> str:
     """The Model node key of a loaded model: ``name@weightsId`` (as the store writes it)."""
-    return f"{loaded.name}@{loaded.weights_id}"
+    return loaded.info.key
 
 
 def neurflow_version() -> str:
@@ -65,7 +65,7 @@ def masking_properties(result: MaskingResult, circuit: CircuitRef | None, groups
         "ablation": result.ablation,
         "ablationReference": result.ablation_reference,
         "ablationInputs": result.ablation_inputs,
-        "modelKey": f"{result.model.name}@{result.model.weights_id}",
+        "modelKey": result.model.key,
         "modelName": result.model.name,
         "weightsId": result.model.weights_id,
         "classIndex": result.target.index,

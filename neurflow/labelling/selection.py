@@ -23,7 +23,7 @@ from neurflow.labelling.errors import LabellingError
 
 def _of_model(circuit: Circuit, model: str) -> bool:
     """``model`` names the circuit's model: its name, or its key ``name@weightsId``."""
-    return model in (circuit.model.name, f"{circuit.model.name}@{circuit.model.weights_id}")
+    return model in (circuit.model.name, circuit.model.key)
 
 
 def circuit_from_folders(root: str | Path, model: str, class_index: int,

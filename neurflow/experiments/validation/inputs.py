@@ -202,7 +202,7 @@ def find_circuit_folder(root: str | Path, class_index: int | None = None, model:
     fitting = [
         (folder, circuit) for folder, circuit in candidates
         if (class_index is None or circuit.target.index == class_index)
-        and (model is None or model in (circuit.model.name, f"{circuit.model.name}@{circuit.model.weights_id}"))
+        and (model is None or model in (circuit.model.name, circuit.model.key))
         and (circuit_id is None or circuit.id == circuit_id)
     ]
     if len(fitting) == 1:
