@@ -153,6 +153,11 @@ class Circuit:
         return circuit_id(self.model, self.target, self.params)
 
     @property
+    def family_key(self) -> str:
+        """The circuits that compare like with like: same model, weights and build parameters, any class."""
+        return family_key(self.model, self.params)
+
+    @property
     def logit_key(self) -> str:
         return neuron_key(self.layers[0], self.target.index)
 
@@ -175,6 +180,12 @@ def circuit_id(model: ModelInfo, target: ClassInfo, params: dict[str, Any]) -> s
         {"model": model.name, "weights": model.weights_id, "class": target.index, "params": params},
         sort_keys=True,
     )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def family_key(model: ModelInfo, params: dict[str, Any]) -> str:
+    """16 hex digits: hash of the model, its weights and the build parameters (the circuit id without the class)."""
+    payload = json.dumps({"model": model.name, "weights": model.weights_id, "params": params}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

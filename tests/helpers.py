@@ -74,6 +74,9 @@ def expected_counts(circuits: Sequence[Circuit]) -> dict[str, int]:
         "OVERLAPS": len(overlap_pairs(circuits)),
         "EXEMPLIFIES": sum(len(g.patches) for c in circuits for g in c.semantic_groups),
         "CROPPED_FROM": len(patches),
+        "CircuitFamily": len({c.family_key for c in circuits}), "IN_FAMILY": len(circuits),
+        # one per (family, neuron) that some circuit of the family has as a core neuron
+        "FAMILY_INFLUENCE": len({(c.family_key, n.key) for c in circuits for ns in c.neurons.values() for n in ns}),
     }
 
 
@@ -86,11 +89,34 @@ def shares(circuit: Circuit) -> dict[tuple[str, str], float]:
 
 
 def top_start(circuit: Circuit) -> dict[str, float]:
-    """Share of the logit that each logit-layer group starts with."""
-    top = [g.id for g in circuit.neuron_groups if g.layer == circuit.layers[0]]
-    out = {g: sum(abs(e.weight) for e in circuit.group_edges if e.upper == g) for g in top}
-    total = sum(out.values())
-    return {g: (out[g] / total if total else 1 / len(top)) for g in top}
+    """Share of the logit that each logit-layer group starts with: its semantic groups' share of the logit's
+    concept (patches)."""
+    logit_sgs = {g.key: len(g.patches) for g in circuit.semantic_groups if g.neuron == circuit.logit_key}
+    total = sum(logit_sgs.values())
+    top = [g for g in circuit.neuron_groups if g.layer == circuit.layers[0]]
+    return {g.id: sum(logit_sgs.get(sg, 0) for sg in g.semantic_groups) / total for g in top}
+
+
+def neuron_paths(circuit: Circuit) -> list[tuple[list[str], float]]:
+    """Every path logit -> semantic group -> core neuron -> semantic group -> ... with its strength: the
+    product of (patches of the semantic group / patches of its neuron's concept) x (|w| / the semantic group's
+    total |w|) along it. Brute force: only for small circuits."""
+    sgs: dict[str, list] = defaultdict(list)
+    for g in circuit.semantic_groups:
+        sgs[g.neuron].append(g)
+    result = []
+
+    def walk(path: list[str], strength: float) -> None:
+        result.append((path, strength))
+        concept = sum(len(g.patches) for g in sgs[path[-1]])
+        for g in sgs[path[-1]]:
+            edges = [e for e in circuit.edges if e.upper_group == g.key]
+            total = sum(abs(e.weight) for e in edges)
+            for e in edges:
+                walk([*path, g.key, e.lower], strength * len(g.patches) / concept * abs(e.weight) / total)
+
+    walk([circuit.logit_key], 1.0)
+    return result
 
 
 def all_paths(circuit: Circuit) -> list[tuple[list[str], float]]:

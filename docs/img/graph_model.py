@@ -38,6 +38,7 @@ CIRCUIT_NODES: dict[str, tuple[float, float, str, str, str]] = {
     "SemanticGroup": (11.0, -2.4, "#4C8EDA", "white", "key"),
     "Patch": (11.0, -7.6, "#FFE081", "#2A2C34", "key"),
     "Image": (0.0, -7.6, "#F79767", "white", "sha256"),
+    "CircuitFamily": (6.0, 6.2, "#B0B0B0", "#2A2C34", "key"),
 }
 # (from, type, to, properties, arc rad, label position along the arrow 0..1)
 CIRCUIT_EDGES: list[tuple[str, str, str, str, float, float]] = [
@@ -46,10 +47,12 @@ CIRCUIT_EDGES: list[tuple[str, str, str, str, float, float]] = [
     ("Circuit", "OF_MODEL", "Model", "", 0.0, 0.5),
     ("Circuit", "FOR_CLASS", "Class", "", 0.0, 0.5),
     ("Circuit", "HAS_LOGIT", "Neuron", "", -0.14, 0.5),
-    ("Circuit", "HAS_CORE_NEURON", "Neuron", "{weight, depth, maxActivation, parents}", 0.0, 0.5),
+    ("Circuit", "HAS_CORE_NEURON", "Neuron", "{influence, influenceBefore, weight, depth}", 0.0, 0.5),
+    ("Circuit", "IN_FAMILY", "CircuitFamily", "", 0.0, 0.5),
+    ("CircuitFamily", "FAMILY_INFLUENCE", "Neuron", "{influence, classes}", 0.0, 0.5),
     ("Circuit", "HAS_IMAGE", "Image", "{predicted, logit}", 0.0, 0.72),
     ("Circuit", "HAS_GROUP", "NeuronGroup", "", 0.0, 0.45),
-    ("NeuronGroup", "HAS_MEMBER", "Neuron", "", 0.0, 0.5),
+    ("NeuronGroup", "HAS_MEMBER", "Neuron", "{influence}", 0.0, 0.5),
     ("NeuronGroup", "HAS_SEMANTIC_GROUP", "SemanticGroup", "", 0.0, 0.5),
     ("SemanticGroup", "OF_NEURON", "Neuron", "", 0.28, 0.5),
     ("Neuron", "CONTRIBUTES_TO", "SemanticGroup", "{weight, score}", 0.28, 0.5),
@@ -58,7 +61,7 @@ CIRCUIT_EDGES: list[tuple[str, str, str, str, float, float]] = [
 ]
 # loops: (label, type, properties, direction of the loop in degrees)
 CIRCUIT_LOOPS = [
-    ("NeuronGroup", "FLOWS_TO", "{weight, share}\nlower group -> upper group", 270.0),
+    ("NeuronGroup", "FLOWS_TO", "{weight, share, influence}\nlower group -> upper group", 270.0),
     ("NeuronGroup", "OVERLAPS", "{jaccard, shared}\nacross classes", 180.0),
 ]
 

@@ -27,7 +27,8 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
     """Deletes a circuit and everything scoped to it; returns whether it existed.
 
     The circuit is first marked incomplete (so queries stop seeing it at once), then its semantic and neuron
-    groups are deleted in batches (with their relationships), then the Circuit node. Patches and images that
+    groups are deleted in batches (with their relationships), then the Circuit node, and its family's
+    total influence on its neurons is recomputed without it. Patches and images that
     no circuit uses any more are deleted too; Model, Layer, Neuron and Class nodes stay. A deletion killed
     mid-way leaves an incomplete circuit, which the next ingestion deletes again.
     """
@@ -35,6 +36,7 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
     if not found or found[0]["circuits"] == 0:
         return False
     images: set[str] = set(found[0]["images"])
+    family, neurons = found[0]["family"], found[0]["neurons"]
     patches: set[str] = set()
     for label in CIRCUIT_SCOPED_LABELS:
         query = with_label("deletion/circuit-parts", CIRCUIT_SCOPED_LABELS, label)
@@ -44,6 +46,8 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
             if found[0]["deleted"] == 0:
                 break
     records(driver, statement("deletion/circuit-node"), database, id=circuit_id)
+    if family is not None:  # circuits written before families (data model 1.0) have none
+        records(driver, statement("family/refresh-totals"), database, family=family, neurons=neurons)
     for batch in _batches(sorted(patches), 5000):
         found = records(driver, statement("deletion/orphan-patches"), database, keys=list(batch))
         images.update(found[0]["images"])

@@ -12,12 +12,13 @@ from neurflow.graph.statements import records, statement, with_label
 #: Every node label neurflow's circuit writes create (docs/graph-model.md).
 LABELS: tuple[str, ...] = (
     "DataModel", "Model", "Layer", "Neuron", "Class", "Circuit", "SemanticGroup", "NeuronGroup", "Patch", "Image",
+    "CircuitFamily",
 )
 #: Every relationship type neurflow's circuit writes create.
 RELATIONSHIP_TYPES: tuple[str, ...] = (
     "HAS_LAYER", "HAS_NEURON", "OF_MODEL", "FOR_CLASS", "HAS_LOGIT", "HAS_CORE_NEURON", "HAS_IMAGE", "HAS_GROUP",
     "HAS_SEMANTIC_GROUP", "OF_NEURON", "HAS_MEMBER", "CONTRIBUTES_TO", "FLOWS_TO", "OVERLAPS", "EXEMPLIFIES",
-    "CROPPED_FROM",
+    "CROPPED_FROM", "IN_FAMILY", "FAMILY_INFLUENCE",
 )
 
 

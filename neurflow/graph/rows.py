@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurflow.analysis import group_edge_shares, group_flow
+from neurflow.analysis import circuit_influence, group_edge_shares, group_flow, influence_before
 from neurflow.circuit import Circuit, label_matches
 from neurflow.format import thumbnail_uri
 from neurflow.graph.schema import DATA_MODEL_VERSION, StoreError
@@ -61,6 +61,7 @@ class CircuitRows:
     semantic_groups: list[dict[str, Any]]
     members: list[list[str]]
     flows: list[list[Any]]
+    family: dict[str, Any] = field(default_factory=dict)
     group_members: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
 
 
@@ -113,11 +114,15 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
     in_weight: dict[str, float] = defaultdict(float)
     for e in circuit.edges:
         in_weight[e.lower] += abs(e.weight)
+    influence = circuit_influence(circuit)
+    neuron_before = influence_before(influence.neurons, lambda k: k.rpartition(":")[0])
     core_rows = []
     for layer in circuit.layers:
         for n in circuit.neurons.get(layer, []):
             weight = 1.0 if depth[layer] == 0 else in_weight.get(n.key, 0.0)
             core_rows.append({"neuron": nkey(n.key), "layer": layer, "depth": depth[layer], "weight": weight,
+                              "influence": influence.neurons[n.key], "influenceBefore": neuron_before[n.key],
+                              "influenceLabel": f"{influence.neurons[n.key]:.3f}",  # Browser's caption
                               "maxActivation": n.max_activation, "parents": len(n.parents)})
     neuron_rows = [
         {"key": nkey(n.key), "model": mkey, "layer": n.layer, "channel": n.channel, "layerKey": f"{mkey}|{n.layer}"}
@@ -142,7 +147,8 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         for im in images
     ]
 
-    flows = group_flow(circuit)
+    flows = group_flow(circuit, influence)
+    group_before = influence_before(influence.groups, {g.id: g.layer for g in circuit.neuron_groups}.__getitem__)
     label_of_patch = {p: images[patch_by_id[p].image].label for p in used}
     labelled_of_patch = {p: label is not None for p, label in label_of_patch.items()}
     foreign_of_patch = {p: label is not None and not label_matches(label, circuit.target)
@@ -160,7 +166,8 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             "size": len(g.neurons),
             "semanticGroups": len(g.semantic_groups), "patchCount": len(g.patches), "labelledPatches": labelled,
             "foreignPatches": foreign, "foreignShare": foreign / labelled if labelled else None,
-            "influence": flow.influence, "upScore": flow.up_score,
+            "influence": flow.influence, "influenceBefore": group_before[g.id],
+            "influenceLabel": f"{flow.influence:.3f}", "upScore": flow.up_score,
             "upNext": scoped_key(cid, flow.up_next) if flow.up_next else None,
             "downScore": flow.down_score, "downNext": scoped_key(cid, flow.down_next) if flow.down_next else None,
         })
@@ -185,12 +192,18 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         }
         for g in circuit.semantic_groups
     ]
-    members = [[scoped_key(cid, g.id), nkey(n)] for g in circuit.neuron_groups for n in g.neurons]
-    flow_rows = [[scoped_key(cid, e.lower), scoped_key(cid, e.upper), e.weight, share] for e, share in group_edge_shares(circuit)]
+    members = [[scoped_key(cid, g.id), nkey(n), influence.members.get((g.id, n), 0.0)]
+               for g in circuit.neuron_groups for n in g.neurons]
+    layer_of_group = {g.id: g.layer for g in circuit.neuron_groups}
+    edge_before = influence_before(influence.group_edges, lambda e: layer_of_group[e[0]])
+    flow_rows = [[scoped_key(cid, e.lower), scoped_key(cid, e.upper), e.weight, share,
+                  influence.group_edges.get((e.upper, e.lower), 0.0), edge_before.get((e.upper, e.lower), 1.0)]
+                 for e, share in group_edge_shares(circuit)]
     target = circuit.target
     params = circuit.params
     circuit_props = {
         "id": cid, "complete": False, "modelKey": mkey, "modelName": circuit.model.name,
+        "familyKey": circuit.family_key,
         "classIndex": target.index, "className": target.name, "layers": list(circuit.layers),
         "tau": params.get("tau"), "k": params.get("k"), "steps": params.get("steps"),
         "quadrature": params.get("quadrature"), "ranking": params.get("ranking"),
@@ -218,5 +231,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         semantic_groups=sg_rows,
         members=members,
         flows=flow_rows,
+        family={"key": circuit.family_key, "modelKey": mkey, "layers": list(circuit.layers),
+                "paramsJson": circuit_props["paramsJson"]},
         group_members=group_members,
     )

@@ -135,6 +135,14 @@ class BatchWriter:
         return tx.run(query, params).consume().counters
 
 
+def _complete(tx: neo4j.ManagedTransaction, circuit_id: str, family: str, neurons: list[str]) -> list[Any]:
+    """Marks the circuit complete and refreshes its family's totals on its neurons, in one transaction."""
+    marked = list(tx.run(statement("writer/complete"), circuitId=circuit_id))
+    if marked:
+        tx.run(statement("family/refresh-totals"), family=family, neurons=neurons).consume()
+    return marked
+
+
 def write_circuit(
     driver: neo4j.Driver,
     circuit: Circuit,
@@ -171,7 +179,7 @@ def write_circuit(
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         w = BatchWriter(session, cid, batch_rows, progress)
         w.single("circuit", statement("writer/circuit"), model=rows.model, target=rows.target,
-                 circuit=rows.circuit)
+                 circuit=rows.circuit, family=rows.family)
         w.run("layers", statement("writer/layers"), rows.layers)
         w.run("neurons", statement("writer/neurons"), rows.neurons)
         w.single("logit", statement("writer/logit"), circuitId=cid, logit=rows.logit)
@@ -183,8 +191,7 @@ def write_circuit(
         w.run("semantic groups", statement("writer/semantic-groups"), rows.semantic_groups, expect_rels=_sg_rels)
         w.run("group flows", statement("writer/group-flows"), rows.flows, expect_rels=_one)
         w.run("overlaps", statement("writer/overlaps"), overlaps, expect_rels=_one)
-        complete = statement("writer/complete")
-        marked = session.execute_write(lambda tx: list(tx.run(complete, circuitId=cid)))
+        marked = session.execute_write(_complete, cid, rows.family["key"], [r["neuron"] for r in rows.core])
         if not marked:
             raise StoreError(f"circuit {cid} disappeared while it was written (deleted by another process?)")
     result.nodes, result.relationships = w.nodes, w.relationships

@@ -36,7 +36,8 @@ NON_EMPTY = (
 )
 #: Weighted relationships: their caption must show this property.
 WEIGHT_CAPTIONS = {
-    "FLOWS_TO": "weightLabel", "CONTRIBUTES_TO": "weight", "HAS_CORE_NEURON": "weight", "OVERLAPS": "jaccard",
+    "FLOWS_TO": "influenceLabel", "CONTRIBUTES_TO": "weight", "HAS_CORE_NEURON": "influenceLabel",
+    "FAMILY_INFLUENCE": "influenceLabel", "OVERLAPS": "jaccard",
     "EXEMPLIFIES": "activation",
 }
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import neo4j
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -33,10 +32,10 @@ from neurflow.graph.writer import write_circuit
 from tests.helpers import (
     all_paths,
     expected_counts,
+    neuron_paths,
     overlap_pairs,
     shares,
     small_synthetic,
-    top_start,
 )
 
 Graph = tuple[neo4j.Driver, str, list[Circuit], list[Path | None]]
@@ -78,17 +77,16 @@ def close(a: float | None, b: float | None) -> bool:
 
 
 def influences(circuit: Circuit) -> dict[str, float]:
-    """Share of the logit's attribution through each group: vector x share-matrix, layer by layer."""
-    share = shares(circuit)
-    by_layer = {layer: sorted(g.id for g in circuit.neuron_groups if g.layer == layer) for layer in circuit.layers}
-    start = top_start(circuit)
-    vector = np.array([start[g] for g in by_layer[circuit.layers[0]]])
-    result = dict(zip(by_layer[circuit.layers[0]], vector.tolist(), strict=True))
-    for upper, lower in zip(circuit.layers, circuit.layers[1:], strict=False):
-        matrix = np.array([[share.get((u, low), 0.0) for low in by_layer[lower]] for u in by_layer[upper]])
-        vector = vector @ matrix if len(by_layer[upper]) else np.zeros(len(by_layer[lower]))
-        result.update(zip(by_layer[lower], vector.tolist(), strict=True))
-    return result
+    """Share of the logit's attribution that reaches each group: the paths from the logit to its member neurons
+    (brute force), each neuron's part split by its semantic groups' share of its concept."""
+    neuron: dict[str, float] = defaultdict(float)
+    for path, strength in neuron_paths(circuit):
+        neuron[path[-1]] += strength
+    concept: dict[str, int] = defaultdict(int)
+    for sg in circuit.semantic_groups:
+        concept[sg.neuron] += len(sg.patches)
+    of_sg = {sg.key: neuron[sg.neuron] * len(sg.patches) / concept[sg.neuron] for sg in circuit.semantic_groups}
+    return {g.id: sum(of_sg[k] for k in g.semantic_groups) for g in circuit.neuron_groups}
 
 
 def patch_keys(circuit: Circuit) -> dict[int, str]:

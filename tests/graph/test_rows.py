@@ -31,7 +31,7 @@ def test_flow_rows_carry_the_group_edge_shares() -> None:
     expected = shares(circuit)
     rows = circuit_rows(circuit)
     cid = circuit.id
-    for lower, upper, weight, share in rows.flows:
+    for lower, upper, weight, share, _influence, _before in rows.flows:
         key = (upper.removeprefix(f"{cid}|"), lower.removeprefix(f"{cid}|"))
         assert math.isclose(share, expected.get(key, 0.0), rel_tol=1e-12, abs_tol=1e-15)
         assert weight == next(e.weight for e in circuit.group_edges if (e.upper, e.lower) == key)

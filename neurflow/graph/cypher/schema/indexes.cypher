@@ -9,3 +9,7 @@ CREATE INDEX class_wnid IF NOT EXISTS FOR (n:Class) ON (n.wnid);
 CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.layer, n.channel);
 // concept-reuse's group pairs: a range seek of the strong overlaps, not an expansion of every group's edges
 CREATE INDEX overlaps_jaccard IF NOT EXISTS FOR ()-[o:OVERLAPS]-() ON (o.jaccard);
+// like-with-like comparisons: the circuits of one family
+CREATE INDEX circuit_family IF NOT EXISTS FOR (n:Circuit) ON (n.familyKey);
+// search-concepts: group labels, captions and class names
+CREATE FULLTEXT INDEX concept_text IF NOT EXISTS FOR (n:NeuronGroup|Class) ON EACH [n.label, n.caption, n.name];

@@ -1,6 +1,8 @@
-// The circuit's core neurons, with their depth, incoming weight and activation.
+// The circuit's core neurons, with their depth, incoming weight, influence and activation.
 MATCH (c:Circuit {id: $circuitId})
 UNWIND $rows AS r
 MATCH (n:Neuron {key: r.neuron})
-CREATE (c)-[:HAS_CORE_NEURON {layer: r.layer, depth: r.depth, weight: r.weight, maxActivation: r.maxActivation,
+CREATE (c)-[:HAS_CORE_NEURON {layer: r.layer, depth: r.depth, weight: r.weight, influence: r.influence,
+                              influenceBefore: r.influenceBefore,
+                              influenceLabel: r.influenceLabel, maxActivation: r.maxActivation,
                               parents: r.parents, circuitId: $circuitId}]->(n)

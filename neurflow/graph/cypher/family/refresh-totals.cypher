@@ -1,0 +1,12 @@
+// A family's total influence on each of $neurons, summed over its complete circuits (one per class), after a
+// circuit of the family became complete or was deleted: specificity = a circuit's influence / this total.
+MATCH (f:CircuitFamily {key: $family})
+UNWIND $neurons AS key
+MATCH (n:Neuron {key: key})
+OPTIONAL MATCH (n)<-[r:HAS_CORE_NEURON]-(o:Circuit)
+WHERE o.familyKey = $family AND o.complete
+WITH f, n, sum(r.influence) AS total, count(o) AS classes
+MERGE (f)-[t:FAMILY_INFLUENCE]->(n)
+SET t.influence = total, t.classes = classes, t.influenceLabel = toString(round(total, 3))
+WITH t, classes WHERE classes = 0
+DELETE t
