@@ -22,6 +22,13 @@ MATCH (n:Patch) WITH count(n) AS count RETURN 'label' AS kind, 'Patch' AS name, 
 UNION ALL
 MATCH (n:Image) WITH count(n) AS count RETURN 'label' AS kind, 'Image' AS name, count
 UNION ALL
+MATCH (n:CircuitFamily) WITH count(n) AS count RETURN 'label' AS kind, 'CircuitFamily' AS name, count
+UNION ALL
+MATCH ()-[r:IN_FAMILY]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'IN_FAMILY' AS name, count
+UNION ALL
+MATCH ()-[r:FAMILY_INFLUENCE]->() WITH count(r) AS count
+RETURN 'relationship' AS kind, 'FAMILY_INFLUENCE' AS name, count
+UNION ALL
 MATCH ()-[r:HAS_LAYER]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_LAYER' AS name, count
 UNION ALL
 MATCH ()-[r:HAS_NEURON]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_NEURON' AS name, count

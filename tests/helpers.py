@@ -9,6 +9,8 @@ import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
+
 from neurflow.circuit import Circuit
 from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD
 from neurflow.synthetic import synthetic_circuit
@@ -95,6 +97,32 @@ def top_start(circuit: Circuit) -> dict[str, float]:
     total = sum(logit_sgs.values())
     top = [g for g in circuit.neuron_groups if g.layer == circuit.layers[0]]
     return {g.id: sum(logit_sgs.get(sg, 0) for sg in g.semantic_groups) / total for g in top}
+
+
+def neuron_influence(circuit: Circuit) -> dict[str, float]:
+    """Influence of every core neuron as a product of layer-to-layer matrices M[a, s] = sum over a's semantic
+    groups j of (patches of j / patches of a's concept) x |w(a, s, j)| / (j's total |w|); the logit row is 1."""
+    keys = {layer: [n.key for n in circuit.neurons[layer]] for layer in circuit.layers}
+    concept: dict[str, int] = defaultdict(int)
+    for sg in circuit.semantic_groups:
+        concept[sg.neuron] += len(sg.patches)
+    sizes = {sg.key: len(sg.patches) for sg in circuit.semantic_groups}
+    totals: dict[str, float] = defaultdict(float)
+    for e in circuit.edges:
+        totals[e.upper_group] += abs(e.weight)
+    vector = np.array([1.0 if k == circuit.logit_key else 0.0 for k in keys[circuit.layers[0]]])
+    result = dict(zip(keys[circuit.layers[0]], vector.tolist(), strict=True))
+    for upper, lower in zip(circuit.layers, circuit.layers[1:], strict=False):
+        row = {k: i for i, k in enumerate(keys[upper])}
+        col = {k: i for i, k in enumerate(keys[lower])}
+        matrix = np.zeros((len(row), len(col)))
+        for e in circuit.edges:
+            if e.upper in row and e.lower in col and totals[e.upper_group] > 0:
+                matrix[row[e.upper], col[e.lower]] += (sizes[e.upper_group] / concept[e.upper]
+                                                       * abs(e.weight) / totals[e.upper_group])
+        vector = vector @ matrix
+        result.update(zip(keys[lower], vector.tolist(), strict=True))
+    return result
 
 
 def neuron_paths(circuit: Circuit) -> list[tuple[list[str], float]]:

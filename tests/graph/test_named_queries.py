@@ -32,7 +32,7 @@ from neurflow.graph.writer import write_circuit
 from tests.helpers import (
     all_paths,
     expected_counts,
-    neuron_paths,
+    neuron_influence,
     overlap_pairs,
     shares,
     small_synthetic,
@@ -77,11 +77,9 @@ def close(a: float | None, b: float | None) -> bool:
 
 
 def influences(circuit: Circuit) -> dict[str, float]:
-    """Share of the logit's attribution that reaches each group: the paths from the logit to its member neurons
-    (brute force), each neuron's part split by its semantic groups' share of its concept."""
-    neuron: dict[str, float] = defaultdict(float)
-    for path, strength in neuron_paths(circuit):
-        neuron[path[-1]] += strength
+    """Share of the logit's attribution that reaches each group: its member neurons' influence (layer matrices,
+    tests/helpers.py), each neuron's part split by its semantic groups' share of its concept."""
+    neuron = neuron_influence(circuit)
     concept: dict[str, int] = defaultdict(int)
     for sg in circuit.semantic_groups:
         concept[sg.neuron] += len(sg.patches)
@@ -262,26 +260,56 @@ def check_concept_reuse(graph: Graph, min_classes: int = 2, min_jaccard: float =
         assert frozenset(row["item"].split(" ~ ")) == items and close(row["jaccard"], j) and close(row["weight"], w)
 
 
-def check_class_similarity(graph: Graph, limit: int = 10) -> None:
+def check_class_similarity(graph: Graph, limit: int = 10, prune: float | None = None) -> None:
     circuits = graph[2]
     target = circuits[0]
-    rows = run(graph, "class-similarity", **{"class": target.target.name.upper()})
-    mine = lower_core(target)
+    params: dict[str, Any] = {"class": target.target.name.upper()}
+    if limit != 10:
+        params["limit"] = limit
+    if prune is not None:
+        params["prune"] = prune
+    rows = run(graph, "class-similarity", **params)
+
+    def side(circuit: Circuit) -> dict[str, tuple[str, float, float]]:
+        """Neuron -> (layer, influence, incoming |w|), below the logit, in the pruned view."""
+        influence, weights = neuron_influence(circuit), in_weights(circuit)
+        kept: dict[str, tuple[str, float, float]] = {}
+        for layer in circuit.layers[1:]:
+            ranked = sorted(circuit.neurons[layer], key=lambda n: (-influence[n.key], n.key))
+            total, carried = sum(influence[n.key] for n in ranked), 0.0
+            for n in ranked:
+                if prune is None or carried / total < prune - 1e-12:
+                    kept[n.key] = (layer, influence[n.key], weights.get(n.key, 0.0))
+                carried += influence[n.key]
+        return kept
+
+    def weighted(mine: dict, theirs: dict, at: int) -> float:
+        keys = mine.keys() | theirs.keys()
+        larger = sum(max(mine.get(k, (0, 0.0, 0.0))[at], theirs.get(k, (0, 0.0, 0.0))[at]) for k in keys)
+        return sum(min(mine.get(k, (0, 0.0, 0.0))[at], theirs.get(k, (0, 0.0, 0.0))[at]) for k in keys) / larger
+
+    mine = side(target)
     expected = []
     for other in circuits:
-        if other.target.index == target.target.index or other.model != target.model:
+        if other.target.index == target.target.index or other.family_key != target.family_key:
             continue
-        theirs = lower_core(other)
+        theirs = side(other)
         shared = mine.keys() & theirs.keys()
-        if not shared:
-            continue
-        smaller = sum(min(mine[k], theirs[k]) for k in shared)
-        larger = sum(max(mine.get(k, 0.0), theirs.get(k, 0.0)) for k in mine.keys() | theirs.keys())
-        expected.append((other.target.name, other.id, len(shared), smaller / larger,
-                         len(shared) / len(mine.keys() | theirs.keys())))
+        per_layer = []
+        for layer in target.layers[1:]:
+            a = {k: v for k, v in mine.items() if v[0] == layer}
+            b = {k: v for k, v in theirs.items() if v[0] == layer}
+            per_layer.append((layer, weighted(a, b, 1)))
+        expected.append((other.target.name, other.id, len(shared), weighted(mine, theirs, 1),
+                         len(shared) / len(mine.keys() | theirs.keys()), weighted(mine, theirs, 2), per_layer))
     expected.sort(key=lambda t: (-t[3], -t[4], t[0]))
-    assert [(r["class"], r["circuit"], r["sharedNeurons"]) for r in rows] == [t[:3] for t in expected[:limit]]
-    assert all(close(r["weightedJaccard"], t[3]) and close(r["jaccard"], t[4]) for r, t in zip(rows, expected, strict=False))
+    comparable = [r for r in rows if r["comparable"]]
+    assert [(r["class"], r["circuit"], r["sharedNeurons"]) for r in comparable] == [t[:3] for t in expected[:limit]]
+    for r, t in zip(comparable, expected, strict=False):
+        assert close(r["weightedJaccard"], t[3]) and close(r["jaccard"], t[4])
+        assert close(r["incomingWeightJaccard"], t[5])
+        assert [p["layer"] for p in r["perLayer"]] == [p[0] for p in t[6]]
+        assert all(close(p["weightedJaccard"], q[1]) for p, q in zip(r["perLayer"], t[6], strict=True))
 
 
 CHECKERS: dict[str, Callable[..., None]] = {
@@ -320,10 +348,29 @@ def test_queries_on_synthetic_circuits_with_foreign_images_and_overlaps(syntheti
         check(synthetic_graph)
     check_top_groups(synthetic_graph, limit=2, thumbnails=1)
     check_bias_paths(synthetic_graph, n=3, min_foreign=0.4)
+    check_class_similarity(synthetic_graph, prune=0.8)
+    check_class_similarity(synthetic_graph, limit=2, prune=0.5)
     rows = run(synthetic_graph, "bias-paths", **{"class": "258", "minForeign": 0.4})
     assert any(r["kind"] == "foreign" for r in rows), "the synthetic data has foreign groups"
     rows = run(synthetic_graph, "concept-reuse", minJaccard=0.2)
     assert {r["kind"] for r in rows} == {"neuron", "group", "group-pair"}
+
+
+@pytest.mark.neo4j
+def test_class_similarity_compares_like_with_like(synthetic_graph: Graph) -> None:
+    """A class whose only circuit has other build parameters is listed as not comparable, never compared; a
+    second circuit of a compared class, of another family, changes nothing."""
+    driver, database, circuits, _ = synthetic_graph
+    before = run(synthetic_graph, "class-similarity", **{"class": "258"})
+    write_circuit(driver, small_synthetic(300, seed=1), database=database)
+    write_circuit(driver, small_synthetic(207, seed=1), database=database)
+    rows = run(synthetic_graph, "class-similarity", **{"class": "258"})
+    assert rows[:len(before)] == before
+    assert [(r["index"], r["comparable"], r["weightedJaccard"]) for r in rows[len(before):]] == [(300, False, None)]
+    # the other family, asked for by key, compares only its own circuits
+    other = run(synthetic_graph, "class-similarity", **{"class": "207", "family": small_synthetic(207, seed=1).family_key})
+    assert [(r["index"], r["comparable"]) for r in other if r["comparable"]] == [(300, True)]
+    assert {r["index"] for r in other if not r["comparable"]} == {258, 259, 208}
 
 
 @pytest.mark.neo4j
