@@ -1,48 +1,89 @@
 // name: concept-reuse
-// description: Concepts reused across classes. kind "neuron": core neurons in the circuits of at least
-//   minClasses classes, ranked by the number of classes, then by their total incoming |w| (weight) over those
-//   circuits. kind "group": neuron groups that overlap (Jaccard of member neurons >= minJaccard) groups of other
-//   classes' circuits, ranked by the number of classes (the group's own included), then by the mean best
-//   Jaccard; weight is the group's influence. kind "group-pair": the most overlapping pairs of groups of
-//   different classes (same model and layer), weight = the smaller influence.
+// description: Concepts that carry influence in several classes, within one family of comparable circuits (same
+//   model, weights, layers and build parameters; the newest circuit of each class). kind "neuron": core neurons
+//   (below the logit) ranked by sharedInfluence, the influence they carry beyond their main class (the sum over
+//   classes minus the largest), so a neuron every class lists but only one relies on ranks low; classes and
+//   influences list who uses it, largest first. kind "group": neuron groups that overlap (Jaccard of member
+//   neurons >= minJaccard) groups of other classes; sharedInfluence sums, over the other classes, the smaller
+//   influence of the group and its best match there. kind "group-pair": pairs of overlapping groups of two
+//   classes ranked by the smaller influence. family: the family compared.
 // param: minClasses (int, default 2) least number of classes a neuron or group must appear in
 // param: minJaccard (float, default 0.5) least Jaccard overlap (OVERLAPS edges exist from 0.2 up)
 // param: limit (int, default 10) rows of each kind
+// param: prune (float, default null) pruned views: per layer, the neurons and groups carrying this share of the
+//   layer's influence in their circuit (e.g. 0.8)
 // param: model (string, default null) model name or key (name@weightsId); default: every model
-MATCH (c:Circuit {complete: true})
-WHERE $model IS NULL OR c.modelKey = $model OR c.modelName = $model
-WITH collect(c) AS circuits, collect(c.id) AS ids
-CALL (circuits, ids) {
-  UNWIND circuits AS c
-  WITH c, c.classIndex AS classIndex, c.className AS className  // read once per circuit, not per neuron
-  MATCH (c)-[r:HAS_CORE_NEURON]->(n:Neuron)
-  WHERE r.depth > 0
-  WITH n, count(DISTINCT classIndex) AS classCount, collect(DISTINCT className) AS classes, sum(r.weight) AS weight
-  WHERE classCount >= $minClasses
-  RETURN 'neuron' AS kind, n.layer + ':' + n.channel AS item, n.layer AS layer, classCount, classes, weight,
-         null AS jaccard
-  ORDER BY classCount DESC, weight DESC, item
-  LIMIT $limit
+// param: class (string, default null) compare the family of this class's newest circuit (name, index or wnid)
+// param: family (string, default null) family key; default: the family of the newest complete circuit
+CALL () {
+  MATCH (c:Circuit {complete: true})
+  WHERE ($model IS NULL OR c.modelKey = $model OR c.modelName = $model)
+    AND ($family IS NULL OR c.familyKey = $family)
+    AND ($class IS NULL OR EXISTS {
+      MATCH (c)-[:FOR_CLASS]->(cl:Class)
+      WHERE toString(cl.index) = $class OR toLower(cl.name) = toLower($class) OR cl.wnid = $class })
+  RETURN c.familyKey AS family
+  ORDER BY c.ingestedAt DESC, c.id
+  LIMIT 1
+}
+MATCH (f:CircuitFamily {key: family})
+CALL (f) {  // the newest complete circuit of each class in the family
+  MATCH (o:Circuit {familyKey: f.key})
+  WHERE o.complete
+  WITH o ORDER BY o.ingestedAt DESC, o.id
+  WITH o.classIndex AS index, collect(o)[0] AS o
+  RETURN collect(o) AS circuits, collect(o.id) AS ids
+}
+CALL (f, circuits, ids) {
+  CALL (f, circuits) {
+    // whole circuits: the family totals written at ingestion
+    MATCH (f)-[t:FAMILY_INFLUENCE]->(n:Neuron)
+    WHERE $prune IS NULL AND t.classes >= $minClasses AND n.layer <> f.layers[0]
+    RETURN n, t.influence AS total, t.influence - t.maxInfluence AS beyond
+    UNION ALL
+    // pruned views: summed here over the kept neurons
+    UNWIND CASE WHEN $prune IS NULL THEN [] ELSE circuits END AS c
+    MATCH (c)-[r:HAS_CORE_NEURON]->(n:Neuron)
+    WHERE r.depth > 0 AND r.influenceBefore < $prune
+    WITH n, sum(r.influence) AS total, max(r.influence) AS most, count(r) AS classes
+    WHERE classes >= $minClasses
+    RETURN n, total, total - most AS beyond
+  }
+  WITH n, total, beyond, ids ORDER BY beyond DESC, total DESC, n.key LIMIT $limit
+  CALL (n, ids) {
+    MATCH (n)<-[r:HAS_CORE_NEURON]-(o:Circuit)
+    WHERE o.id IN ids AND ($prune IS NULL OR r.influenceBefore < $prune)
+    WITH o, r ORDER BY r.influence DESC, o.className
+    RETURN collect(o.className) AS classes, collect(r.influence) AS influences
+  }
+  RETURN 'neuron' AS kind, n.layer + ':' + n.channel AS item, n.layer AS layer, size(classes) AS classCount,
+         classes, influences, total AS influence, beyond AS sharedInfluence, null AS jaccard
+  ORDER BY sharedInfluence DESC, influence DESC, item
   UNION ALL
   UNWIND circuits AS c
   MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)-[o:OVERLAPS]-(h:NeuronGroup)
   WHERE o.jaccard >= $minJaccard AND h.circuitId IN ids
-  WITH c, g, h.className AS other, max(o.jaccard) AS best
-  WITH c, g, count(other) + 1 AS classCount, [c.className] + collect(other) AS classes, avg(best) AS jaccard
-  WHERE classCount >= $minClasses
-  RETURN 'group' AS kind, c.className + ' ' + g.groupId AS item, g.layer AS layer, classCount, classes,
-         g.influence AS weight, jaccard
-  ORDER BY classCount DESC, jaccard DESC, weight DESC, item
+    AND ($prune IS NULL OR (g.influenceBefore < $prune AND h.influenceBefore < $prune))
+  WITH c, g, h, o ORDER BY o.jaccard DESC, h.influence DESC, h.groupId
+  WITH c, g, h.className AS other, collect({jaccard: o.jaccard, influence: h.influence})[0] AS best
+  WITH c, g, collect(other) AS others, avg(best.jaccard) AS jaccard,
+       sum(CASE WHEN best.influence < g.influence THEN best.influence ELSE g.influence END) AS shared
+  WHERE 1 + size(others) >= $minClasses
+  RETURN 'group' AS kind, c.className + ' ' + g.groupId AS item, g.layer AS layer, 1 + size(others) AS classCount,
+         [c.className] + others AS classes, null AS influences, g.influence AS influence, shared AS sharedInfluence,
+         jaccard
+  ORDER BY sharedInfluence DESC, jaccard DESC, item
   LIMIT $limit
   UNION ALL
   MATCH (g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)  // a seek of the OVERLAPS(jaccard) index
-  WHERE o.jaccard >= $minJaccard AND h.circuitId IN ids
-  MATCH (c:Circuit)-[:HAS_GROUP]->(g)
-  WHERE c IN circuits
-  RETURN 'group-pair' AS kind, c.className + ' ' + g.groupId + ' ~ ' + h.className + ' ' + h.groupId AS item,
-         g.layer AS layer, 2 AS classCount, [c.className, h.className] AS classes,
-         CASE WHEN g.influence < h.influence THEN g.influence ELSE h.influence END AS weight, o.jaccard AS jaccard
-  ORDER BY jaccard DESC, weight DESC, item
+  WHERE o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids
+    AND ($prune IS NULL OR (g.influenceBefore < $prune AND h.influenceBefore < $prune))
+  RETURN 'group-pair' AS kind, g.className + ' ' + g.groupId + ' ~ ' + h.className + ' ' + h.groupId AS item,
+         g.layer AS layer, 2 AS classCount, [g.className, h.className] AS classes, [g.influence, h.influence] AS influences,
+         g.influence + h.influence AS influence,
+         CASE WHEN g.influence < h.influence THEN g.influence ELSE h.influence END AS sharedInfluence,
+         o.jaccard AS jaccard
+  ORDER BY sharedInfluence DESC, jaccard DESC, item
   LIMIT $limit
 }
-RETURN kind, item, layer, classCount, classes, weight, jaccard
+RETURN kind, item, layer, classCount, classes, influences, influence, sharedInfluence, jaccard, f.key AS family

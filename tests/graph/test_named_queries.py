@@ -218,46 +218,84 @@ def check_bias_paths(graph: Graph, n: int = 5, min_foreign: float = 0.5) -> None
         assert len(row["paths"]) == 2  # down to the bottom, up to the logit: both drawn in Browser
 
 
-def check_concept_reuse(graph: Graph, min_classes: int = 2, min_jaccard: float = 0.5, limit: int = 10) -> None:
-    circuits = graph[2]
-    rows = run(graph, "concept-reuse")
-    classes: dict[str, set[str]] = defaultdict(set)
-    weights: dict[str, float] = defaultdict(float)
+def check_concept_reuse(graph: Graph, min_classes: int = 2, min_jaccard: float = 0.5, limit: int = 10,
+                        prune: float | None = None) -> None:
+    circuits = graph[2]  # one family here, and the newest circuit is the last ingested
+    assert len({c.family_key for c in circuits}) == 1
+    given = {"minClasses": (min_classes, 2), "minJaccard": (min_jaccard, 0.5), "limit": (limit, 10),
+             "prune": (prune, None)}
+    rows = run(graph, "concept-reuse", **{k: v for k, (v, default) in given.items() if v != default})
+    assert {r["family"] for r in rows} <= {circuits[0].family_key}
+    kept = {c.id: kept_neurons(c, prune) for c in circuits}
+    uses: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for c in circuits:
-        for key, w in lower_core(c).items():
-            classes[key].add(c.target.name)
-            weights[key] += w
-    neurons = sorted((k for k in classes if len(classes[k]) >= min_classes),
-                     key=lambda k: (-len(classes[k]), -weights[k], k))[:limit]
+        for key, value in kept[c.id].items():
+            uses[key].append((value, c.target.name))
+    ranked = sorted(((k, sum(v for v, _ in u), sum(v for v, _ in u) - max(v for v, _ in u)) for k, u in uses.items()
+                     if len(u) >= min_classes), key=lambda t: (-t[2], -t[1], t[0]))
     got = [r for r in rows if r["kind"] == "neuron"]
-    assert [r["item"] for r in got] == neurons
-    for row in got:
-        assert set(row["classes"]) == classes[row["item"]] and row["classCount"] == len(classes[row["item"]])
-        assert math.isclose(row["weight"], weights[row["item"]], rel_tol=1e-9)
+    assert [r["item"] for r in got] == [t[0] for t in ranked[:limit]]
+    for row, (key, total, beyond) in zip(got, ranked, strict=False):
+        assert close(row["influence"], total) and close(row["sharedInfluence"], beyond)
+        by_class = dict((name, v) for v, name in uses[key])
+        assert set(row["classes"]) == set(by_class) and row["classCount"] == len(by_class)
+        assert all(close(v, by_class[name]) for name, v in zip(row["classes"], row["influences"], strict=True))
+        assert row["influences"] == sorted(row["influences"], reverse=True)
 
-    pairs = overlap_pairs(circuits, min_jaccard)
     influence = {c.id: influences(c) for c in circuits}
-    best: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)  # (class, group) -> other class -> best
+    kept_groups = {c.id: kept_group_ids(c, influence[c.id], prune) for c in circuits}
+    pairs = [p for p in overlap_pairs(circuits, min_jaccard) if p[1] in kept_groups[p[0].id] and p[3] in kept_groups[p[2].id]]
+    best: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)  # other class -> (jaccard, infl)
     for a, ga, b, gb, j in pairs:
-        for (x, gx), (y, _) in (((a, ga), (b, gb)), ((b, gb), (a, ga))):
-            key = (x.target.name, gx)
-            best[key][y.target.name] = max(best[key].get(y.target.name, 0.0), j)
+        for (x, gx), (y, gy) in (((a, ga), (b, gb)), ((b, gb), (a, ga))):
+            mine = best[x.target.name, gx]
+            candidate = (j, influence[y.id][gy])
+            if y.target.name not in mine or candidate > mine[y.target.name]:
+                mine[y.target.name] = candidate
     infl = {(c.target.name, g): v for c in circuits for g, v in influence[c.id].items()}
-    groups = [(f"{cls} {g}", 1 + len(others), sum(others.values()) / len(others), infl[cls, g])
-              for (cls, g), others in best.items() if 1 + len(others) >= min_classes]
-    groups.sort(key=lambda t: (-t[1], -t[2], -t[3], t[0]))
+    groups = [(f"{cls} {g}", 1 + len(others), sum(j for j, _ in others.values()) / len(others),
+               sum(min(i, infl[cls, g]) for _, i in others.values())) for (cls, g), others in best.items()
+              if 1 + len(others) >= min_classes]
+    groups.sort(key=lambda t: (-t[3], -t[2], t[0]))
     got = [r for r in rows if r["kind"] == "group"]
     assert [r["item"] for r in got] == [t[0] for t in groups[:limit]]
-    assert all(close(r["jaccard"], t[2]) and close(r["weight"], t[3]) for r, t in zip(got, groups, strict=False))
+    assert all(close(r["jaccard"], t[2]) and close(r["sharedInfluence"], t[3]) for r, t in zip(got, groups, strict=False))
 
     pair_rows = sorted(
         ((frozenset({f"{a.target.name} {ga}", f"{b.target.name} {gb}"}), j,
           min(influence[a.id][ga], influence[b.id][gb])) for a, ga, b, gb, j in pairs),
-        key=lambda t: (-t[1], -t[2]))[:limit]
+        key=lambda t: (-t[2], -t[1]))[:limit]
     got = [r for r in rows if r["kind"] == "group-pair"]
     assert len(got) == len(pair_rows)
     for row, (items, j, w) in zip(got, pair_rows, strict=True):
-        assert frozenset(row["item"].split(" ~ ")) == items and close(row["jaccard"], j) and close(row["weight"], w)
+        assert frozenset(row["item"].split(" ~ ")) == items and close(row["jaccard"], j)
+        assert close(row["sharedInfluence"], w)
+
+
+def kept_neurons(circuit: Circuit, prune: float | None) -> dict[str, float]:
+    """Core neurons below the logit in the view pruned to ``prune`` (all when None): neuron -> influence."""
+    influence = neuron_influence(circuit)
+    kept: dict[str, float] = {}
+    for layer in circuit.layers[1:]:
+        ranked = sorted(circuit.neurons[layer], key=lambda n: (-influence[n.key], n.key))
+        total, carried = sum(influence[n.key] for n in ranked), 0.0
+        for n in ranked:
+            if prune is None or carried / total < prune - 1e-12:
+                kept[n.key] = influence[n.key]
+            carried += influence[n.key]
+    return kept
+
+
+def kept_group_ids(circuit: Circuit, influence: dict[str, float], prune: float | None) -> set[str]:
+    kept: set[str] = set()
+    for layer in circuit.layers:
+        ranked = sorted((g.id for g in circuit.neuron_groups if g.layer == layer), key=lambda g: (-influence[g], g))
+        total, carried = sum(influence[g] for g in ranked), 0.0
+        for g in ranked:
+            if prune is None or carried / total < prune - 1e-12:
+                kept.add(g)
+            carried += influence[g]
+    return kept
 
 
 def check_class_similarity(graph: Graph, limit: int = 10, prune: float | None = None) -> None:
@@ -350,6 +388,7 @@ def test_queries_on_synthetic_circuits_with_foreign_images_and_overlaps(syntheti
     check_bias_paths(synthetic_graph, n=3, min_foreign=0.4)
     check_class_similarity(synthetic_graph, prune=0.8)
     check_class_similarity(synthetic_graph, limit=2, prune=0.5)
+    check_concept_reuse(synthetic_graph, min_jaccard=0.2, prune=0.8)
     rows = run(synthetic_graph, "bias-paths", **{"class": "258", "minForeign": 0.4})
     assert any(r["kind"] == "foreign" for r in rows), "the synthetic data has foreign groups"
     rows = run(synthetic_graph, "concept-reuse", minJaccard=0.2)
