@@ -26,14 +26,17 @@ MATCH (c)-[:IN_FAMILY]->(f:CircuitFamily)
 CALL (c, f) {
   MATCH (c)-[r:HAS_CORE_NEURON]->(n:Neuron)
   WHERE r.depth > 0 AND ($prune IS NULL OR r.influenceBefore < $prune)
-  MATCH (f)-[t:FAMILY_INFLUENCE]->(n)
+  CALL (f, n) {  // planned on its own: from n (one FAMILY_INFLUENCE per family), not from the family's neurons
+    MATCH (f)-[t:FAMILY_INFLUENCE]->(n)
+    RETURN t
+  }
   WITH c, n, r, t, CASE WHEN t.influence > 0 THEN r.influence / t.influence ELSE 0.0 END AS specificity
   WITH c, n, r, t, specificity, r.influence * specificity AS score, n.layer + ':' + n.channel AS item
   ORDER BY score DESC, item
   LIMIT $limit
   CALL (c, n) {
-    MATCH (n)<-[:OF_NEURON]-(s:SemanticGroup)<-[e:EXEMPLIFIES]-(p:Patch)
-    WHERE s.circuitId = c.id AND e.rank < $thumbnails
+    MATCH (s:SemanticGroup)<-[e:EXEMPLIFIES]-(p:Patch)  // the key (circuitId|layer:channel/index): an index seek
+    WHERE s.key STARTS WITH c.id + '|' + n.layer + ':' + n.channel + '/' AND e.rank < $thumbnails
     WITH p, max(e.activation) AS activation
     ORDER BY activation DESC, p.key
     LIMIT $thumbnails
@@ -45,7 +48,11 @@ CALL (c, f) {
   MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)
   WHERE g.depth > 0 AND ($prune IS NULL OR g.influenceBefore < $prune)
   MATCH (g)-[m:HAS_MEMBER]->(n:Neuron)<-[r:HAS_CORE_NEURON]-(c)
-  MATCH (f)-[t:FAMILY_INFLUENCE]->(n)
+  USING JOIN ON n  // the members against the circuit's core neurons, not an edge lookup per member
+  CALL (f, n) {
+    MATCH (f)-[t:FAMILY_INFLUENCE]->(n)
+    RETURN t
+  }
   WITH c, g, sum(CASE WHEN t.influence > 0 THEN m.influence * r.influence / t.influence ELSE 0.0 END) AS score
   WITH c, g, score, CASE WHEN g.influence > 0 THEN score / g.influence ELSE 0.0 END AS specificity
   ORDER BY score DESC, g.groupId

@@ -125,7 +125,7 @@ def test_the_install_holds_the_package_and_its_data(installed: Path, tmp_path: P
     assert files_under(queries, "*.cypher") == files_under(ROOT / "queries", "*.cypher")
     resources = files_under(package / "resources")
     assert resources == files_under(source / "resources")
-    assert {"prompts/group-caption-v1.txt", "prompts/feature-evolution-v1.txt", "neo4j/pom.xml"} <= resources
+    assert {"prompts/group-caption-v1.txt", "prompts/group-caption-v2.txt", "prompts/feature-evolution-v1.txt", "neo4j/pom.xml"} <= resources
 
 
 @pytest.mark.slow

@@ -37,13 +37,14 @@ def utc_iso(value: str | None) -> str:
 def write_caption(driver: neo4j.Driver, circuit_id: str, group_id: str, *, label: str | None,
                   caption: str | None, common_features: Sequence[str], model: str, prompt_version: str,
                   at: str | None, raw: str | None, request_key: str | None = None,
-                  database: str | None = None) -> int:
-    """Stores a group caption on the group's node (``raw``: the answer when it did not parse, else None);
-    returns the number of nodes written (0: the group is not in the graph)."""
+                  database: str | None = None, depicts: str | None = None) -> int:
+    """Stores a group caption on the group's node (``raw``: the answer when it did not parse, else None;
+    ``depicts``: object, context or background, when the answer said); returns the number of nodes written (0:
+    the group is not in the graph)."""
     records, _, _ = driver.execute_query(
         statement("labels/write-caption"), key=scoped_key(circuit_id, group_id), label=label, caption=caption,
         features=list(common_features), model=model, promptVersion=prompt_version, at=utc_iso(at), raw=raw,
-        requestKey=request_key, database_=database,
+        requestKey=request_key, depicts=depicts, database_=database,
     )
     return int(records[0]["written"])
 

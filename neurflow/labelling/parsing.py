@@ -19,6 +19,10 @@ class CaptionAnswer:
     caption: str | None = None
     label: str | None = None
     common_features: list[str] = field(default_factory=list)
+    depicts: str | None = None  # "object", "context" or "background" (prompt v2 on); None when not said
+
+
+DEPICTS = ("object", "context", "background")
 
 
 @dataclass
@@ -66,13 +70,14 @@ def _split_features(text: str) -> list[str]:
 
 
 def parse_caption(text: str) -> CaptionAnswer:
-    """Reads ``Common features: ...``, ``Label: ...``, ``Caption: ...`` (any order, markdown tolerated).
+    """Reads ``Common features: ...``, ``Label: ...``, ``Caption: ...``, ``Depicts: ...`` (any order, markdown
+    tolerated).
 
     Parsed when there is a non-empty caption; without a label, the first common feature (or the caption's
-    first clause) is the label.
+    first clause) is the label. ``depicts`` is the first of object/context/background the answer names there.
     """
     values: dict[str, str] = {}
-    for name, value in _fields(text or "", ("common features", "features", "label", "caption")):
+    for name, value in _fields(text or "", ("common features", "features", "label", "caption", "depicts")):
         values.setdefault("common features" if name == "features" else name, value)
     caption = _strip_quotes(" ".join(values.get("caption", "").split()))
     if not caption:
@@ -82,7 +87,10 @@ def parse_caption(text: str) -> CaptionAnswer:
     if not label:
         label = features[0] if features else re.split(r"[.;,:]", caption)[0]
         label = label[:80].strip()
-    return CaptionAnswer(raw=text, parsed=True, caption=caption, label=label, common_features=features)
+    said = re.findall(r"[a-z]+", values.get("depicts", "").lower())
+    depicts = next((word for word in said if word in DEPICTS), None)
+    return CaptionAnswer(raw=text, parsed=True, caption=caption, label=label, common_features=features,
+                         depicts=depicts)
 
 
 _GROUP_LINE = re.compile(r"^group\s*(\d+)\b[^:]*:\s*(.*)$", re.I)

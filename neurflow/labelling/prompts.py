@@ -1,7 +1,7 @@
 """The versioned three-part prompts of the two kinds of request (role, main instructions, answer form), as in
 NeurFlow (Cao et al., ICLR 2025), Appendix G: files ``neurflow/resources/prompts/<name>-<version>.txt``.
 
-A released prompt version is never edited: copy it to the next version and change ``PROMPT_VERSION``. Every
+A released prompt version is never edited: copy it to the next version and change ``PROMPT_VERSIONS``. Every
 stored label names its prompt version, and the version is part of the answer cache key.
 
 May import: ``neurflow.labelling.errors``. Reads only the package's own resource files.
@@ -18,7 +18,9 @@ from neurflow.labelling.errors import LabellingError
 
 CAPTION_PROMPT = "group-caption"
 EVOLUTION_PROMPT = "feature-evolution"
-PROMPT_VERSION = "v1"
+#: The version each prompt is used in (group-caption v2 adds the ``Depicts:`` answer: object, context or
+#: background, read by the bias-paths query).
+PROMPT_VERSIONS = {CAPTION_PROMPT: "v2", EVOLUTION_PROMPT: "v1"}
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,15 @@ def _unwrap(text: str) -> str:
     return "\n".join(out)
 
 
-def prompt_path(name: str, version: str = PROMPT_VERSION) -> Path:
+def prompt_path(name: str, version: str | None = None) -> Path:
+    version = version or PROMPT_VERSIONS.get(name, "v1")
     return Path(str(resources.files("neurflow") / "resources" / "prompts" / f"{name}-{version}.txt"))
 
 
-def load_prompt(name: str, version: str = PROMPT_VERSION) -> Prompt:
-    """The prompt file ``resources/prompts/<name>-<version>.txt``; its header must name the same version."""
+def load_prompt(name: str, version: str | None = None) -> Prompt:
+    """The prompt file ``resources/prompts/<name>-<version>.txt`` (default: the version in use,
+    ``PROMPT_VERSIONS``); its header must name the same version."""
+    version = version or PROMPT_VERSIONS.get(name, "v1")
     path = prompt_path(name, version)
     if not path.is_file():
         raise LabellingError(f"no prompt {name!r} version {version!r} ({path})")

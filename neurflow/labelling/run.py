@@ -104,6 +104,7 @@ def store_caption(driver: Any, request: LabelRequest, answer: CaptionAnswer, mod
         driver, request.circuit_id, request.group, label=answer.label, caption=answer.caption,
         common_features=answer.common_features, model=model, prompt_version=request.prompt.id, at=at,
         raw=None if answer.parsed else answer.raw, request_key=request_key, database=database,
+        depicts=answer.depicts,
     )
 
 

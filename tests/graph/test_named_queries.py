@@ -19,6 +19,7 @@ from neurflow.circuit import Circuit
 from neurflow.cli.main import main as neurflow_main
 from neurflow.cli.query import query as query_command
 from neurflow.format import load_circuit, thumbnail_uri
+from neurflow.graph.labels import write_caption
 from neurflow.graph.named_queries import (
     QueryError,
     bind_params,
@@ -393,6 +394,23 @@ def test_queries_on_synthetic_circuits_with_foreign_images_and_overlaps(syntheti
     assert any(r["kind"] == "foreign" for r in rows), "the synthetic data has foreign groups"
     rows = run(synthetic_graph, "concept-reuse", minJaccard=0.2)
     assert {r["kind"] for r in rows} == {"neuron", "group", "group-pair"}
+
+
+@pytest.mark.neo4j
+def test_bias_paths_through_groups_labelled_context_or_background(synthetic_graph: Graph) -> None:
+    driver, database, circuits, _ = synthetic_graph
+    circuit = circuits[0]
+    layer_of = {g.id: g.layer for g in circuit.neuron_groups}
+    paths = [(p, s) for p, s in all_paths(circuit) if s > 0 and layer_of[p[-1]] == circuit.layers[-1]]
+    middle = [g.id for g in circuit.neuron_groups if g.layer == circuit.layers[2]][:2]
+    for group, depicts in zip(middle, ("background", "object"), strict=True):
+        write_caption(driver, circuit.id, group, label=f"{depicts} thing", caption="c", common_features=[],
+                      model="m", prompt_version="group-caption-v2", at=None, raw=None, database=database,
+                      depicts=depicts)
+    rows = [r for r in run(synthetic_graph, "bias-paths", **{"class": circuit.target.name}) if r["kind"] == "context"]
+    assert [(r["via"], r["depicts"], r["label"]) for r in rows] == [(middle[0], "background", "background thing")]
+    best = max((ps for ps in paths if middle[0] in ps[0]), key=lambda ps: ps[1])
+    assert rows[0]["groups"] == list(reversed(best[0])) and close(rows[0]["strength"], best[1])
 
 
 @pytest.mark.neo4j

@@ -39,7 +39,7 @@ def test_cli_dry_run_needs_no_key_and_sends_nothing(tiny: tuple[Circuit, Path], 
     assert re.search(r"\[1/10\] caption   _fc/g0: 4 images, ~\d+ input tokens \(\d+ text \+ 340 image\); "
                      r"cached: no", out)
     assert re.search(r"\[7/10\] evolution _fc/g0 <- _blocks.15/g0, _blocks.15/g1: 12 images \(4\+4\+4\)", out)
-    assert "prompt group-caption-v1: The 4 images that follow are patches" in out
+    assert "prompt group-caption-v2: The 4 images that follow are patches" in out
     assert "prompt feature-evolution-v1: Below are 3 groups of image patches" in out
     assert "detail=low: 85 tokens per image" in out and "characters/4" in out
     assert "Dry run: nothing sent, nothing written." in out

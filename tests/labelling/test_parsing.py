@@ -21,6 +21,15 @@ def test_parse_caption_answers() -> None:
     bad = parse_caption(answer_text("caption-malformed"))
     assert not bad.parsed and bad.caption is None and bad.raw.startswith("I'm sorry")
     assert not parse_caption("").parsed and not parse_caption("Caption:   ").parsed
+    assert ok.depicts is None  # a v1 answer says nothing of it
+
+
+def test_parse_what_a_caption_depicts() -> None:
+    base = "Common features: green blades\nLabel: grass\nCaption: Green grass blades.\n"
+    assert parse_caption(base + "Depicts: background").depicts == "background"
+    assert parse_caption("**Depicts:** Context (a leash)\n" + base).depicts == "context"
+    assert parse_caption(base + "Depicts: the object itself").depicts == "object"
+    assert parse_caption(base + "Depicts: unsure").depicts is None
 
 
 def test_parse_evolution_answers() -> None:

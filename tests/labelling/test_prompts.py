@@ -17,14 +17,14 @@ from neurflow.labelling.prompts import (
 )
 
 
-@pytest.mark.parametrize("name", [CAPTION_PROMPT, EVOLUTION_PROMPT])
-def test_prompt_files_are_versioned_three_part_prompts(name: str) -> None:
+@pytest.mark.parametrize(("name", "version"), [(CAPTION_PROMPT, "v2"), (EVOLUTION_PROMPT, "v1")])
+def test_prompt_files_are_versioned_three_part_prompts(name: str, version: str) -> None:
     path = prompt_path(name)
-    assert path.name == f"{name}-v1.txt"
+    assert path.name == f"{name}-{version}.txt"
     text = path.read_text()
-    assert f"# neurflow prompt: {name}\n# version: v1\n" in text
+    assert f"# neurflow prompt: {name}\n# version: {version}\n" in text
     prompt = load_prompt(name)
-    assert prompt.id == f"{name}-v1"
+    assert prompt.id == f"{name}-{version}"
     assert "image captioning model" in prompt.role
     assert "outliers" in prompt.instructions and "objective visual features" in prompt.instructions
     assert "context" in prompt.instructions and "opinions" in prompt.instructions
@@ -37,7 +37,10 @@ def test_prompt_files_are_versioned_three_part_prompts(name: str) -> None:
     if name == CAPTION_PROMPT:
         assert "\n" not in prompt.instructions
         assert [line.split(":")[0] for line in prompt.answer_form.splitlines()[1:]] == [
-            "Common features", "Label", "Caption"]
+            "Common features", "Label", "Caption", "Depicts"]
+        assert '"background"' in prompt.instructions and '"context"' in prompt.instructions
+        released = load_prompt(name, "v1")  # a released version stays readable, unchanged
+        assert released.id == f"{name}-v1" and "Depicts" not in released.answer_form
     else:
         assert "Group 1 comes from a higher layer" in prompt.instructions
         assert '"no match"' in prompt.instructions and "angle" in prompt.instructions
@@ -51,7 +54,7 @@ def test_prompt_format_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     with pytest.raises(ValueError, match="unknown part"):
         parse_prompt("# neurflow prompt: x\n# version: v1\n[rolle]\nr\n")
     wrong = tmp_path / "group-caption-v1.txt"
-    wrong.write_text(prompt_path(CAPTION_PROMPT).read_text().replace("# version: v1", "# version: v2"))
+    wrong.write_text(prompt_path(CAPTION_PROMPT, "v1").read_text().replace("# version: v1", "# version: v2"))
     monkeypatch.setattr(prompts, "prompt_path", lambda name, version="v1": wrong)
     with pytest.raises(LabellingError, match="declares group-caption-v2"):
-        load_prompt(CAPTION_PROMPT)
+        load_prompt(CAPTION_PROMPT, "v1")

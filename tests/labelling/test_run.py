@@ -114,11 +114,11 @@ def test_labels_and_evolution_are_written_to_the_graph(clean_graph: neo4j.Driver
     good = groups["_fc/g0"]
     assert good["label"] == "white fluffy fur" and good["caption"].startswith("Close-up areas")
     assert list(good["commonFeatures"]) == ["dense white fur", "soft, fluffy texture", "pale cream highlights"]
-    assert good["labelModel"] == "fake-vision" and good["labelPromptVersion"] == "group-caption-v1"
+    assert good["labelModel"] == "fake-vision" and good["labelPromptVersion"] == "group-caption-v2"
     assert isinstance(good["labelledAt"], neo4j.time.DateTime) and good.get("labelRaw") is None
     bad = groups["_blocks.15/g2"]
     assert bad.get("label") is None and bad.get("caption") is None
-    assert bad["labelRaw"] == answer_text("caption-malformed") and bad["labelPromptVersion"] == "group-caption-v1"
+    assert bad["labelRaw"] == answer_text("caption-malformed") and bad["labelPromptVersion"] == "group-caption-v2"
 
     records, _, _ = clean_graph.execute_query(
         "MATCH (l:NeuronGroup)-[f:FLOWS_TO {circuitId: $id}]->(u:NeuronGroup) "
