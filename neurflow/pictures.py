@@ -1,6 +1,7 @@
 """Pictures: patch montages of groups and a layered drawing of a class circuit.
 
-May import: matplotlib, numpy, Pillow, ``neurflow.circuit``, ``neurflow.format``; no torch, Neo4j, subpackage.
+May import: matplotlib, numpy, Pillow, ``neurflow.circuit``, ``neurflow.analysis``, ``neurflow.format``; no
+torch, Neo4j, subpackage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from neurflow.analysis import circuit_influence, prune  # noqa: E402
 from neurflow.circuit import Circuit, NeuronGroup  # noqa: E402
 from neurflow.format import THUMBNAIL_DIR, load_circuit  # noqa: E402
 
@@ -47,11 +49,19 @@ def central_patches(circuit: Circuit, group: NeuronGroup, count: int) -> list[in
     return sorted(scores, key=lambda p: -scores[p])[:count]
 
 
-def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None = None, per_group: int = 4) -> Path:
-    """Draws the group-level circuit: one row per layer (logit on top), a montage per neuron group, and
-    edges whose width is |W| (blue positive, red negative)."""
+def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None = None, per_group: int = 4,
+                 prune_share: float | None = None) -> Path:
+    """Draws the group-level circuit: one row per layer (logit on top), a montage per neuron group sized by the
+    group's influence, and edges whose width is the influence they carry (blue: W > 0, red: W < 0).
+
+    ``prune_share`` (e.g. 0.8) draws the pruned view (:func:`neurflow.analysis.prune`): per layer the groups
+    that carry that share of the influence, and the edges among the strongest that carry it.
+    """
+    influence = circuit_influence(circuit)
+    view = prune(circuit, prune_share, influence) if prune_share is not None else None
     layers = circuit.layers
-    by_layer = {layer: circuit.groups_of_layer(layer) for layer in layers}
+    by_layer = {layer: [g for g in circuit.groups_of_layer(layer) if view is None or g.id in view.groups]
+                for layer in layers}
     widest = max(len(groups) for groups in by_layer.values()) or 1
     fig, ax = plt.subplots(figsize=(max(8, 1.9 * widest), 1.9 * len(layers) + 1))
     position: dict[str, tuple[float, float]] = {}
@@ -60,25 +70,36 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
         for col, group in enumerate(groups):
             x = (col + 0.5) / len(groups) * widest
             position[group.id] = (x, -row)
-    top = max((abs(e.weight) for e in circuit.group_edges), default=1.0) or 1.0
-    for edge in circuit.group_edges:
-        (x1, y1), (x2, y2) = position[edge.upper], position[edge.lower]
-        ax.plot([x1, x2], [y1, y2], color="tab:blue" if edge.weight >= 0 else "tab:red",
-                linewidth=0.5 + 4 * abs(edge.weight) / top, alpha=0.6, zorder=1)
+    sign = {(e.upper, e.lower): e.weight for e in circuit.group_edges}
+    edges = {e: v for e, v in influence.group_edges.items() if e[0] in position and e[1] in position
+             and (view is None or e in view.group_edges)}
+    top = max(edges.values(), default=1.0) or 1.0
+    for (upper, lower), carried in sorted(edges.items(), key=lambda item: item[1]):
+        (x1, y1), (x2, y2) = position[upper], position[lower]
+        ax.plot([x1, x2], [y1, y2], color="tab:blue" if sign.get((upper, lower), 0.0) >= 0 else "tab:red",
+                linewidth=0.3 + 6 * carried / top, alpha=0.6, zorder=1)
     for group_id, (x, y) in position.items():
         group = next(g for g in circuit.neuron_groups if g.id == group_id)
+        share = influence.groups[group_id]
         if folder is not None:
             picture = montage(folder, central_patches(circuit, group, per_group), columns=2, size=48)
-            ax.add_artist(AnnotationBbox(OffsetImage(np.asarray(picture), zoom=0.9), (x, y), frameon=True, zorder=2))
+            zoom = 0.35 + 0.75 * math.sqrt(share)
+            ax.add_artist(AnnotationBbox(OffsetImage(np.asarray(picture), zoom=zoom), (x, y), frameon=True, zorder=2))
         else:
-            ax.scatter([x], [y], s=300, zorder=2)
-        ax.annotate(f"{group.id.rsplit('/', 1)[-1]} ({len(group.neurons)}n)", (x, y - 0.42), ha="center",
-                    fontsize=7, zorder=3)
+            ax.scatter([x], [y], s=60 + 900 * share, zorder=2)
+        ax.annotate(f"{group.id.rsplit('/', 1)[-1]} ({len(group.neurons)}n) {share:.2f}", (x, y - 0.42),
+                    ha="center", fontsize=7, zorder=3)
     ax.set_yticks([-row for row in range(len(layers))], layers)
     ax.set_xticks([])
     ax.set_xlim(-0.2, widest + 0.2)
     ax.set_ylim(-len(layers) + 0.4, 0.6)
-    ax.set_title(f"{circuit.model.name}: circuit of '{circuit.target.name}' ({circuit.target.index})")
+    title = f"{circuit.model.name}: circuit of '{circuit.target.name}' ({circuit.target.index})"
+    if view is not None:
+        kept = sum(len(v) for layer, v in view.neurons.items() if layer != layers[0])
+        total = sum(len(circuit.neurons.get(layer, [])) for layer in layers[1:])
+        title += (f"\npruned to {prune_share:.0%} of each layer's influence: {len(view.groups)} of "
+                  f"{len(circuit.neuron_groups)} groups, {kept} of {total} core neurons")
+    ax.set_title(title + "\nsize and width: influence (share of the logit's attribution)", fontsize=9)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -87,11 +108,13 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
     return Path(path)
 
 
-def draw_circuit_folders(folders: Sequence[Path]) -> list[Path]:
-    """Draw ``circuit.png`` into each circuit folder; returns the pictures' paths."""
+def draw_circuit_folders(folders: Sequence[Path], prune_share: float | None = None) -> list[Path]:
+    """Draw ``circuit.png`` (pruned: ``circuit-pruned-80.png``) into each circuit folder; returns the pictures'
+    paths."""
     pictures = []
     for folder in folders:
-        picture = Path(folder) / "circuit.png"
-        draw_circuit(load_circuit(folder), picture, folder)
+        name = "circuit.png" if prune_share is None else f"circuit-pruned-{round(prune_share * 100)}.png"
+        picture = Path(folder) / name
+        draw_circuit(load_circuit(folder), picture, folder, prune_share=prune_share)
         pictures.append(picture)
     return pictures

@@ -65,6 +65,37 @@ def build(classes: str, images: str, out: str, no_progress: bool, picture: bool,
 
 
 @main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--prune", "prune_share", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Draw the pruned view: per layer, the groups carrying this share of the influence (e.g. 0.8); "
+                   "prints what each layer keeps.")
+def draw(folders: tuple[str, ...], prune_share: float | None) -> None:
+    """Draw circuit.png of saved circuit folders (pruned: circuit-pruned-80.png); sizes and widths: influence.
+
+    \b
+    Example:
+      neurflow draw circuits/0258-samoyed --prune 0.8
+    """
+    from neurflow.analysis import circuit_influence, prune
+    from neurflow.format import load_circuit
+    from neurflow.pictures import draw_circuit_folders
+
+    for folder, picture in zip(folders, draw_circuit_folders([Path(f) for f in folders], prune_share), strict=True):
+        click.echo(str(picture))
+        if prune_share is None:
+            continue
+        circuit = load_circuit(folder)
+        influence = circuit_influence(circuit)
+        view = prune(circuit, prune_share, influence)
+        for layer in circuit.layers[1:]:
+            core = len(circuit.neurons.get(layer, []))
+            groups = [g for g in circuit.groups_of_layer(layer)]
+            kept_groups = sum(g.id in view.groups for g in groups)
+            click.echo(f"  {layer}: {len(view.neurons[layer])} of {core} core neurons, "
+                       f"{kept_groups} of {len(groups)} groups carry {prune_share:.0%} of the influence")
+
+
+@main.command()
 def models() -> None:
     """List the registered models and their default layers (any torchvision classifier works with --layers)."""
     for spec in REGISTRY.values():

@@ -262,8 +262,10 @@ def check_neuron_classes(graph: Graph, neuron: str, family: str | None = None, m
         assert (r["model"], r["family"], r["class"], r["index"], r["depth"], r["classes"]) == (
             mkey, fam, name, index, depth, users)
         assert r["neuron"] == neuron and close(r["influence"], value) and close(r["specificity"], spec)
-        assert r["groups"] == [g for g, _ in groups]
-        assert all(close(x, y) for x, y in zip(r["groupInfluence"], [v for _, v in groups], strict=True))
+        got = sorted(zip(r["groups"], r["groupInfluence"], strict=True), key=lambda t: (-round(t[1], 12), t[0]))
+        assert [g for g, _ in got] == [g for g, _ in groups], (got, groups)
+        assert all(close(x, y) for (_, x), (_, y) in zip(got, groups, strict=True))
+        assert r["groupInfluence"] == sorted(r["groupInfluence"], reverse=True)
     return rows
 
 
