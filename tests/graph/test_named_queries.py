@@ -15,6 +15,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
+from neurflow.analysis import prune
 from neurflow.circuit import Circuit
 from neurflow.cli.main import main as neurflow_main
 from neurflow.cli.query import query as query_command
@@ -172,6 +173,12 @@ def check_class_circuit(graph: Graph, min_share: float = 0.1) -> None:
     path = logit[0]["path"]
     assert [sorted(n["_labels"]) for n in path["nodes"]] == [["Class"], ["Circuit"], ["Neuron"], ["NeuronGroup"]]
     assert rows[0]["kind"] == "logit" and all(r["path"]["relationships"] for r in rows)
+    # the pruned view: the groups and edges neurflow.analysis.prune keeps (drawn by `neurflow draw --prune`)
+    view = prune(circuit, 0.6)
+    rows = run(graph, "class-circuit", **{"class": str(circuit.target.index), "prune": 0.6})
+    assert {(r["fromGroup"], r["toGroup"]) for r in rows if r["kind"] == "flow"} == {
+        (low, up) for up, low in view.group_edges}
+    assert {r["fromGroup"] for r in rows if r["kind"] == "logit"} == {g for g in top if g in view.groups}
 
 
 def check_bias_paths(graph: Graph, n: int = 5, min_foreign: float = 0.5) -> None:
