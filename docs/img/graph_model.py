@@ -166,7 +166,7 @@ def draw(out: Path) -> None:
     right.set_ylim(-9.2, 11.6)
     _panel(left, CIRCUIT_NODES, CIRCUIT_EDGES, CIRCUIT_LOOPS, "#555555", "#222222")
     _panel(right, EXPERIMENT_NODES, EXPERIMENT_EDGES, [], "#B0668A", "#7A3E55")
-    left.text(-5.6, 11.5, "neurflow graph model (DataModel {name: 'neurflow', version: '1.0'})", fontsize=16,
+    left.text(-5.6, 11.5, "neurflow graph model (DataModel {name: 'neurflow', version: '1.1'})", fontsize=16,
               fontweight="bold", va="top")
     left.text(-5.6, 10.75, "Model, Layer, Neuron and Class are shared by all circuits; a Circuit's parts (groups and "
               "their edges) carry its circuitId.\nQueries read only circuits with complete: true.",
