@@ -5,17 +5,23 @@
     relationships written, relationships per second (median of ``--repeats`` fresh writes, the graph emptied
     before each); then the idempotent re-ingestion (skipped) and the ``--force`` rewrite.
 (2) ``--synthetic`` (100) synthetic class circuits (``neurflow.synthetic``) of the real circuit's size (same
-    layers, tau, k, images; same model key, so they share its Neuron nodes): total seconds, per-circuit
-    median, relationships per second. Then the real circuit once more, fresh and ``--force``, into the graph
-    of 100 classes (the OVERLAPS computation grows with the classes already there).
-(3) With those classes in the graph, every query of ``queries/`` (``neurflow.graph.named_queries.list_queries``) with its
-    default parameters and ``class`` = the real circuit's class, run as ``neurflow query`` runs it
-    (``run_query``: a read transaction, rows converted to plain values): median and p95 over ``--runs`` runs
-    after ``--warmups`` warm-ups, and the rows returned.
+    layers, tau, k, images; same model key, so they share its Neuron nodes; same build parameters, so they are
+    of its family) unless ``--synthetic-k`` / ``--synthetic-images`` size them otherwise: total seconds,
+    per-circuit median, relationships per second. ``--labelled-groups`` groups of each get a label and caption
+    (``neurflow.graph.labels.write_caption``, untimed) from a small vocabulary, so that the full-text search has
+    something to find. Then the real circuit once more, fresh and ``--force``, into the graph of all classes
+    (the OVERLAPS computation grows with the classes already there).
+(3) With those classes in the graph, every query of ``queries/`` (``neurflow.graph.named_queries.list_queries``),
+    run as ``neurflow query`` runs it (``run_query``: a read transaction, rows converted to plain values): median
+    and p95 over ``--runs`` runs after ``--warmups`` warm-ups, and the rows returned. Parameters are supplied by
+    name: ``class`` and ``a`` = the query class (a synthetic class: ``--query-class``), ``b`` = the class of its
+    family whose circuit overlaps it most, ``neuron`` = the query circuit's neuron used by most classes of the
+    family, ``text`` = a word of the label vocabulary; the others keep their defaults.
 
-The targets: a class circuit written in under 2 s; at least 50,000 relationships per second; every query
-under 200 ms (median and p95) at 100 classes. Prints markdown and writes the ``neo4j`` section of
-``bench/results-neo4j.md`` (``--out ''`` to write nothing).
+The targets: a class circuit written in under 2 s; at least 50,000 relationships per second; every query's p95
+under 200 ms at 100 classes and under 1 s at 1,000 classes. Prints markdown and writes the ``neo4j`` section of
+``bench/results-neo4j.md`` (``neo4j-<N>`` for ``--synthetic N`` other than 100; ``--section``; ``--out ''`` to
+write nothing).
 
 The graph must be empty: the script refuses to run otherwise, unless ``--wipe`` (which deletes every node
 and relationship of the database first). Use a server of your own::
@@ -23,6 +29,7 @@ and relationship of the database first). Use a server of your own::
     neurflow db start --data-dir /tmp/nf-bench-neo4j --bolt-port 7689 --http-port 7476
     NEO4J_URI=bolt://127.0.0.1:7689 NEO4J_PASSWORD=$(neurflow db password --data-dir /tmp/nf-bench-neo4j) \\
         python bench/bench_neo4j.py --circuit circuits/0258-samoyed --wipe
+    python bench/bench_neo4j.py --synthetic 1000 --synthetic-k 30 --synthetic-images 4 --batch-sweep '' --wipe
     python bench/bench_neo4j.py --synthetic 10 --runs 5 --out '' --wipe     # smoke check, no real circuit
 """
 
@@ -48,8 +55,9 @@ from neurflow.circuit import Circuit  # noqa: E402
 from neurflow.format import find_circuits, load_circuit  # noqa: E402
 from neurflow.graph.connection import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import delete_circuit  # noqa: E402
-from neurflow.graph.named_queries import list_queries, run_query  # noqa: E402
-from neurflow.graph.reads import RELATIONSHIP_TYPES, graph_counts  # noqa: E402
+from neurflow.graph.labels import write_caption  # noqa: E402
+from neurflow.graph.named_queries import QueryInfo, list_queries, run_query  # noqa: E402
+from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES, graph_counts  # noqa: E402
 from neurflow.graph.schema import ensure_schema  # noqa: E402
 from neurflow.graph.writer import DEFAULT_BATCH_ROWS, write_circuit  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
@@ -58,7 +66,24 @@ DEFAULT_OUT = BENCH / "results-neo4j.md"
 RESULTS_TITLE = "# Neo4j benchmark results\n\nWritten by bench/bench_neo4j.py (see bench/README.md).\n"
 TARGET_WRITE_S = 2.0
 TARGET_RELS_PER_S = 50_000
-TARGET_QUERY_MS = 200.0
+#: Query latency targets (p95): under 200 ms at 100 classes, under 1 s at 1,000 classes.
+TARGET_QUERY_MS_100 = 200.0
+TARGET_QUERY_MS_1000 = 1000.0
+#: Words of the bench's group labels and captions (``--labelled-groups``); search-concepts looks for the first.
+VOCABULARY = ("fur", "feathers", "wheel", "stripes", "snout", "grass", "water", "sky", "leaves", "metal", "text",
+              "eye", "scales", "wood", "snow", "fabric")
+DEPICTS = ("object", "context", "background")
+#: Queries of what the bench never writes (studies, experiments): no rows is the right answer there.
+NO_ROWS_EXPECTED = {
+    "fidelity-summary": "no fidelity study in the bench graph",
+    "masking-experiments": "no masking experiment in the bench graph",
+    "validation-summary": "no validation study in the bench graph",
+}
+
+
+def query_target_ms(classes: int) -> float:
+    """The p95 target at ``classes`` classes: 200 ms up to the 100-class scale, 1 s at 1,000 classes."""
+    return TARGET_QUERY_MS_1000 if classes >= 1000 else TARGET_QUERY_MS_100
 
 
 # ---------------------------------------------------------------- measurements
@@ -94,29 +119,68 @@ class QueryTiming:
     params: dict[str, Any]
     rows: int
     times_ms: list[float]
+    result: list[dict[str, Any]]
+    missing: list[str]
+
+    @property
+    def timed(self) -> bool:
+        return bool(self.times_ms)
 
     @property
     def median(self) -> float:
-        return statistics.median(self.times_ms)
+        return statistics.median(self.times_ms) if self.times_ms else float("nan")
 
     @property
     def p95(self) -> float:
+        if not self.times_ms:
+            return float("nan")
         ordered = sorted(self.times_ms)
         return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
 
+    def rows_text(self) -> str:
+        """The rows returned, with a breakdown by ``kind`` or ``comparable`` where the query has that column."""
+        if not self.result:
+            return "0"
+        parts: dict[str, int] = {}
+        if "kind" in self.result[0]:
+            for row in self.result:
+                parts[str(row["kind"])] = parts.get(str(row["kind"]), 0) + 1
+        elif "comparable" in self.result[0]:
+            for row in self.result:
+                key = "comparable" if row["comparable"] else "not comparable"
+                parts[key] = parts.get(key, 0) + 1
+        detail = ", ".join(f"{k} {v}" for k, v in parts.items())
+        return f"{self.rows} ({detail})" if detail else str(self.rows)
 
-def time_query(driver: neo4j.Driver, name: str, params: dict[str, Any],
+    def rows_ok(self) -> bool:
+        """Rows where the bench graph has something to return (class-similarity: comparable classes)."""
+        if self.name in NO_ROWS_EXPECTED:
+            return True
+        if self.name == "class-similarity":
+            return any(row.get("comparable") for row in self.result)
+        if self.name == "shared-groups":
+            return any(row.get("kind") == "shared" for row in self.result)
+        return self.rows > 0
+
+
+def time_query(driver: neo4j.Driver, info: QueryInfo, supplied: dict[str, Any],
                args: argparse.Namespace) -> QueryTiming:
-    rows = 0
+    """Runs ``info`` ``--warmups`` + ``--runs`` times; every required parameter (and ``class`` where the query
+    has one) comes from ``supplied`` by name; a required one the bench cannot supply leaves the query untimed."""
+    params = {p.name: supplied[p.name] for p in info.params
+              if p.name in supplied and (p.required or p.name == "class")}
+    missing = [p.name for p in info.params if p.required and p.name not in supplied]
+    if missing:
+        return QueryTiming(info.name, params, 0, [], [], missing)
+    result: list[dict[str, Any]] = []
     times: list[float] = []
     for i in range(args.warmups + args.runs):
         start = time.perf_counter()
-        _, result = run_query(driver, name, params, database=args.database)
+        _, result = run_query(driver, info.name, params, database=args.database)
         elapsed = (time.perf_counter() - start) * 1000
-        rows = len(result)
         if i >= args.warmups:
             times.append(elapsed)
-    return QueryTiming(name, params, rows, times)
+    return QueryTiming(info.name, params, len(result), times, result, [])
 
 
 def node_count(driver: neo4j.Driver, database: str) -> int:
@@ -172,19 +236,114 @@ def real_circuit_folder(path: Path) -> Path:
     return folders[0]
 
 
-def synthetic_like(circuit: Circuit | None, index: int, args: argparse.Namespace) -> Circuit:
-    """A synthetic class circuit of the real one's size and model key (Lite0's 4 top layers without one)."""
-    if circuit is None:
-        layers = ["_fc", "_blocks.15", "_blocks.14", "_blocks.13"]
-        return synthetic_circuit(index, seed=args.seed, layers=layers, tau=16, k=50, images=10)
-    params = circuit.params
-    return synthetic_circuit(
-        index, seed=args.seed, layers=list(circuit.layers), tau=int(params.get("tau") or 16),
-        k=int(params.get("k") or 50), images=max(1, len(circuit.images)),
-        max_semantic_groups=int(params.get("max_semantic_groups") or 5),
-        max_neuron_groups=int(params.get("max_neuron_groups") or 8),
-        model=circuit.model.name, weights_id=circuit.model.weights_id,
-    )
+@dataclass(frozen=True)
+class SyntheticSize:
+    """What the synthetic circuits are made of; ``same_family``: they take the real circuit's build parameters."""
+
+    layers: tuple[str, ...]
+    tau: int
+    k: int
+    images: int
+    max_semantic_groups: int
+    max_neuron_groups: int
+    model: str | None
+    weights_id: str | None
+    same_family: bool
+
+    def describe(self) -> str:
+        return (f"{len(self.layers)} layers ({', '.join(self.layers)}), tau={self.tau}, k={self.k}, "
+                f"{self.images} images, at most {self.max_semantic_groups} semantic groups per neuron and "
+                f"{self.max_neuron_groups} neuron groups per layer")
+
+
+def synthetic_size(real: Circuit | None, args: argparse.Namespace) -> SyntheticSize:
+    """The real circuit's size and model key (Lite0's 4 top layers, tau 16, k 50, 10 images without one),
+    with ``--synthetic-k`` / ``--synthetic-images`` instead where given."""
+    if real is None:
+        return SyntheticSize(("_fc", "_blocks.15", "_blocks.14", "_blocks.13"), 16,
+                             args.synthetic_k or 50, args.synthetic_images or 10, 5, 8, None, None, False)
+    params = real.params
+    k = int(params.get("k") or 50)
+    images = max(1, len(real.images))
+    same = args.synthetic_k in (None, k) and args.synthetic_images in (None, images)
+    return SyntheticSize(tuple(real.layers), int(params.get("tau") or 16), args.synthetic_k or k,
+                         args.synthetic_images or images, int(params.get("max_semantic_groups") or 5),
+                         int(params.get("max_neuron_groups") or 8), real.model.name, real.model.weights_id, same)
+
+
+def synthetic_like(real: Circuit | None, index: int, size: SyntheticSize, seed: int) -> Circuit:
+    """A synthetic class circuit of ``size``; of the real circuit's family (its build parameters) when
+    ``size.same_family``, so that the cross-class queries compare it with the real one."""
+    options: dict[str, Any] = {}
+    if size.model is not None and size.weights_id is not None:
+        options = {"model": size.model, "weights_id": size.weights_id}
+    circuit = synthetic_circuit(index, seed=seed, layers=list(size.layers), tau=size.tau, k=size.k,
+                                images=size.images, max_semantic_groups=size.max_semantic_groups,
+                                max_neuron_groups=size.max_neuron_groups, **options)  # type: ignore[arg-type]
+    if real is not None and size.same_family:
+        circuit.params = dict(real.params)
+    return circuit
+
+
+def label_groups(driver: neo4j.Driver, circuit: Circuit, index: int, args: argparse.Namespace) -> int:
+    """Writes a label and caption of VOCABULARY words on ``--labelled-groups`` neuron groups below the logit
+    layer (as ``neurflow label`` would, with ``write_caption``), so that search-concepts finds something and
+    explained-chain and bias-paths see labels; ``depicts`` cycles through object, context and background."""
+    groups = [g.id for g in circuit.neuron_groups if g.layer != circuit.layers[0]]
+    count = len(groups) if args.labelled_groups < 0 else min(args.labelled_groups, len(groups))
+    chosen = [groups[(index * 7 + 5 * j) % len(groups)] for j in range(len(groups))]
+    chosen = list(dict.fromkeys(chosen))[:count] if count else []
+    if len(chosen) < count:  # 5 and the group count share a factor: fill in order
+        chosen += [g for g in groups if g not in chosen][: count - len(chosen)]
+    for j, group in enumerate(chosen):
+        word = VOCABULARY[(index + j) % len(VOCABULARY)]
+        other = VOCABULARY[(3 * index + j + 7) % len(VOCABULARY)]
+        write_caption(driver, circuit.id, group, label=f"{word} and {other}",
+                      caption=f"Close-ups of {word}, often with {other} around it.",
+                      common_features=[word, other], model="bench-vocabulary", prompt_version="bench",
+                      at=None, raw=None, database=args.database, depicts=DEPICTS[(index + j) % len(DEPICTS)])
+    return len(chosen)
+
+
+SUPPORT_PARTNER = """
+MATCH (cl:Class)<-[:FOR_CLASS]-(c:Circuit {complete: true})
+WHERE toString(cl.index) = $class OR toLower(cl.name) = toLower($class) OR cl.wnid = $class
+WITH c ORDER BY c.ingestedAt DESC, c.id LIMIT 1
+MATCH (c)-[:HAS_GROUP]->(:NeuronGroup)-[o:OVERLAPS]-(:NeuronGroup)<-[:HAS_GROUP]-(x:Circuit)
+WHERE x.complete AND x.familyKey = c.familyKey
+WITH x.classIndex AS index, x.className AS name, count(o) AS overlaps
+RETURN index, name, overlaps, COUNT { MATCH (d:Class {name: name}) } AS sameName
+ORDER BY overlaps DESC, index LIMIT 1
+"""
+SUPPORT_NEURON = """
+MATCH (cl:Class)<-[:FOR_CLASS]-(c:Circuit {complete: true})
+WHERE toString(cl.index) = $class OR toLower(cl.name) = toLower($class) OR cl.wnid = $class
+WITH c ORDER BY c.ingestedAt DESC, c.id LIMIT 1
+MATCH (c)-[r:HAS_CORE_NEURON]->(n:Neuron)<-[t:FAMILY_INFLUENCE]-(:CircuitFamily {key: c.familyKey})
+WHERE r.depth > 0
+RETURN n.layer + ':' + n.channel AS neuron, t.classes AS classes, c.familyKey AS family,
+       COUNT { MATCH (o:Circuit {familyKey: c.familyKey}) WHERE o.complete } AS circuits
+ORDER BY classes DESC, r.influence DESC LIMIT 1
+"""
+
+
+def query_supplies(driver: neo4j.Driver, query_class: str, database: str) -> tuple[dict[str, Any], list[str]]:
+    """The values of the parameters the bench supplies by name, and lines that say how they were chosen."""
+    supplied: dict[str, Any] = {"class": query_class, "a": query_class, "text": VOCABULARY[0]}
+    notes = [f"class, a = {query_class}", f"text = {VOCABULARY[0]} (a word of the label vocabulary)"]
+    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+        partner = session.run(SUPPORT_PARTNER, {"class": query_class}).single()
+        neuron = session.run(SUPPORT_NEURON, {"class": query_class}).single()
+    if partner is not None:
+        b = partner["name"] if partner["sameName"] == 1 else str(partner["index"])
+        supplied["b"] = b
+        notes.append(f"b = {b}: the class of the family whose circuit has the most OVERLAPS with the query "
+                     f"class's ({partner['overlaps']})")
+    if neuron is not None:
+        supplied["neuron"] = neuron["neuron"]
+        notes.append(f"neuron = {neuron['neuron']}: the query circuit's neuron (below the logit) that most "
+                     f"classes of its family use ({neuron['classes']} of {neuron['circuits']})")
+    return supplied, notes
 
 
 CEILING_NODES = 1000
@@ -214,22 +373,26 @@ def bare_create_rate(driver: neo4j.Driver, args: argparse.Namespace) -> float:
     return statistics.median(rates)
 
 
-def batch_sweep(driver: neo4j.Driver, real: Circuit | None, used: Sequence[int],
+def batch_sweep(driver: neo4j.Driver, real: Circuit | None, used: Sequence[int], size: SyntheticSize,
                 args: argparse.Namespace) -> dict[int, list[Write]]:
     sizes = [int(x) for x in args.batch_sweep.split(",") if x.strip()]
     if not sizes:
         return {}
     taken = set(used) | ({real.target.index} if real is not None else set())
-    free = (i for i in range(1000) if i not in taken)
-    out: dict[int, list[Write]] = {size: [] for size in sizes}
+    free = [i for i in range(1000) if i not in taken]
+    if len(free) < args.sweep_circuits * len(sizes):
+        print(f"  batch sweep skipped: {len(free)} classes left without a circuit")
+        return {}
+    free_indices = iter(free)
+    out: dict[int, list[Write]] = {rows: [] for rows in sizes}
     for _ in range(args.sweep_circuits):
-        for size in sizes:
-            circuit = synthetic_like(real, next(free), args)
-            swept = argparse.Namespace(**{**vars(args), "batch_rows": size})
-            out[size].append(timed_write(driver, circuit, None, swept, f"batch {size}"))
+        for rows in sizes:
+            circuit = synthetic_like(real, next(free_indices), size, args.seed)
+            swept = argparse.Namespace(**{**vars(args), "batch_rows": rows})
+            out[rows].append(timed_write(driver, circuit, None, swept, f"batch {rows}"))
             delete_circuit(driver, circuit.id, args.database)
-    for size, writes in out.items():
-        print(f"  --batch-rows {size}: median {statistics.median(w.seconds for w in writes):.2f} s, "
+    for rows, writes in out.items():
+        print(f"  --batch-rows {rows}: median {statistics.median(w.seconds for w in writes):.2f} s, "
               f"{statistics.median(w.rate for w in writes):,.0f} rel/s")
     return out
 

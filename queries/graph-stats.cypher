@@ -1,7 +1,8 @@
 // name: graph-stats
 // description: Nodes per label and relationships per type (from the count store: instant at any size), and
 //   the number of complete and incomplete circuits. Counts include the parts of incomplete circuits, which
-//   the other queries never see.
+//   the other queries never see. kind "family": each family of comparable circuits (key, model, parameters)
+//   with its number of complete circuits; cross-class queries take its key as --param family.
 MATCH (n:DataModel) WITH count(n) AS count RETURN 'label' AS kind, 'DataModel' AS name, count
 UNION ALL
 MATCH (n:Model) WITH count(n) AS count RETURN 'label' AS kind, 'Model' AS name, count
@@ -64,3 +65,9 @@ UNION ALL
 MATCH (c:Circuit) WHERE c.complete WITH count(c) AS count RETURN 'circuits' AS kind, 'complete' AS name, count
 UNION ALL
 MATCH (c:Circuit) WHERE NOT c.complete WITH count(c) AS count RETURN 'circuits' AS kind, 'incomplete' AS name, count
+UNION ALL
+// families of comparable circuits (same model, weights and build parameters): the keys --param family takes
+MATCH (f:CircuitFamily)<-[:IN_FAMILY]-(c:Circuit)
+WHERE c.complete
+WITH f, count(c) AS count
+RETURN 'family' AS kind, f.key + ' ' + f.modelKey + ' ' + f.paramsJson AS name, count

@@ -19,7 +19,7 @@ WHERE n.layer = layer AND n.channel = channel
 MATCH (f:CircuitFamily)-[t:FAMILY_INFLUENCE]->(n)
 WHERE $family IS NULL OR f.key = $family
 MATCH (n)<-[r:HAS_CORE_NEURON]-(c:Circuit)
-WHERE c.complete AND ($model IS NULL OR c.modelKey = $model OR c.modelName = $model)
+WHERE c.complete AND c.familyKey = f.key AND ($model IS NULL OR c.modelKey = $model OR c.modelName = $model)
 WITH n, f, t, c.classIndex AS index, c, r ORDER BY c.ingestedAt DESC, c.id
 WITH n, f, t, index, collect({c: c, r: r})[0] AS newest
 WITH n, f, t, newest.c AS c, newest.r AS r

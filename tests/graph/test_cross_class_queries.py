@@ -43,10 +43,11 @@ def real_graph(clean_graph: neo4j.Driver, neo4j_settings, real_circuit_dirs: lis
 
 @pytest.fixture
 def synthetic_graph(clean_graph: neo4j.Driver, neo4j_settings, tmp_path: Path) -> Graph:
-    """Family A: four classes with overlapping groups. Family B (other build parameters, ingested last): class
-    300, which has no circuit in family A, and class 258 again, so 258's newest circuit is family B's."""
+    """Family A: four classes with overlapping groups. Family B (another image count, ingested last): class 300,
+    which has no circuit in family A, and class 258 again, so 258's newest circuit is family B's. Groups of the
+    two families overlap too (same model and layers): the queries must never compare across them."""
     family_a = [small_synthetic(i, foreign_fraction=0.7, max_neuron_groups=3, images=12) for i in (258, 207, 259, 208)]
-    family_b = [small_synthetic(i, seed=1, foreign_fraction=0.7, max_neuron_groups=3, images=12) for i in (300, 258)]
+    family_b = [small_synthetic(i, foreign_fraction=0.7, max_neuron_groups=3, images=11) for i in (300, 258)]
     circuits = family_a + family_b
     folders: list[Path | None] = [tmp_path / f"{c.target.index}-{c.id}" for c in circuits]
     return ingest(clean_graph, neo4j_settings.database, circuits, folders)
@@ -122,16 +123,27 @@ def family_of(graph: Graph, circuit: Circuit) -> list[Circuit]:
     return [c for c in graph[2] if c.family_key == circuit.family_key]
 
 
-def thumbs(circuit: Circuit, folder: Path | None, sg_keys: set[str], count: int = 4) -> list[str]:
-    """Thumbnail URIs of the strongest patches of the semantic groups ``sg_keys`` (best activation per patch)."""
-    keys = {p.id: f"{circuit.images[p.image].sha256}|{','.join(map(str, p.box))}" for p in circuit.patches}
-    best: dict[int, float] = {}
+def patch_keys(circuit: Circuit) -> dict[int, str]:
+    return {p.id: f"{circuit.images[p.image].sha256}|{','.join(map(str, p.box))}" for p in circuit.patches}
+
+
+def thumbs(graph: Graph, circuit: Circuit, sg_keys: set[str], count: int = 4) -> list[str]:
+    """Thumbnail URIs of the strongest patches of the semantic groups ``sg_keys`` (best activation per patch).
+    A patch is one node for every circuit that crops it: its URI is the first ingested circuit's."""
+    uri: dict[str, str] = {}
+    for c, folder in zip(graph[2], graph[3], strict=True):
+        keys = patch_keys(c)
+        for sg in c.semantic_groups:
+            for p in sg.patches:
+                if folder is not None:
+                    uri.setdefault(keys[p], thumbnail_uri(folder, p))
+    keys = patch_keys(circuit)
+    best: dict[str, float] = {}
     for sg in circuit.semantic_groups:
         if sg.key in sg_keys:
             for p, a in zip(sg.patches, sg.activations, strict=True):
-                best[p] = max(best.get(p, -math.inf), a)
-    top = sorted(best, key=lambda p: (-best[p], keys[p]))[:count]
-    return [thumbnail_uri(folder, p) for p in top] if folder is not None else []
+                best[keys[p]] = max(best.get(keys[p], -math.inf), a)
+    return [uri[k] for k in sorted(best, key=lambda k: (-best[k], k))[:count] if k in uri]
 
 
 def family_totals(members: list[Circuit]) -> tuple[dict[str, float], dict[str, int]]:
@@ -155,7 +167,7 @@ def ranked(rows: list[tuple], limit: int) -> list[tuple]:
 
 def check_class_specific(graph: Graph, cls: int, family: str | None = None, prune: float | None = None,
                          limit: int = 10) -> list[dict[str, Any]]:
-    c, folder = reference(graph, cls, family)
+    c, _ = reference(graph, cls, family)
     members = family_of(graph, c)
     totals, users = family_totals(members)
     mine = influence(c)
@@ -164,7 +176,7 @@ def check_class_specific(graph: Graph, cls: int, family: str | None = None, prun
     layer_of = {n: n.rpartition(":")[0] for n in mine.neurons}
     neuron_before = before({n: mine.neurons.get(n, 0.0) for n in core(c, lower=False)}, layer_of)
     neurons = [(n, c.layers[d], d, mine.neurons.get(n, 0.0) * spec[n], mine.neurons.get(n, 0.0), spec[n], users[n],
-                thumbs(c, folder, {sg.key for sg in c.semantic_groups if sg.neuron == n}))
+                thumbs(graph, c, {sg.key for sg in c.semantic_groups if sg.neuron == n}))
                for n, d in depth.items() if prune is None or neuron_before[n] < prune]
     overlapping: dict[str, set[int]] = defaultdict(set)
     for a, ga, b, gb, _ in overlap_pairs(members):
@@ -179,7 +191,7 @@ def check_class_specific(graph: Graph, cls: int, family: str | None = None, prun
             continue
         score = sum(mine.members[g.id, n] * spec[n] for n in g.neurons)
         groups.append((g.id, g.layer, d, score, mine.groups[g.id], score / mine.groups[g.id] if mine.groups[g.id] else 0.0,
-                       1 + len(overlapping[g.id]), thumbs(c, folder, set(g.semantic_groups))))
+                       1 + len(overlapping[g.id]), thumbs(graph, c, set(g.semantic_groups))))
     if prune is not None:  # no item sits on the edge, where rounding could decide
         assert all(abs(v - prune) > 1e-9 for v in [*neuron_before.values(), *group_before.values()])
     params = {"class": c.target.name, "limit": limit, "prune": prune, "family": family}
@@ -198,7 +210,7 @@ def check_class_specific(graph: Graph, cls: int, family: str | None = None, prun
 
 def check_shared_groups(graph: Graph, a: int, b: int, min_jaccard: float = 0.2, prune: float | None = None,
                         limit: int = 10, family: str | None = None) -> list[dict[str, Any]]:
-    ca, folder_a = reference(graph, a, family)
+    ca, _ = reference(graph, a, family)
     comparable = [(c, f) for c, f in zip(graph[2], graph[3], strict=True)
                   if c.target.index == b and c.family_key == ca.family_key]
     name_b = next(c.target.name for c in graph[2] if c.target.index == b)
@@ -210,7 +222,7 @@ def check_shared_groups(graph: Graph, a: int, b: int, min_jaccard: float = 0.2, 
             "kind": "no comparable circuit", "family": ca.family_key, "classA": ca.target.name, "circuitA": ca.id,
             "classB": name_b, "circuitB": None, "groupA": None}
         return rows
-    cb, folder_b = comparable[-1]
+    cb, _ = comparable[-1]
     ia, ib = influence(ca), influence(cb)
     before_a = before(ia.groups, {g.id: g.layer for g in ca.neuron_groups})
     before_b = before(ib.groups, {g.id: g.layer for g in cb.neuron_groups})
@@ -224,8 +236,8 @@ def check_shared_groups(graph: Graph, a: int, b: int, min_jaccard: float = 0.2, 
         shared = set(members_a[ga].neurons) & set(members_b[gb].neurons)
         expected.append((ga, gb, j, min(ia.groups[ga], ib.groups[gb]), members_a[ga].layer,
                          sorted(shared, key=lambda n: int(n.rpartition(":")[2])),
-                         thumbs(ca, folder_a, set(members_a[ga].semantic_groups)),
-                         thumbs(cb, folder_b, set(members_b[gb].semantic_groups))))
+                         thumbs(graph, ca, set(members_a[ga].semantic_groups)),
+                         thumbs(graph, cb, set(members_b[gb].semantic_groups))))
     expected.sort(key=lambda t: (-round(t[3], 12), -t[2], t[0], t[1]))
     expected = expected[:limit]
     assert [(r["groupA"], r["groupB"]) for r in rows] == [t[:2] for t in expected]
@@ -295,7 +307,7 @@ def test_cross_class_queries_on_real_circuits(real_graph: Graph, neo4j_settings)
     for text in ("fur", "FUR:", "(curly", "white AND"):
         rows = run(real_graph, "search-concepts", text=text)
         assert [(r["kind"], r["group"], r["circuit"]) for r in rows] == [("group", group.id, samoyed.id)], text
-        assert rows[0]["thumbnails"] == thumbs(samoyed, real_graph[3][0], set(group.semantic_groups))
+        assert rows[0]["thumbnails"] == thumbs(real_graph, samoyed, set(group.semantic_groups))
         assert close(rows[0]["influence"], influence(samoyed).groups[group.id])
     rows = run(real_graph, "search-concepts", text="retriever")
     assert [(r["kind"], r["class"], r["circuit"]) for r in rows] == [("class", golden.target.name, golden.id)]
@@ -306,6 +318,7 @@ def test_cross_class_queries_on_synthetic_families(synthetic_graph: Graph) -> No
     circuits = synthetic_graph[2]
     family_a, family_b = circuits[0].family_key, circuits[-1].family_key
     assert family_a != family_b and len({c.family_key for c in circuits[:4]}) == 1
+    assert any(a.family_key != b.family_key for a, _, b, _, _ in overlap_pairs(circuits))
     # 258's newest circuit is family B's; family chooses the other; only like with like is compared
     for family in (None, family_a):
         full = check_class_specific(synthetic_graph, 258, family=family, limit=100)
@@ -355,8 +368,8 @@ def test_unknown_classes_and_neurons_give_no_rows(synthetic_graph: Graph) -> Non
 
 @pytest.mark.neo4j
 def test_search_concepts_escapes_lucene_and_sees_complete_circuits_only(synthetic_graph: Graph) -> None:
-    driver, database, circuits, folders = synthetic_graph
-    c, folder = circuits[1], folders[1]
+    driver, database, circuits, _ = synthetic_graph
+    c = circuits[1]
     labels = {c.neuron_groups[0].id: ("striped fur", "orange and black stripes"),
               c.neuron_groups[1].id: ("dog: snout", "a (wet) nose [close-up]")}
     for gid, (label, caption) in labels.items():
@@ -383,7 +396,7 @@ def test_search_concepts_escapes_lucene_and_sees_complete_circuits_only(syntheti
         assert [(r["kind"], r["group"], r["circuit"], r["class"]) for r in rows] == [
             ("group", gid, c.id, c.target.name)], text
         assert (rows[0]["label"], rows[0]["caption"]) == labels[gid] and close(rows[0]["influence"], infl[gid])
-        assert rows[0]["thumbnails"] == thumbs(c, folder, sgs[gid]) and rows[0]["score"] > 0
+        assert rows[0]["thumbnails"] == thumbs(synthetic_graph, c, sgs[gid]) and rows[0]["score"] > 0
     rows = run(synthetic_graph, "search-concepts", text="fur OR nose")
     assert {r["group"] for r in rows} == set(labels) and rows[0]["score"] >= rows[1]["score"]
     assert len(run(synthetic_graph, "search-concepts", text="fur nose", limit=1)) == 1

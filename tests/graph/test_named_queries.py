@@ -129,6 +129,10 @@ def check_graph_stats(graph: Graph, **params: Any) -> None:
     assert all(v == 0 for k, v in counts.items() if k not in expected)  # labels of later work: none here
     circuits = {r["name"]: r["count"] for r in rows if r["kind"] == "circuits"}
     assert circuits == {"complete": len(graph[2]), "incomplete": 0}
+    families: dict[str, int] = defaultdict(int)
+    for c in graph[2]:
+        families[c.family_key] += 1
+    assert {r["name"].split()[0]: r["count"] for r in rows if r["kind"] == "family"} == families
 
 
 def check_top_groups(graph: Graph, limit: int = 5, thumbnails: int = 4) -> None:
