@@ -455,8 +455,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--circuit", type=Path, default=None,
                         help="a `neurflow build` circuit folder (or its --out folder); default: none, "
-                             "the real circuit part is left out and queries use the first synthetic class")
+                             "the real circuit part is left out")
     parser.add_argument("--synthetic", type=int, default=100, help="synthetic class circuits (default 100)")
+    parser.add_argument("--synthetic-k", type=int, default=None,
+                        help="patches per concept of the synthetic circuits (default: the real circuit's k, "
+                             "else 50); another value than the real one's puts them in another family")
+    parser.add_argument("--synthetic-images", type=int, default=None,
+                        help="images per synthetic circuit (default: the real circuit's, else 10); another "
+                             "value than the real one's puts them in another family")
+    parser.add_argument("--labelled-groups", type=int, default=5,
+                        help="neuron groups of each synthetic circuit given a label and caption from the "
+                             "bench's vocabulary, untimed (default 5; -1: every group below the logit)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic circuits")
     parser.add_argument("--repeats", type=int, default=3, help="fresh writes of the real circuit (median)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each query")
@@ -467,20 +476,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-sweep", default="1000,2000,5000,20000",
                         help="--batch-rows values to compare after the queries ('' to skip)")
     parser.add_argument("--sweep-circuits", type=int, default=3, help="circuits written per batch size")
-    parser.add_argument("--query-class", default=None, help="class for queries with a class parameter "
-                        "(default: the real circuit's class)")
+    parser.add_argument("--query-class", default=None, help="class for the queries' class and a parameters "
+                        "(default: the first synthetic class)")
+    parser.add_argument("--query-target-ms", type=float, default=None,
+                        help="p95 target of every query (default: 200 ms below 1,000 classes, 1000 ms at "
+                             "1,000 classes and more)")
     parser.add_argument("--wipe", action="store_true",
                         help="delete every node and relationship of the database first "
                              "(else: refuse a non-empty graph)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the benchmark's graph in the database at the end (default: delete it)")
+    parser.add_argument("--queries-only", action="store_true",
+                        help="with a graph left by --keep: write nothing, time the queries again "
+                             "(prints only)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="results file ('' to write nothing)")
+    parser.add_argument("--section", default=None,
+                        help="section of the results file (default: neo4j for --synthetic 100, "
+                             "else neo4j-<N>)")
     parser.add_argument("--uri", default=None, help="Bolt URI [env NEO4J_URI; default: the local server]")
     parser.add_argument("--user", default=None, help="[env NEO4J_USER; default neo4j]")
     parser.add_argument("--password", default=None,
                         help="[env NEO4J_PASSWORD; local server: its password file]")
     parser.add_argument("--database", default=None, help="[env NEO4J_DATABASE; default neo4j]")
     args = parser.parse_args(argv)
+    if args.section is None:
+        args.section = "neo4j" if args.synthetic == 100 else f"neo4j-{args.synthetic}"
 
     from bench_engine import cpu_model, load_average, write_section
 
@@ -493,9 +513,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
     try:
+        if args.queries_only:
+            return queries_only(driver, args)
         return run(driver, settings.uri, args, cpu_model, load_average, write_section)
     finally:
         driver.close()
+
+
+def first_synthetic_class(driver: neo4j.Driver, database: str) -> str:
+    """The name of the lowest class index with a synthetic circuit in the graph (for --queries-only)."""
+    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+        record = session.run("MATCH (c:Circuit {complete: true}) WHERE c.weightsId IS NULL OR true "
+                             "RETURN c.className AS name ORDER BY c.classIndex LIMIT 1").single()
+    return str(record["name"]) if record else "0"
+
+
+def time_queries(driver: neo4j.Driver, query_class: str, args: argparse.Namespace
+                 ) -> tuple[list[QueryTiming], list[str]]:
+    supplied, notes = query_supplies(driver, query_class, args.database)
+    for note in notes:
+        print(f"  {note}")
+    timings: list[QueryTiming] = []
+    for info in list_queries():
+        timing = time_query(driver, info, supplied, args)
+        timings.append(timing)
+        if not timing.timed:
+            print(f"  query {info.name}: not timed, the bench cannot supply {', '.join(timing.missing)}")
+            continue
+        warn = "" if timing.rows_ok() else "  <- no rows where the graph has some"
+        print(f"  query {info.name}: median {timing.median:.1f} ms, p95 {timing.p95:.1f} ms, "
+              f"rows {timing.rows_text()}{warn}")
+    return timings, notes
+
+
+def queries_only(driver: neo4j.Driver, args: argparse.Namespace) -> int:
+    query_class = args.query_class or first_synthetic_class(driver, args.database)
+    time_queries(driver, query_class, args)
+    return 0
+
+
+def query_table(timings: Sequence[QueryTiming], target_ms: float) -> list[str]:
+    lines = [
+        "| query | parameters | rows | median ms | p95 ms | max ms | target |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for t in timings:
+        shown = ", ".join(f"{k}={v}" for k, v in t.params.items()) or "defaults"
+        if not t.timed:
+            lines.append(f"| {t.name} | {shown} | - | - | - | - | not timed: the bench cannot supply "
+                         f"{', '.join(t.missing)} |")
+            continue
+        rows = t.rows_text() + ("" if t.rows_ok() else " **(rows expected)**")
+        lines.append(f"| {t.name} | {shown} | {rows} | {t.median:.1f} | {t.p95:.1f} | "
+                     f"{max(t.times_ms):.1f} | p95 < {target_ms:g} ms: {met(t.p95 < target_ms)} |")
+    return lines
 
 
 def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Callable[[], str],
@@ -544,35 +615,60 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
             writes_row("real circuit, --force (deleted, written again)", [force], judged=False),
         ]
 
-    # (2) synthetic classes
+    # (2) synthetic classes, each built just before its write (1,000 circuits do not fit in memory at once)
+    size = synthetic_size(real, args)
     step = max(1, 1000 // max(1, args.synthetic + 1))
     skip_index = real.target.index if real is not None else -1
     indices = [i for i in range(0, 1000, step) if i != skip_index][: args.synthetic]
-    start = time.perf_counter()
-    circuits = [synthetic_like(real, i, args) for i in indices]
-    build_seconds = time.perf_counter() - start
+    if len(indices) < args.synthetic:
+        print(f"note: {len(indices)} synthetic classes (ImageNet has 1000 and the real circuit takes one)")
+    build_seconds = label_seconds = 0.0
+    labelled = 0
+    first: Circuit | None = None
+    shapes: list[tuple[int, int, int, int]] = []  # core neurons below the logit, semantic groups, groups, edges
     synthetic: list[Write] = []
+    every = max(10, len(indices) // 20)
     total_start = time.perf_counter()
-    for n, circuit in enumerate(circuits):
+    write_seconds = 0.0
+    for n, index in enumerate(indices):
+        start = time.perf_counter()
+        circuit = synthetic_like(real, index, size, args.seed)
+        build_seconds += time.perf_counter() - start
+        if first is None:
+            first = circuit
+        shapes.append((sum(len(circuit.neurons.get(layer, [])) for layer in circuit.layers[1:]),
+                       len(circuit.semantic_groups), len(circuit.neuron_groups), len(circuit.edges)))
         synthetic.append(timed_write(driver, circuit, None, args, "synthetic"))
-        if (n + 1) % 10 == 0 or n + 1 == len(circuits):
-            print(f"  synthetic {n + 1}/{len(circuits)}: last {synthetic[-1].seconds:.2f} s, "
-                  f"{synthetic[-1].rate:,.0f} rel/s")
-    total_seconds = time.perf_counter() - total_start
+        write_seconds += synthetic[-1].seconds
+        start = time.perf_counter()
+        labelled += label_groups(driver, circuit, index, args)
+        label_seconds += time.perf_counter() - start
+        if (n + 1) % every == 0 or n + 1 == len(indices):
+            print(f"  synthetic {n + 1}/{len(indices)}: last {synthetic[-1].seconds:.2f} s, "
+                  f"{synthetic[-1].rate:,.0f} rel/s; {time.perf_counter() - total_start:.0f} s so far "
+                  f"(load {load_average()})", flush=True)
     if synthetic:
         total_rels = sum(w.relationships for w in synthetic)
         per = [w.seconds for w in synthetic]
         median_s = statistics.median(per)
         rows += [
-            IngestRow(f"{len(synthetic)} synthetic circuits, total", "written",
-                      sum(w.nodes for w in synthetic), total_rels, f"{total_seconds:.1f}",
-                      total_rels / total_seconds, check_rate=True),
+            IngestRow(f"{len(synthetic)} synthetic circuits, total (writes only)", "written",
+                      sum(w.nodes for w in synthetic), total_rels, f"{write_seconds:.1f}",
+                      total_rels / write_seconds, check_rate=True),
             IngestRow("synthetic circuit, per circuit (median)", "written",
                       statistics.median(w.nodes for w in synthetic),
                       statistics.median(w.relationships for w in synthetic),
                       f"{median_s:.2f} ({min(per):.2f}-{max(per):.2f})",
                       statistics.median(w.rate for w in synthetic), seconds=median_s),
         ]
+        if len(synthetic) >= 200:  # the writes at scale: the OVERLAPS computation grows with the classes
+            last = synthetic[-(len(synthetic) // 10):]
+            last_per = [w.seconds for w in last]
+            rows.append(IngestRow(
+                f"synthetic circuit, per circuit (median of the last {len(last)})", "written",
+                statistics.median(w.nodes for w in last), statistics.median(w.relationships for w in last),
+                f"{statistics.median(last_per):.2f} ({min(last_per):.2f}-{max(last_per):.2f})",
+                statistics.median(w.rate for w in last), seconds=statistics.median(last_per)))
 
     # the real circuit again, into the graph of all classes
     classes = len(synthetic) + (1 if real is not None else 0)
@@ -590,17 +686,13 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
 
     # (3) queries
     counts = graph_counts(driver, args.database)
-    query_class = args.query_class or (real.target.name if real is not None
-                                       else circuits[0].target.name if circuits else "0")
-    timings: list[QueryTiming] = []
-    for info in list_queries():
-        params = {p.name: query_class for p in info.params if p.name == "class" and p.required}
-        timing = time_query(driver, info.name, params, args)
-        timings.append(timing)
-        print(f"  query {info.name}: median {timing.median:.1f} ms, p95 {timing.p95:.1f} ms, "
-              f"{timing.rows} rows")
+    query_class = args.query_class or (first.target.name if first is not None
+                                       else real.target.name if real is not None else "0")
+    target_ms = args.query_target_ms or query_target_ms(classes)
+    load_queries = load_average()
+    timings, supply_notes = time_queries(driver, query_class, args)
     # (4) context for the rate target: --batch-rows, and the server's rate for bare relationship CREATEs
-    sweep = batch_sweep(driver, real, indices, args)
+    sweep = batch_sweep(driver, real, indices, size, args)
     ceiling = bare_create_rate(driver, args)
     print(f"  bare CREATE of relationships: {ceiling:,.0f}/s")
     load_after = load_average()
@@ -609,14 +701,16 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
 
     # ---------------------------------------------------------------- report
     lines = [
-        "## Neo4j: ingestion throughput and query latency",
+        "## Neo4j: ingestion throughput and query latency"
+        + (f" at {classes:,} classes" if args.section != "neo4j" else ""),
         "",
         f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
-        f"- server: {version}, local (same machine), default `neurflow db start` settings; "
-        f"CPU: {cpu_model()}; {driver_line()}; load average before {load_before}, after {load_after}",
+        f"- server: {version}, local (same machine), default `neurflow db start` settings (page cache 256 MB, "
+        f"heap 1 GB); CPU: {cpu_model()} (2 cores, shared with other jobs); {driver_line()}; load average "
+        f"before {load_before}, at the queries {load_queries}, after {load_after}",
         f"- writes: `neurflow.graph.writer.write_circuit` (what `neurflow-ingest` runs), batches of "
         f"{args.batch_rows} rows; seconds: wall clock of the call (rows built in Python, idempotency check, "
-        "OVERLAPS computation and the complete flag included)",
+        "OVERLAPS computation, family totals and the complete flag included)",
     ]
     if real is not None:
         assert folder is not None
@@ -626,21 +720,38 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
             f"tau={params.get('tau')}, k={params.get('k')}, steps={params.get('steps')}); "
             f"{circuit_size(real)}; circuit.json loaded in {load_seconds:.2f} s (not timed); fresh = median "
             f"(min-max) of {len(fresh)} writes, the graph emptied before each")
-    if circuits:
+    if first is not None:
+        cores, sgs, ngs, edges = (sorted(x[i] for x in shapes) for i in range(4))
+        rels = sorted(w.relationships for w in synthetic)
+
+        def mid(values: list[int]) -> str:
+            return f"{statistics.median(values):,.0f} ({values[0]:,}-{values[-1]:,})"
+
+        family = ("with the real circuit's model key and build parameters (so they share its Neuron nodes "
+                  "and are of its family: the cross-class queries compare them with it)"
+                  if real is not None and size.same_family else
+                  "with the real circuit's model key (so they share its Neuron nodes) but other build "
+                  "parameters: a family of their own, the real circuit is not compared with them"
+                  if real is not None else "one family")
         lines.append(
-            f"- synthetic circuits: {len(circuits)} classes (indices {', '.join(map(str, indices[:2]))}, "
-            f"... every {step}th), seed {args.seed}, sized like the real one: the first has "
-            f"{circuit_size(circuits[0])}; built in memory in {build_seconds:.1f} s (not timed); "
-            "written one after another"
-            + (" after the real circuit, with its model key (so they share its Neuron nodes)"
-               if real else ""))
+            f"- synthetic circuits: {len(synthetic)} classes (indices {', '.join(map(str, indices[:2]))}, "
+            f"... every {step}{'st' if step == 1 else 'th'}), seed {args.seed}, {size.describe()}"
+            + (" (`--synthetic-k`/`--synthetic-images`: smaller than the real circuit)"
+               if real is not None and not size.same_family else "")
+            + f"; per circuit, median (min-max): {mid(cores)} core neurons below the logit, {mid(sgs)} semantic "
+            f"groups, {mid(ngs)} neuron groups, {mid(edges)} edges, {size.images * 59} patches, {mid(rels)} "
+            f"relationships written; built in memory in {build_seconds:.1f} s in all (not timed); written one "
+            "after another" + (" after the real circuit" if real is not None else "") + f", {family}")
+        lines.append(
+            f"- labels: {labelled:,} neuron groups ({args.labelled_groups if args.labelled_groups >= 0 else 'all'}"
+            f" per circuit below the logit) given a label, caption and `depicts` with "
+            "`neurflow.graph.labels.write_caption`, from a vocabulary of "
+            f"{len(VOCABULARY)} words ({', '.join(VOCABULARY[:4])}, ...), in {label_seconds:.1f} s (not timed)")
+    node_text = ", ".join(f"{counts[k]:,} {k}" for k in LABELS if counts.get(k))
+    rel_text = ", ".join(f"{counts[r]:,} {r}" for r in RELATIONSHIP_TYPES if counts.get(r))
     lines += [
-        f"- graph at query time: {classes} complete class circuits; "
-        + ", ".join(f"{counts[k]:,} {k}"
-                    for k in ("Neuron", "SemanticGroup", "NeuronGroup", "Patch", "Image"))
-        + f" nodes; {sum(counts[r] for r in RELATIONSHIP_TYPES):,} relationships "
-        f"({counts['CONTRIBUTES_TO']:,} CONTRIBUTES_TO, {counts['EXEMPLIFIES']:,} EXEMPLIFIES, "
-        f"{counts['OVERLAPS']:,} OVERLAPS)",
+        f"- graph at query time: {classes:,} complete class circuits; nodes: {node_text}; "
+        f"{sum(counts[r] for r in RELATIONSHIP_TYPES):,} relationships: {rel_text}",
         "",
         "### Ingestion",
         "",
@@ -648,28 +759,27 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         "|---|---|---:|---:|---:|---:|---|",
         *(row.markdown() for row in rows),
         "",
-        f"### Queries at {classes} classes",
+        f"### Queries at {classes:,} classes",
         "",
         "`neurflow.graph.named_queries.run_query` (a read transaction, rows converted to plain values, as "
-        f"`neurflow query`), default parameters, class = {query_class}; {args.runs} timed runs after "
-        f"{args.warmups} warm-ups; client wall clock in ms. Target: median and p95 under the limit.",
+        f"`neurflow query`); {args.runs} timed runs after {args.warmups} warm-ups; client wall clock in ms. "
+        "Parameters: " + "; ".join(supply_notes) + "; `class` also where it is optional; the others their "
+        "defaults. rows: of the last run (by kind, or comparable classes, where the query has that column); "
+        "no rows is expected only where the bench writes nothing to find ("
+        + ", ".join(NO_ROWS_EXPECTED) + f"). Target: p95 under {target_ms:g} ms"
+        f" (the issue: under {TARGET_QUERY_MS_100:g} ms at 100 classes, under {TARGET_QUERY_MS_1000:g} ms at 1,000).",
         "",
-        "| query | parameters | rows | median ms | p95 ms | max ms | target |",
-        "|---|---|---:|---:|---:|---:|---|",
+        *query_table(timings, target_ms),
     ]
-    for t in timings:
-        shown = ", ".join(f"{k}={v}" for k, v in t.params.items()) or "defaults"
-        ok = t.median < TARGET_QUERY_MS and t.p95 < TARGET_QUERY_MS
-        lines.append(f"| {t.name} | {shown} | {t.rows} | {t.median:.1f} | {t.p95:.1f} | "
-                     f"{max(t.times_ms):.1f} | < {TARGET_QUERY_MS:g} ms: {met(ok)} |")
     checks = [check for row in rows for check in row.checks()]
+    timed = [t for t in timings if t.timed]
     summary = {
         f"a class circuit written in under {TARGET_WRITE_S:g} s":
             [ok for kind, ok in checks if kind == "write"],
         f"at least {TARGET_RELS_PER_S:,} relationships per second":
             [ok for kind, ok in checks if kind == "rate"],
-        f"every query under {TARGET_QUERY_MS:g} ms at {classes} classes":
-            [t.median < TARGET_QUERY_MS and t.p95 < TARGET_QUERY_MS for t in timings],
+        f"every query's p95 under {target_ms:g} ms at {classes:,} classes":
+            [t.p95 < target_ms for t in timed] + [False for t in timings if not t.timed],
     }
     if sweep:
         lines += [
@@ -682,8 +792,8 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
             "| batch rows | median seconds | median relationships/s |",
             "|---:|---:|---:|",
         ]
-        for size, writes in sweep.items():
-            lines.append(f"| {size} | {statistics.median(w.seconds for w in writes):.2f} | "
+        for batch, writes in sweep.items():
+            lines.append(f"| {batch} | {statistics.median(w.seconds for w in writes):.2f} | "
                          f"{statistics.median(w.rate for w in writes):,.0f} |")
     lines += [
         "",
@@ -701,8 +811,8 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         out = Path(args.out)
         if not out.exists():
             out.write_text(RESULTS_TITLE)
-        write_section(out, "neo4j", text)
-        print(f"\nwritten to {out} (section neo4j)")
+        write_section(out, args.section, text)
+        print(f"\nwritten to {out} (section {args.section})")
     return 0
 
 
