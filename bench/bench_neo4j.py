@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString, cast
 
 import neo4j
 
@@ -357,10 +357,12 @@ def bare_create_rate(driver: neo4j.Driver, args: argparse.Namespace) -> float:
     label, rel = "NeurflowBenchScratch", "NEURFLOW_BENCH_SCRATCH"
     rates = []
     with driver.session(database=args.database, notifications_min_severity="OFF") as session:
-        session.run(f"UNWIND range(0, {CEILING_NODES - 1}) AS i CREATE (:{label} {{i: i}})").consume()
-        create = (f"MATCH (a:{label}) WITH collect(a) AS ns UNWIND range($start, $end - 1) AS i "
-                  f"WITH i, ns[i % {CEILING_NODES}] AS a, ns[(7 * i + 1) % {CEILING_NODES}] AS b "
-                  f"CREATE (a)-[:{rel} {{weight: 0.5, rank: i, circuitId: 'scratch'}}]->(b)")
+        scratch = f"UNWIND range(0, {CEILING_NODES - 1}) AS i CREATE (:{label} {{i: i}})"
+        session.run(cast(LiteralString, scratch)).consume()
+        create = cast(LiteralString,
+                      f"MATCH (a:{label}) WITH collect(a) AS ns UNWIND range($start, $end - 1) AS i "
+                      f"WITH i, ns[i % {CEILING_NODES}] AS a, ns[(7 * i + 1) % {CEILING_NODES}] AS b "
+                      f"CREATE (a)-[:{rel} {{weight: 0.5, rank: i, circuitId: 'scratch'}}]->(b)")
         for _ in range(3):
             start = time.perf_counter()
             for first in range(0, CEILING_RELS, args.batch_rows):
@@ -451,7 +453,7 @@ def writes_row(label: str, writes: Sequence[Write], judged: bool) -> IngestRow:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--circuit", type=Path, default=None,
                         help="a `neurflow build` circuit folder (or its --out folder); default: none, "
@@ -523,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def first_synthetic_class(driver: neo4j.Driver, database: str) -> str:
     """The name of the lowest class index with a synthetic circuit in the graph (for --queries-only)."""
     with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
-        record = session.run("MATCH (c:Circuit {complete: true}) WHERE c.weightsId IS NULL OR true "
+        record = session.run("MATCH (c:Circuit {complete: true}) "
                              "RETURN c.className AS name ORDER BY c.classIndex LIMIT 1").single()
     return str(record["name"]) if record else "0"
 

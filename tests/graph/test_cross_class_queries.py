@@ -76,7 +76,16 @@ class Influence:
     groups: dict[str, float]
 
 
+_INFLUENCE: dict[str, Influence] = {}
+
+
 def influence(circuit: Circuit) -> Influence:
+    if circuit.id not in _INFLUENCE:
+        _INFLUENCE[circuit.id] = _influence(circuit)
+    return _INFLUENCE[circuit.id]
+
+
+def _influence(circuit: Circuit) -> Influence:
     neurons: dict[str, float] = defaultdict(float)
     for path, strength in neuron_paths(circuit):
         neurons[path[-1]] += strength
@@ -127,16 +136,21 @@ def patch_keys(circuit: Circuit) -> dict[int, str]:
     return {p.id: f"{circuit.images[p.image].sha256}|{','.join(map(str, p.box))}" for p in circuit.patches}
 
 
+_URIS: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
 def thumbs(graph: Graph, circuit: Circuit, sg_keys: set[str], count: int = 4) -> list[str]:
     """Thumbnail URIs of the strongest patches of the semantic groups ``sg_keys`` (best activation per patch).
     A patch is one node for every circuit that crops it: its URI is the first ingested circuit's."""
-    uri: dict[str, str] = {}
-    for c, folder in zip(graph[2], graph[3], strict=True):
-        keys = patch_keys(c)
-        for sg in c.semantic_groups:
-            for p in sg.patches:
-                if folder is not None:
-                    uri.setdefault(keys[p], thumbnail_uri(folder, p))
+    ingested = tuple((c.id, str(f)) for c, f in zip(graph[2], graph[3], strict=True))
+    uri = _URIS.setdefault(ingested, {})
+    if not uri:
+        for c, folder in zip(graph[2], graph[3], strict=True):
+            keys = patch_keys(c)
+            for sg in c.semantic_groups:
+                for p in sg.patches:
+                    if folder is not None:
+                        uri.setdefault(keys[p], thumbnail_uri(folder, p))
     keys = patch_keys(circuit)
     best: dict[str, float] = {}
     for sg in circuit.semantic_groups:

@@ -445,7 +445,8 @@ def test_class_similarity_compares_like_with_like(synthetic_graph: Graph) -> Non
 def test_queries_never_see_an_incomplete_circuit(synthetic_graph: Graph) -> None:
     driver, database, circuits, _ = synthetic_graph
     names = [q.name for q in list_queries() if q.name != "graph-stats"]
-    params = {name: ({"class": "258"} if load_query(name).param("class") else {}) for name in names}
+    params = {name: {p.name: "258" for p in load_query(name).params if p.required or p.name == "class"}
+              for name in names}
     before = {name: run(synthetic_graph, name, **params[name]) for name in names}
     extra = small_synthetic(300, foreign_fraction=0.6)
 
