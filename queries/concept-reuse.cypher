@@ -14,7 +14,8 @@
 //   layer's influence in their circuit (e.g. 0.8)
 // param: model (string, default null) model name or key (name@weightsId); default: every model
 // param: class (string, default null) compare the family of this class's newest circuit (name, index or wnid)
-// param: family (string, default null) family key; default: the family of the newest complete circuit
+// param: family (string, default null) family key; default: the family with the most complete circuits (of the
+//   model, or holding the class), the newest first among equals
 CALL () {
   MATCH (c:Circuit {complete: true})
   WHERE ($model IS NULL OR c.modelKey = $model OR c.modelName = $model)
@@ -22,8 +23,9 @@ CALL () {
     AND ($class IS NULL OR EXISTS {
       MATCH (c)-[:FOR_CLASS]->(cl:Class)
       WHERE toString(cl.index) = $class OR toLower(cl.name) = toLower($class) OR cl.wnid = $class })
-  RETURN c.familyKey AS family
-  ORDER BY c.ingestedAt DESC, c.id
+  WITH c.familyKey AS family, count(c) AS circuits, max(c.ingestedAt) AS newest
+  RETURN family
+  ORDER BY circuits DESC, newest DESC, family
   LIMIT 1
 }
 MATCH (f:CircuitFamily {key: family})
