@@ -6,7 +6,7 @@
 //   (what both classes route through the shared concept), then by Jaccard; with the member neurons they share
 //   (layer:channel) and each side's strongest concept patches. When b has no complete circuit in a's family, one
 //   row of kind 'no comparable circuit' (the family and a's circuit; the pair columns null). An unknown class
-//   gives no rows.
+//   gives no rows. paths: the two groups and their shared member neurons, drawn by Neo4j Browser.
 // param: a (string, required) first class: name, index or wnid; its circuit sets the family
 // param: b (string, required) second class: name, index or wnid; compared through its circuit in a's family
 // param: limit (int, default 10) pairs of groups
@@ -30,7 +30,7 @@ CALL (ca, clb, cb) {
   WITH ca, clb, cb WHERE cb IS NULL
   RETURN 'no comparable circuit' AS kind, clb.name AS classB, null AS circuitB, null AS layer, null AS groupA,
          null AS groupB, null AS influenceA, null AS influenceB, null AS weight, null AS jaccard, null AS shared,
-         null AS sharedNeurons, null AS thumbnailsA, null AS thumbnailsB
+         null AS sharedNeurons, null AS thumbnailsA, null AS thumbnailsB, null AS paths
   UNION ALL
   WITH ca, cb WHERE cb IS NOT NULL
   MATCH (ca)-[:HAS_GROUP]->(ga:NeuronGroup)-[o:OVERLAPS]-(gb:NeuronGroup)<-[:HAS_GROUP]-(cb)
@@ -60,8 +60,9 @@ CALL (ca, clb, cb) {
          o.shared AS shared,
          COLLECT { MATCH (ga)-[:HAS_MEMBER]->(n:Neuron)<-[:HAS_MEMBER]-(gb) RETURN n.layer + ':' + n.channel
                    ORDER BY n.channel } AS sharedNeurons,
-         thumbnailsA, thumbnailsB
+         thumbnailsA, thumbnailsB,
+         COLLECT { MATCH p = (ga)-[:HAS_MEMBER]->(:Neuron)<-[:HAS_MEMBER]-(gb) RETURN p } AS paths  // for Browser
 }
 RETURN kind, ca.familyKey AS family, ca.className AS classA, ca.id AS circuitA, classB, circuitB, layer, groupA,
-       groupB, influenceA, influenceB, weight, jaccard, shared, sharedNeurons, thumbnailsA, thumbnailsB
+       groupB, influenceA, influenceB, weight, jaccard, shared, sharedNeurons, thumbnailsA, thumbnailsB, paths
 ORDER BY weight DESC, jaccard DESC, groupA, groupB

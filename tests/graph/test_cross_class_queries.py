@@ -262,6 +262,7 @@ def check_shared_groups(graph: Graph, a: int, b: int, min_jaccard: float = 0.2, 
         assert close(r["influenceA"], ia.groups[ga]) and close(r["influenceB"], ib.groups[gb])
         assert r["sharedNeurons"] == shared and r["shared"] == len(shared)
         assert (r["thumbnailsA"], r["thumbnailsB"]) == (ta, tb)
+        assert len(r["paths"]) == len(shared)  # group a -> shared neuron <- group b, for Browser
     return rows
 
 
