@@ -18,27 +18,13 @@ from click.testing import CliRunner
 
 from neurflow.circuit import Circuit
 from neurflow.cli.query import query as query_command
-from neurflow.format import load_circuit, thumbnail_uri
+from neurflow.format import thumbnail_uri
 from neurflow.graph.labels import write_caption
 from neurflow.graph.named_queries import run_query
 from neurflow.graph.reads import incomplete_circuits
 from neurflow.graph.writer import write_circuit
+from tests.graph.graphs import Graph, ingest
 from tests.helpers import neuron_paths, overlap_pairs, small_synthetic
-
-Graph = tuple[neo4j.Driver, str, list[Circuit], list[Path | None]]
-
-
-def ingest(driver: neo4j.Driver, database: str, circuits: list[Circuit], folders: list[Path | None]) -> Graph:
-    for circuit, folder in zip(circuits, folders, strict=True):
-        assert write_circuit(driver, circuit, folder, database=database).status == "written"
-    return driver, database, circuits, folders
-
-
-@pytest.fixture
-def real_graph(clean_graph: neo4j.Driver, neo4j_settings, real_circuit_dirs: list[Path]) -> Graph:
-    """The two real circuits (Samoyed, golden retriever: one family), ingested in this order."""
-    return ingest(clean_graph, neo4j_settings.database, [load_circuit(f) for f in real_circuit_dirs],
-                  list(real_circuit_dirs))
 
 
 @pytest.fixture

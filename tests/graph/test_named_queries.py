@@ -19,7 +19,7 @@ from neurflow.analysis import prune
 from neurflow.circuit import Circuit
 from neurflow.cli.main import main as neurflow_main
 from neurflow.cli.query import query as query_command
-from neurflow.format import load_circuit, thumbnail_uri
+from neurflow.format import thumbnail_uri
 from neurflow.graph.labels import write_caption
 from neurflow.graph.named_queries import (
     QueryError,
@@ -31,6 +31,7 @@ from neurflow.graph.named_queries import (
 )
 from neurflow.graph.reads import incomplete_circuits
 from neurflow.graph.writer import write_circuit
+from tests.graph.graphs import Graph, ingest
 from tests.helpers import (
     all_paths,
     expected_counts,
@@ -39,21 +40,6 @@ from tests.helpers import (
     shares,
     small_synthetic,
 )
-
-Graph = tuple[neo4j.Driver, str, list[Circuit], list[Path | None]]
-
-
-def ingest(driver: neo4j.Driver, database: str, circuits: list[Circuit], folders: list[Path | None]) -> Graph:
-    for circuit, folder in zip(circuits, folders, strict=True):
-        assert write_circuit(driver, circuit, folder, database=database).status == "written"
-    return driver, database, circuits, folders
-
-
-@pytest.fixture
-def real_graph(clean_graph: neo4j.Driver, neo4j_settings, real_circuit_dirs: list[Path]) -> Graph:
-    """The two real circuits (Samoyed, golden retriever), ingested in this order into an empty graph."""
-    return ingest(clean_graph, neo4j_settings.database, [load_circuit(f) for f in real_circuit_dirs],
-                  list(real_circuit_dirs))
 
 
 @pytest.fixture
