@@ -312,7 +312,7 @@ def _cell(value: Any) -> str:
             return f"[{value['_type']}]"
         if "nodes" in value and "relationships" in value:
             return " -> ".join(_caption(n) for n in value["nodes"])
-        return json.dumps(value, default=str)
+        return " ".join(f"{k}={_cell(v)}" for k, v in sorted(value.items()))  # a plain map: compact, keys sorted
     if isinstance(value, list):
         return ", ".join(_cell(v) for v in value)
     return str(value)
