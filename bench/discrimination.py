@@ -128,7 +128,7 @@ def draw(circuits: list[Circuit], matrices: dict[str, np.ndarray], scores: dict[
         ax.set_xticks(range(len(order)), names, rotation=90, fontsize=7)
         ax.set_yticks(range(len(order)), names, fontsize=7)
         a, hits, tried, _ = scores[m]
-        ax.set_title(f"{description}\nAUC {a:.2f}, top-1 related {hits}/{tried}", fontsize=8)
+        ax.set_title(f"{description.replace(chr(92), '')}\nAUC {a:.2f}, top-1 related {hits}/{tried}", fontsize=8)
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle("Class similarity of ten dog breeds (red: related pairs, same WordNet breed group)", fontsize=10)
     fig.tight_layout()

@@ -33,48 +33,68 @@ CALL (c) {  // this circuit's side, per layer
   WITH a.layer AS layer, sum(a.influence) AS influence, sum(a.weight) AS weight, count(a) AS neurons
   RETURN collect({layer: layer, influence: influence, weight: weight, neurons: neurons}) AS mine
 }
-CALL (c, others, mine) {
-  UNWIND others AS otherId
-  MATCH (o:Circuit {id: otherId})
-  CALL (c, o) {  // shared neurons, per layer
-    MATCH (c)-[a:HAS_CORE_NEURON]->(n:Neuron)<-[b:HAS_CORE_NEURON]-(o)
-    WHERE a.depth > 0 AND ($prune IS NULL OR (a.influenceBefore < $prune AND b.influenceBefore < $prune))
-    WITH a.layer AS layer,
-         sum(CASE WHEN a.influence < b.influence THEN a.influence ELSE b.influence END) AS smaller,
-         sum(CASE WHEN a.weight < b.weight THEN a.weight ELSE b.weight END) AS smallerWeight,
-         count(n) AS shared
-    RETURN collect({layer: layer, smaller: smaller, smallerWeight: smallerWeight, shared: shared}) AS common
-  }
-  CALL (o) {  // the other circuit's side, per layer
+CALL (c, others) {  // the neurons c shares with each other circuit, per layer, in one pass over the circuits of c's
+  // core neurons (b.circuitId), not an Expand(Into) between two dense nodes per neuron and other circuit
+  MATCH (c)-[a:HAS_CORE_NEURON]->(n:Neuron)
+  WHERE a.depth > 0 AND ($prune IS NULL OR a.influenceBefore < $prune)
+  WITH n, a.layer AS layer, a.influence AS ai, a.weight AS aw  // read once, not once per other circuit
+  MATCH (n)<-[b:HAS_CORE_NEURON]-()
+  WHERE b.circuitId IN others AND ($prune IS NULL OR b.influenceBefore < $prune)
+  WITH b.circuitId AS id, layer,
+       sum(CASE WHEN ai < b.influence THEN ai ELSE b.influence END) AS smaller,
+       sum(CASE WHEN aw < b.weight THEN aw ELSE b.weight END) AS smallerWeight,
+       count(*) AS shared
+  WITH id, collect({layer: layer, smaller: smaller, smallerWeight: smallerWeight, shared: shared}) AS common
+  RETURN collect({id: id, common: common}) AS sharing
+}
+CALL (c, others, mine, sharing) {
+  // every other circuit once: those sharing neurons, then (rarely any) those sharing none
+  UNWIND sharing + CASE WHEN size(sharing) = size(others) THEN []
+                        ELSE [x IN others WHERE NOT x IN [s IN sharing | s.id] | {id: x, common: []}] END AS other
+  MATCH (o:Circuit {id: other.id})
+  WITH c, mine, o, other.common AS common
+  CALL (o) {  // the other circuit's totals below the logit: stored on the node (whole circuits), else counted
+    WITH o WHERE $prune IS NOT NULL OR o.coreInfluence IS NULL
     MATCH (o)-[b:HAS_CORE_NEURON]->(:Neuron)
     WHERE b.depth > 0 AND ($prune IS NULL OR b.influenceBefore < $prune)
-    WITH b.layer AS layer, sum(b.influence) AS influence, sum(b.weight) AS weight, count(b) AS neurons
-    RETURN collect({layer: layer, influence: influence, weight: weight, neurons: neurons}) AS theirs
+    RETURN sum(b.influence) AS countedInfluence, sum(b.weight) AS countedWeight, count(b) AS countedNeurons
   }
-  WITH o, [layer IN c.layers[1..] |
-           {layer: layer,
-            mine: head([x IN mine WHERE x.layer = layer] + [{influence: 0.0, weight: 0.0, neurons: 0}]),
-            theirs: head([x IN theirs WHERE x.layer = layer] + [{influence: 0.0, weight: 0.0, neurons: 0}]),
-            common: head([x IN common WHERE x.layer = layer] + [{smaller: 0.0, smallerWeight: 0.0, shared: 0}])}]
-          AS layers
-  WITH o, layers,
-       reduce(s = 0.0, l IN layers | s + l.common.smaller) AS smaller,
-       reduce(s = 0.0, l IN layers | s + l.mine.influence + l.theirs.influence - l.common.smaller) AS larger,
-       reduce(s = 0.0, l IN layers | s + l.common.smallerWeight) AS smallerWeight,
-       reduce(s = 0.0, l IN layers | s + l.mine.weight + l.theirs.weight - l.common.smallerWeight) AS largerWeight,
-       reduce(s = 0, l IN layers | s + l.common.shared) AS shared,
-       reduce(s = 0, l IN layers | s + l.mine.neurons + l.theirs.neurons - l.common.shared) AS union
-  RETURN o.className AS class, o.classIndex AS index, o.id AS circuit, true AS comparable,
-         CASE WHEN larger > 0 THEN smaller / larger ELSE 0.0 END AS weightedJaccard,
-         [l IN layers | {layer: l.layer,
-                         weightedJaccard: CASE WHEN l.mine.influence + l.theirs.influence - l.common.smaller > 0
-                           THEN l.common.smaller / (l.mine.influence + l.theirs.influence - l.common.smaller)
-                           ELSE 0.0 END}] AS perLayer,
-         shared AS sharedNeurons,
-         CASE WHEN union > 0 THEN toFloat(shared) / union ELSE 0.0 END AS jaccard,
-         CASE WHEN largerWeight > 0 THEN smallerWeight / largerWeight ELSE 0.0 END AS incomingWeightJaccard
-  ORDER BY weightedJaccard DESC, jaccard DESC, class
+  WITH c, mine, o, common,
+       CASE WHEN $prune IS NULL AND o.coreInfluence IS NOT NULL
+            THEN {influence: o.coreInfluence, weight: o.coreWeight, neurons: o.coreNeurons}
+            ELSE {influence: countedInfluence, weight: countedWeight, neurons: countedNeurons} END AS theirs
+  WITH c, mine, o, common,
+       reduce(s = 0.0, x IN common | s + x.smaller) AS smaller,
+       reduce(s = 0.0, x IN mine | s + x.influence) + theirs.influence - reduce(s = 0.0, x IN common | s + x.smaller)
+         AS larger,
+       reduce(s = 0.0, x IN common | s + x.smallerWeight) AS smallerWeight,
+       reduce(s = 0.0, x IN mine | s + x.weight) + theirs.weight - reduce(s = 0.0, x IN common | s + x.smallerWeight)
+         AS largerWeight,
+       reduce(s = 0, x IN common | s + x.shared) AS shared,
+       reduce(s = 0, x IN mine | s + x.neurons) + theirs.neurons - reduce(s = 0, x IN common | s + x.shared) AS union
+  WITH c, mine, o, common, shared,
+       CASE WHEN larger > 0 THEN smaller / larger ELSE 0.0 END AS weightedJaccard,
+       CASE WHEN union > 0 THEN toFloat(shared) / union ELSE 0.0 END AS jaccard,
+       CASE WHEN largerWeight > 0 THEN smallerWeight / largerWeight ELSE 0.0 END AS incomingWeightJaccard
+  ORDER BY weightedJaccard DESC, jaccard DESC, o.className
   LIMIT $limit
+  CALL (o) {  // per layer, for the listed circuits only
+    MATCH (o)-[b:HAS_CORE_NEURON]->(:Neuron)
+    WHERE b.depth > 0 AND ($prune IS NULL OR b.influenceBefore < $prune)
+    WITH b.layer AS layer, sum(b.influence) AS influence
+    RETURN collect({layer: layer, influence: influence}) AS theirs
+  }
+  WITH o, weightedJaccard, jaccard, incomingWeightJaccard, shared,
+       [layer IN c.layers[1..] |
+        {layer: layer,
+         mine: head([x IN mine WHERE x.layer = layer | x.influence] + [0.0]),
+         theirs: head([x IN theirs WHERE x.layer = layer | x.influence] + [0.0]),
+         smaller: head([x IN common WHERE x.layer = layer | x.smaller] + [0.0])}] AS layers
+  RETURN o.className AS class, o.classIndex AS index, o.id AS circuit, true AS comparable, weightedJaccard,
+         [l IN layers | {layer: l.layer,
+                         weightedJaccard: CASE WHEN l.mine + l.theirs - l.smaller > 0
+                           THEN l.smaller / (l.mine + l.theirs - l.smaller) ELSE 0.0 END}] AS perLayer,
+         shared AS sharedNeurons, jaccard, incomingWeightJaccard
   UNION ALL
   // classes of the model with complete circuits, none of them in the family: listed, never compared
   MATCH (x:Circuit {modelKey: c.modelKey})

@@ -62,22 +62,26 @@ CALL (f, circuits, ids) {
          classes, influences, total AS influence, beyond AS sharedInfluence, null AS jaccard
   ORDER BY sharedInfluence DESC, influence DESC, item
   UNION ALL
-  UNWIND circuits AS c
-  MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)-[o:OVERLAPS]-(h:NeuronGroup)
-  WHERE o.jaccard >= $minJaccard AND h.circuitId IN ids
+  MATCH (g:NeuronGroup)-[o:OVERLAPS]-(h:NeuronGroup)  // a seek of the OVERLAPS(jaccard) index, both directions
+  USING INDEX o:OVERLAPS(jaccard)  // else planned from the circuitId index: every group's OVERLAPS expanded
+  WHERE o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids
     AND ($prune IS NULL OR (g.influenceBefore < $prune AND h.influenceBefore < $prune))
-  WITH c, g, h, o ORDER BY o.jaccard DESC, h.influence DESC, h.groupId
-  WITH c, g, h.className AS other, collect({jaccard: o.jaccard, influence: h.influence})[0] AS best
-  WITH c, g, collect(other) AS others, avg(best.jaccard) AS jaccard,
-       sum(CASE WHEN best.influence < g.influence THEN best.influence ELSE g.influence END) AS shared
-  WHERE 1 + size(others) >= $minClasses
-  RETURN 'group' AS kind, c.className + ' ' + g.groupId AS item, g.layer AS layer, 1 + size(others) AS classCount,
-         [c.className] + others AS classes, null AS influences, g.influence AS influence, shared AS sharedInfluence,
-         jaccard
+  // g's best match in each other class: the largest Jaccard, then influence (a max, not a sort of every pair)
+  WITH g, h.className AS other, max([o.jaccard, h.influence]) AS best
+  WITH g, collect([other] + best) AS matches, avg(best[0]) AS jaccard,
+       sum(CASE WHEN best[1] < g.influence THEN best[1] ELSE g.influence END) AS shared
+  WHERE 1 + size(matches) >= $minClasses
+  WITH g, matches, jaccard, shared, g.className + ' ' + g.groupId AS item
+  ORDER BY shared DESC, jaccard DESC, item
+  LIMIT $limit
+  RETURN 'group' AS kind, item, g.layer AS layer, 1 + size(matches) AS classCount,
+         [g.className] + COLLECT { UNWIND matches AS m RETURN m[0] ORDER BY m[1] DESC, m[2] DESC, m[0] } AS classes,
+         null AS influences, g.influence AS influence, shared AS sharedInfluence, jaccard
   ORDER BY sharedInfluence DESC, jaccard DESC, item
   LIMIT $limit
   UNION ALL
   MATCH (g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)  // a seek of the OVERLAPS(jaccard) index
+  USING INDEX o:OVERLAPS(jaccard)  // else planned from the circuitId index: every group's OVERLAPS expanded
   WHERE o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids
     AND ($prune IS NULL OR (g.influenceBefore < $prune AND h.influenceBefore < $prune))
   RETURN 'group-pair' AS kind, g.className + ' ' + g.groupId + ' ~ ' + h.className + ' ' + h.groupId AS item,

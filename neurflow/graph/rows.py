@@ -211,6 +211,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         "formatVersion": circuit.format_version, "folder": str(Path(folder).resolve()) if folder else None,
         "createdAt": circuit.created or None, "dataModelVersion": DATA_MODEL_VERSION,
         "coreNeurons": len(lower_core), "coreWeight": sum(r["weight"] for r in lower_core),
+        "coreInfluence": sum(r["influence"] for r in lower_core),
         "images": len(images), "semanticGroups": len(circuit.semantic_groups),
         "neuronGroups": len(circuit.neuron_groups), "edges": len(circuit.edges),
     }
