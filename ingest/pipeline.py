@@ -80,6 +80,10 @@ def ingest_folders(
             continue
         if result.status == "skipped":
             echo(f"{prefix} {circuit.target.name}: already complete, skipped (use --force to write it again)")
+        elif result.status == "outdated":
+            echo(f"{prefix} {circuit.target.name}: in the graph from graph model 1.0, without influence, so "
+                 "cross-class queries leave it out; kept as it is: --force writes it again (its labels and "
+                 "experiment links go with the old one)")
         else:
             echo(f"{prefix} {circuit.target.name}: {result.status}, {result.relationships:,} relationships and "
                  f"{result.nodes:,} nodes in {result.seconds:.2f} s "

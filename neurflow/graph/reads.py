@@ -23,11 +23,14 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
 
 
 def circuit_status(driver: neo4j.Driver, circuit_id: str, database: str | None = None) -> str | None:
-    """``"complete"``, ``"incomplete"`` or None (not in the graph)."""
+    """``"complete"``, ``"incomplete"``, ``"outdated"`` (complete, but written by graph model 1.0: no influence,
+    no family, so cross-class queries leave it out) or None (not in the graph)."""
     found = records(driver, statement("reads/circuit-status"), database, read=True, id=circuit_id)
     if not found:
         return None
-    return "complete" if found[0]["complete"] else "incomplete"
+    if not found[0]["complete"]:
+        return "incomplete"
+    return "complete" if found[0]["current"] else "outdated"
 
 
 def incomplete_circuits(driver: neo4j.Driver, database: str | None = None) -> list[str]:

@@ -45,7 +45,8 @@ RowRels = Callable[[Any], int]
 class IngestResult:
     """What :func:`write_circuit` did with one circuit.
 
-    ``status``: ``written`` (new), ``skipped`` (already complete), ``rewritten`` (an incomplete earlier
+    ``status``: ``written`` (new), ``skipped`` (already complete), ``outdated`` (complete but written by graph
+    model 1.0, without influence: left as it is; ``force`` rewrites it), ``rewritten`` (an incomplete earlier
     ingestion was deleted first) or ``replaced`` (complete, ``force``).
     """
 
@@ -168,12 +169,12 @@ def write_circuit(
     result = IngestResult(cid, circuit.target.name, circuit.target.index, "written")
     start = time.perf_counter()
     status = circuit_status(driver, cid, database)
-    if status == "complete" and not force:
-        result.status = "skipped"
+    if status in ("complete", "outdated") and not force:
+        result.status = "skipped" if status == "complete" else "outdated"  # outdated: kept as it is, not rewritten
         return result
     if status is not None:
         delete_circuit(driver, cid, database)
-        result.status = "replaced" if status == "complete" else "rewritten"
+        result.status = "replaced" if status in ("complete", "outdated") else "rewritten"
     overlaps = overlap_rows(driver, rows, database, overlap_min_jaccard)
     rows.circuit["ingestStartedAt"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with driver.session(database=database, notifications_min_severity="OFF") as session:

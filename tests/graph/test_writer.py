@@ -35,6 +35,19 @@ def test_counts_match_the_circuits_and_ingestion_is_idempotent(clean_graph: neo4
     assert incomplete_circuits(clean_graph, db) == []
 
 
+def test_a_circuit_of_graph_model_1_0_is_reported_and_rewritten_only_with_force(clean_graph: neo4j.Driver,
+                                                                               neo4j_settings) -> None:
+    db = neo4j_settings.database
+    circuit = small_synthetic(258)
+    write_circuit(clean_graph, circuit, database=db)
+    clean_graph.execute_query("MATCH (c:Circuit {id: $id}) REMOVE c.familyKey", id=circuit.id, database_=db)
+    assert circuit_status(clean_graph, circuit.id, db) == "outdated"
+    assert write_circuit(clean_graph, circuit, database=db).status == "outdated"
+    assert circuit_status(clean_graph, circuit.id, db) == "outdated"  # nothing changed without --force
+    assert write_circuit(clean_graph, circuit, database=db, force=True).status == "replaced"
+    assert circuit_status(clean_graph, circuit.id, db) == "complete"
+
+
 class _Crash(Exception):
     pass
 
