@@ -146,6 +146,25 @@ def influence_before(values: Mapping[K, float], layer_of: Callable[[K], str]) ->
 
 
 @dataclass(frozen=True)
+class InfluenceRanks:
+    """:func:`influence_before` of every neuron, neuron group and group edge, each ranked within its layer (an
+    edge within its upper group's layer): what the graph stores as ``influenceBefore``."""
+
+    neurons: dict[str, float]
+    groups: dict[str, float]
+    group_edges: dict[tuple[str, str], float]
+
+
+def influence_ranks(circuit: Circuit, influence: CircuitInfluence) -> InfluenceRanks:
+    layer_of_group = {g.id: g.layer for g in circuit.neuron_groups}
+    return InfluenceRanks(
+        neurons=influence_before(influence.neurons, lambda k: k.rpartition(":")[0]),
+        groups=influence_before(influence.groups, layer_of_group.__getitem__),
+        group_edges=influence_before(influence.group_edges, lambda e: layer_of_group[e[0]]),
+    )
+
+
+@dataclass(frozen=True)
 class PrunedCircuit:
     """What a view pruned to ``share`` keeps: per layer, the fewest neurons (and neuron groups) that carry
     ``share`` of the layer's influence, and the group edges among the fewest that carry ``share`` of what the
@@ -171,14 +190,11 @@ def prune(circuit: Circuit, share: float, influence: CircuitInfluence | None = N
     if influence is None:
         influence = circuit_influence(circuit)
     of_neuron = influence.neurons
-    kept_neuron = influence_before(of_neuron, lambda k: k.rpartition(":")[0])
+    ranks = influence_ranks(circuit, influence)
     neurons = {layer: [n.key for n in sorted(circuit.neurons.get(layer, []), key=lambda n: (-of_neuron[n.key], n.key))
-                       if kept_neuron[n.key] < share] for layer in circuit.layers}
-    layer_of_group = {g.id: g.layer for g in circuit.neuron_groups}
-    groups = {g for g, before in influence_before(influence.groups, layer_of_group.__getitem__).items()
-              if before < share}
-    ranked = influence_before(influence.group_edges, lambda e: layer_of_group[e[0]])
-    edges = {e for e, before in ranked.items() if before < share and e[0] in groups and e[1] in groups}
+                       if ranks.neurons[n.key] < share] for layer in circuit.layers}
+    groups = {g for g, before in ranks.groups.items() if before < share}
+    edges = {e for e, before in ranks.group_edges.items() if before < share and e[0] in groups and e[1] in groups}
     return PrunedCircuit(share, neurons, groups, edges)
 
 

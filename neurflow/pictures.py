@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from neurflow.analysis import circuit_influence, prune  # noqa: E402
+from neurflow.analysis import CircuitInfluence, circuit_influence, prune  # noqa: E402
 from neurflow.circuit import Circuit, NeuronGroup  # noqa: E402
 from neurflow.format import THUMBNAIL_DIR, load_circuit  # noqa: E402
 
@@ -50,14 +50,15 @@ def central_patches(circuit: Circuit, group: NeuronGroup, count: int) -> list[in
 
 
 def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None = None, per_group: int = 4,
-                 prune_share: float | None = None) -> Path:
+                 prune_share: float | None = None, influence: CircuitInfluence | None = None) -> Path:
     """Draws the group-level circuit: one row per layer (logit on top), a montage per neuron group sized by the
     group's influence, and edges whose width is the influence they carry (blue: W > 0, red: W < 0).
 
     ``prune_share`` (e.g. 0.8) draws the pruned view (:func:`neurflow.analysis.prune`): per layer the groups
-    that carry that share of the influence, and the edges among the strongest that carry it.
+    that carry that share of the influence, and the edges among the strongest that carry it. ``influence``:
+    the circuit's, when the caller has it already.
     """
-    influence = circuit_influence(circuit)
+    influence = influence or circuit_influence(circuit)
     view = prune(circuit, prune_share, influence) if prune_share is not None else None
     layers = circuit.layers
     by_layer = {layer: [g for g in circuit.groups_of_layer(layer) if view is None or g.id in view.groups]
@@ -108,13 +109,18 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
     return Path(path)
 
 
+def picture_path(folder: str | Path, prune_share: float | None = None) -> Path:
+    """``FOLDER/circuit.png``, or for a pruned view ``FOLDER/circuit-pruned-80.png``."""
+    name = "circuit.png" if prune_share is None else f"circuit-pruned-{round(prune_share * 100)}.png"
+    return Path(folder) / name
+
+
 def draw_circuit_folders(folders: Sequence[Path], prune_share: float | None = None) -> list[Path]:
     """Draw ``circuit.png`` (pruned: ``circuit-pruned-80.png``) into each circuit folder; returns the pictures'
     paths."""
     pictures = []
     for folder in folders:
-        name = "circuit.png" if prune_share is None else f"circuit-pruned-{round(prune_share * 100)}.png"
-        picture = Path(folder) / name
+        picture = picture_path(folder, prune_share)
         draw_circuit(load_circuit(folder), picture, folder, prune_share=prune_share)
         pictures.append(picture)
     return pictures

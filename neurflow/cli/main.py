@@ -78,18 +78,20 @@ def draw(folders: tuple[str, ...], prune_share: float | None) -> None:
     """
     from neurflow.analysis import circuit_influence, prune
     from neurflow.format import load_circuit
-    from neurflow.pictures import draw_circuit_folders
+    from neurflow.pictures import draw_circuit, picture_path
 
-    for folder, picture in zip(folders, draw_circuit_folders([Path(f) for f in folders], prune_share), strict=True):
+    for folder in folders:
+        circuit = load_circuit(folder)
+        influence = circuit_influence(circuit)
+        picture = draw_circuit(circuit, picture_path(folder, prune_share), folder, prune_share=prune_share,
+                               influence=influence)
         click.echo(str(picture))
         if prune_share is None:
             continue
-        circuit = load_circuit(folder)
-        influence = circuit_influence(circuit)
         view = prune(circuit, prune_share, influence)
         for layer in circuit.layers[1:]:
             core = len(circuit.neurons.get(layer, []))
-            groups = [g for g in circuit.groups_of_layer(layer)]
+            groups = circuit.groups_of_layer(layer)
             kept_groups = sum(g.id in view.groups for g in groups)
             click.echo(f"  {layer}: {len(view.neurons[layer])} of {core} core neurons, "
                        f"{kept_groups} of {len(groups)} groups carry {prune_share:.0%} of the influence")

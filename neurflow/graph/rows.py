@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurflow.analysis import circuit_influence, group_edge_shares, group_flow, influence_before
+from neurflow.analysis import circuit_influence, group_edge_shares, group_flow, influence_ranks
 from neurflow.circuit import Circuit, label_matches
 from neurflow.format import thumbnail_uri
 from neurflow.graph.schema import DATA_MODEL_VERSION, StoreError
@@ -115,13 +115,13 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
     for e in circuit.edges:
         in_weight[e.lower] += abs(e.weight)
     influence = circuit_influence(circuit)
-    neuron_before = influence_before(influence.neurons, lambda k: k.rpartition(":")[0])
+    ranks = influence_ranks(circuit, influence)
     core_rows = []
     for layer in circuit.layers:
         for n in circuit.neurons.get(layer, []):
             weight = 1.0 if depth[layer] == 0 else in_weight.get(n.key, 0.0)
             core_rows.append({"neuron": nkey(n.key), "layer": layer, "depth": depth[layer], "weight": weight,
-                              "influence": influence.neurons[n.key], "influenceBefore": neuron_before[n.key],
+                              "influence": influence.neurons[n.key], "influenceBefore": ranks.neurons[n.key],
                               "influenceLabel": f"{influence.neurons[n.key]:.3f}",  # Browser's caption
                               "maxActivation": n.max_activation, "parents": len(n.parents)})
     neuron_rows = [
@@ -148,7 +148,6 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
     ]
 
     flows = group_flow(circuit, influence)
-    group_before = influence_before(influence.groups, {g.id: g.layer for g in circuit.neuron_groups}.__getitem__)
     label_of_patch = {p: images[patch_by_id[p].image].label for p in used}
     labelled_of_patch = {p: label is not None for p, label in label_of_patch.items()}
     foreign_of_patch = {p: label is not None and not label_matches(label, circuit.target)
@@ -166,7 +165,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             "size": len(g.neurons),
             "semanticGroups": len(g.semantic_groups), "patchCount": len(g.patches), "labelledPatches": labelled,
             "foreignPatches": foreign, "foreignShare": foreign / labelled if labelled else None,
-            "influence": flow.influence, "influenceBefore": group_before[g.id],
+            "influence": flow.influence, "influenceBefore": ranks.groups[g.id],
             "influenceLabel": f"{flow.influence:.3f}", "upScore": flow.up_score,
             "upNext": scoped_key(cid, flow.up_next) if flow.up_next else None,
             "downScore": flow.down_score, "downNext": scoped_key(cid, flow.down_next) if flow.down_next else None,
@@ -194,10 +193,8 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
     ]
     members = [[scoped_key(cid, g.id), nkey(n), influence.members.get((g.id, n), 0.0)]
                for g in circuit.neuron_groups for n in g.neurons]
-    layer_of_group = {g.id: g.layer for g in circuit.neuron_groups}
-    edge_before = influence_before(influence.group_edges, lambda e: layer_of_group[e[0]])
     flow_rows = [[scoped_key(cid, e.lower), scoped_key(cid, e.upper), e.weight, share,
-                  influence.group_edges.get((e.upper, e.lower), 0.0), edge_before.get((e.upper, e.lower), 1.0)]
+                  influence.group_edges.get((e.upper, e.lower), 0.0), ranks.group_edges.get((e.upper, e.lower), 1.0)]
                  for e, share in group_edge_shares(circuit)]
     target = circuit.target
     params = circuit.params

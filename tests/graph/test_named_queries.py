@@ -308,16 +308,8 @@ def check_class_similarity(graph: Graph, limit: int = 10, prune: float | None = 
 
     def side(circuit: Circuit) -> dict[str, tuple[str, float, float]]:
         """Neuron -> (layer, influence, incoming |w|), below the logit, in the pruned view."""
-        influence, weights = neuron_influence(circuit), in_weights(circuit)
-        kept: dict[str, tuple[str, float, float]] = {}
-        for layer in circuit.layers[1:]:
-            ranked = sorted(circuit.neurons[layer], key=lambda n: (-influence[n.key], n.key))
-            total, carried = sum(influence[n.key] for n in ranked), 0.0
-            for n in ranked:
-                if prune is None or carried / total < prune - 1e-12:
-                    kept[n.key] = (layer, influence[n.key], weights.get(n.key, 0.0))
-                carried += influence[n.key]
-        return kept
+        weights = in_weights(circuit)
+        return {k: (k.rpartition(":")[0], v, weights.get(k, 0.0)) for k, v in kept_neurons(circuit, prune).items()}
 
     def weighted(mine: dict, theirs: dict, at: int) -> float:
         keys = mine.keys() | theirs.keys()
