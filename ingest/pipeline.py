@@ -82,14 +82,22 @@ def ingest_folders(
             echo(f"{prefix} {circuit.target.name}: already complete, skipped (use --force to write it again)")
         elif result.status == "outdated":
             echo(f"{prefix} {circuit.target.name}: in the graph from graph model 1.0, without influence, so "
-                 "cross-class queries leave it out; kept as it is: --force writes it again (its labels and "
-                 "experiment links go with the old one)")
+                 "cross-class queries leave it out; kept as it is: --force rewrites it (keeping its labels and "
+                 "experiment links)")
         else:
             echo(f"{prefix} {circuit.target.name}: {result.status}, {result.relationships:,} relationships and "
                  f"{result.nodes:,} nodes in {result.seconds:.2f} s "
                  f"({result.relationships_per_second:,.0f} relationships/s)")
+            if result.status == "replaced":
+                echo(f"{prefix} {circuit.target.name}: kept from the old circuit: {_counts(result.carried)}"
+                     + (f"; dropped with groups that changed: {_counts(result.not_carried)}"
+                        if result.not_carried else ""))
         results.append(FolderResult(Path(folder), result))
     return results
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing"
 
 
 def summary_table(results: Sequence[FolderResult]) -> str:

@@ -58,10 +58,19 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def class_folder_name(target: ClassInfo) -> str:
-    """Folder name of a class circuit: ``207-golden-retriever``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", target.name.lower()).strip("-")
-    return f"{target.index:04d}-{slug}"
+    """The folder name of a class circuit before format 1.1: ``0207-golden-retriever`` (still read)."""
+    return f"{target.index:04d}-{_slug(target.name)}"
+
+
+def circuit_folder_name(circuit: Circuit) -> str:
+    """Folder name of a circuit: class, model and id, ``0207-golden-retriever.efficientnet-lite0.3f2a9c1d5e7b8a90``,
+    so circuits of other models, weights, settings or images never replace each other in one ``--out``."""
+    return f"{class_folder_name(circuit.target)}.{_slug(circuit.model.name)}.{circuit.id}"
 
 
 def thumbnail_uri(folder: str | Path, patch_id: int) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import neo4j
 
-from neurflow.graph.statements import records, statement
+from neurflow.graph.statements import statement
 
 if TYPE_CHECKING:
     from neurflow.graph.rows import CircuitRows
@@ -23,12 +23,12 @@ if TYPE_CHECKING:
 OVERLAP_MIN_JACCARD = 0.2
 
 
-def overlap_rows(driver: neo4j.Driver, rows: CircuitRows, database: str | None,
+def overlap_rows(tx: neo4j.ManagedTransaction, rows: CircuitRows,
                  min_jaccard: float = OVERLAP_MIN_JACCARD) -> list[list[Any]]:
     """OVERLAPS rows ``[group key, other group key, jaccard, shared neurons]`` from this circuit's groups to
-    the groups of complete circuits of other classes."""
-    found = records(driver, statement("overlaps/other-groups"), database, read=True, model=rows.model["key"],
-                    classIndex=rows.target["index"])
+    the groups of complete circuits of other classes, read in ``tx`` (the completing transaction, which holds
+    the model's lock, so circuits completed concurrently are seen)."""
+    found = tx.run(statement("overlaps/other-groups"), model=rows.model["key"], classIndex=rows.target["index"])
     by_layer: dict[str, list[tuple[str, set[str]]]] = defaultdict(list)
     for record in found:
         by_layer[record["layer"]].append((record["key"], set(record["members"])))

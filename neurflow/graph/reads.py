@@ -5,6 +5,8 @@ May import: neo4j, ``neurflow.graph.statements``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import neo4j
 
 from neurflow.graph.statements import records, statement, with_label
@@ -22,15 +24,30 @@ RELATIONSHIP_TYPES: tuple[str, ...] = (
 )
 
 
-def circuit_status(driver: neo4j.Driver, circuit_id: str, database: str | None = None) -> str | None:
-    """``"complete"``, ``"incomplete"``, ``"outdated"`` (complete, but written by graph model 1.0: no influence,
-    no family, so cross-class queries leave it out) or None (not in the graph)."""
+@dataclass(frozen=True)
+class CircuitState:
+    """``status``: ``"complete"``, ``"incomplete"`` or ``"outdated"`` (complete, but written by graph model 1.0:
+    no influence, no family, so cross-class queries leave it out); ``write_id``: the ingestion attempt that
+    claimed it (None before graph model 1.2)."""
+
+    status: str
+    write_id: str | None
+
+
+def circuit_state(driver: neo4j.Driver, circuit_id: str, database: str | None = None) -> CircuitState | None:
+    """The circuit's :class:`CircuitState`, or None when it is not in the graph."""
     found = records(driver, statement("reads/circuit-status"), database, read=True, id=circuit_id)
     if not found:
         return None
-    if not found[0]["complete"]:
-        return "incomplete"
-    return "complete" if found[0]["current"] else "outdated"
+    record = found[0]
+    status = "incomplete" if not record["complete"] else "complete" if record["current"] else "outdated"
+    return CircuitState(status, record["writeId"])
+
+
+def circuit_status(driver: neo4j.Driver, circuit_id: str, database: str | None = None) -> str | None:
+    """``"complete"``, ``"incomplete"``, ``"outdated"`` (see :class:`CircuitState`) or None (not in the graph)."""
+    state = circuit_state(driver, circuit_id, database)
+    return state.status if state is not None else None
 
 
 def incomplete_circuits(driver: neo4j.Driver, database: str | None = None) -> list[str]:

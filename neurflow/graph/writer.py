@@ -1,12 +1,19 @@
 """Writing one circuit into Neo4j: batched ``UNWIND $rows ...`` writes in managed transactions.
 
-A circuit is written as ``(:Circuit {complete: false})`` first, then its parts, and marked ``complete`` in a
-last transaction; queries only look at complete circuits. A complete circuit is skipped unless ``force``; an
-incomplete one (an ingestion that died) is deleted and written again, so counts end up as after one clean
-ingestion. See docs/graph-model.md for the graph model.
+Each ingestion attempt claims the circuit's node with a write id (``writer/claim.cypher``); every later
+transaction of the attempt first checks that it still owns it (``writer/guard.cypher``), so of two attempts of
+the same circuit the later one takes over and the earlier one stops with WriteConflictError at its next batch.
+The circuit stays ``complete: false`` (hidden from queries) until its last transaction, which holds its model's
+lock, computes its OVERLAPS against every complete circuit of the model, marks it complete and refreshes its
+family's totals. Every batch merges on keys, so a batch run twice (a retried commit) changes nothing.
 
-May import: neo4j, ``neurflow.circuit`` and the graph package's schema, rows, overlaps, reads, deletion and
-statements.
+A complete circuit is skipped unless ``force``; ``force`` rewrites it in one transaction that keeps what users
+added (:mod:`neurflow.graph.replacement`). An incomplete one (an ingestion that died, or one still running) is
+taken over: what it wrote is deleted and written again, so counts end up as after one clean ingestion. See
+docs/graph-model.md for the graph model and docs/reliability.md for the rules and their tests.
+
+May import: neo4j, ``neurflow.circuit`` and the graph package's schema, rows, overlaps, reads, deletion,
+replacement and statements.
 
 >>> from neurflow.graph.writer import write_circuit                                   # doctest: +SKIP
 >>> write_circuit(driver, load_circuit("circuits/0258-samoyed"), "circuits/0258-samoyed").status  # doctest: +SKIP
@@ -16,8 +23,8 @@ statements.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, LiteralString
@@ -25,20 +32,30 @@ from typing import Any, LiteralString
 import neo4j
 
 from neurflow.circuit import Circuit
-from neurflow.graph.deletion import delete_circuit
-from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD, overlap_rows
-from neurflow.graph.reads import circuit_status
+from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
+from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD
+from neurflow.graph.reads import circuit_state
+from neurflow.graph.replacement import replace_circuit
 from neurflow.graph.rows import circuit_rows
-from neurflow.graph.schema import StoreError, ensure_schema_once
+from neurflow.graph.schema import ensure_schema_once
 from neurflow.graph.statements import statement
+from neurflow.graph.writes import (
+    RowRels,
+    chunks,
+    circuit_writes,
+    complete_circuit,
+    new_write_id,
+    one,
+    run_rows,
+    writer_tag,
+)
 
 DEFAULT_BATCH_ROWS = 5000
 
 Progress = Callable[[str, int, int], None]
 """``progress(step, rows_done, rows_total)`` after each batch."""
 
-RowRels = Callable[[Any], int]
-"""Relationships one row of a write must create."""
+__all__ = ["DEFAULT_BATCH_ROWS", "IngestResult", "Progress", "WriteConflictError", "write_circuit"]
 
 
 @dataclass
@@ -46,8 +63,10 @@ class IngestResult:
     """What :func:`write_circuit` did with one circuit.
 
     ``status``: ``written`` (new), ``skipped`` (already complete), ``outdated`` (complete but written by graph
-    model 1.0, without influence: left as it is; ``force`` rewrites it), ``rewritten`` (an incomplete earlier
-    ingestion was deleted first) or ``replaced`` (complete, ``force``).
+    model 1.0, without influence: left as it is; ``force`` rewrites it), ``rewritten`` (an earlier attempt,
+    dead or still running, was taken over and its parts deleted first) or ``replaced`` (complete, ``force``).
+    ``carried``: for ``replaced``, what users had added to the old circuit and the new one keeps (labels,
+    evolutions, masked groups); ``not_carried``: the same for groups that changed, dropped with the old ones.
     """
 
     circuit_id: str
@@ -57,91 +76,58 @@ class IngestResult:
     nodes: int = 0
     relationships: int = 0
     seconds: float = 0.0
+    carried: dict[str, int] = field(default_factory=dict)
+    not_carried: dict[str, int] = field(default_factory=dict)
 
     @property
     def relationships_per_second(self) -> float:
         return self.relationships / self.seconds if self.seconds > 0 else 0.0
 
 
-def _one(_: Any) -> int:
-    return 1
-
-
-def _sg_rels(row: dict[str, Any]) -> int:
-    """Relationships one semantic-group row creates: OF_NEURON, HAS_SEMANTIC_GROUP, CONTRIBUTES_TO, EXEMPLIFIES."""
-    return 1 + len(row["groups"]) + len(row["in"]) + len(row["patches"])
-
-
 class BatchWriter:
-    """Runs batched writes of one circuit in managed transactions, counting what they created.
+    """Runs the batched writes of one ingestion attempt in managed transactions, each first checking that the
+    attempt still owns the circuit, and counts what they created."""
 
-    A batch holds at most ``batch_rows`` rows, or, for rows that create several relationships, rows creating
-    at most about ``batch_rows`` relationships.
-    """
-
-    def __init__(self, session: neo4j.Session, circuit_id: str, batch_rows: int, progress: Progress | None):
+    def __init__(self, session: neo4j.Session, circuit_id: str, write_id: str, batch_rows: int,
+                 progress: Progress | None):
         self.session = session
         self.circuit_id = circuit_id
+        self.write_id = write_id
         self.batch_rows = max(1, batch_rows)
         self.progress = progress
         self.nodes = 0
         self.relationships = 0
 
-    def _chunks(self, rows: Sequence[Any], rels: RowRels) -> Iterable[tuple[list[Any], int]]:
-        batch: list[Any] = []
-        weight = expected = 0
-        for row in rows:
-            count = rels(row)
-            if batch and weight + max(1, count) > self.batch_rows:
-                yield batch, expected
-                batch, weight, expected = [], 0, 0
-            batch.append(row)
-            weight += max(1, count)
-            expected += count
-        if batch:
-            yield batch, expected
+    def _count(self, counters: Any) -> None:
+        self.nodes += counters.nodes_created
+        self.relationships += counters.relationships_created
 
     def run(self, step: str, query: LiteralString, rows: Sequence[Any], expect_rels: RowRels | None = None) -> None:
-        """``expect_rels(row)``: relationships the row must create (circuit parts are CREATEd); fewer means a
-        node the row refers to is missing, and the batch is rolled back with a StoreError."""
         done = 0
-        for batch, expected in self._chunks(rows, expect_rels or _one):
-            counters = self.session.execute_write(self._work, query, batch,
-                                                  expected if expect_rels else None, step)
-            self.nodes += counters.nodes_created
-            self.relationships += counters.relationships_created
+        for batch, expected in chunks(rows, expect_rels or one, self.batch_rows):
+            self._count(self.session.execute_write(self._work, step, query, batch,
+                                                   expected if expect_rels else None))
             done += len(batch)
             if self.progress is not None:
                 self.progress(step, done, len(rows))
 
     def single(self, step: str, query: LiteralString, **params: Any) -> None:
-        counters = self.session.execute_write(self._single, query, params)
-        self.nodes += counters.nodes_created
-        self.relationships += counters.relationships_created
+        self._count(self.session.execute_write(self._single, query, params))
         if self.progress is not None:
             self.progress(step, 1, 1)
 
-    def _work(self, tx: neo4j.ManagedTransaction, query: LiteralString, rows: list[Any], expected: int | None,
-              step: str) -> Any:
-        counters = tx.run(query, rows=rows, circuitId=self.circuit_id).consume().counters
-        if expected is not None and counters.relationships_created != expected:
-            raise StoreError(
-                f"circuit {self.circuit_id}: {step} created {counters.relationships_created} relationships for "
-                f"{len(rows)} rows (expected {expected}): a node they refer to is missing"
-            )
-        return counters
+    def _work(self, tx: neo4j.ManagedTransaction, step: str, query: LiteralString, rows: list[Any],
+              expected: int | None) -> Any:
+        check_owner(tx, self.circuit_id, self.write_id)
+        return run_rows(tx, self.circuit_id, step, query, rows, expected)
 
-    @staticmethod
-    def _single(tx: neo4j.ManagedTransaction, query: LiteralString, params: dict[str, Any]) -> Any:
+    def _single(self, tx: neo4j.ManagedTransaction, query: LiteralString, params: dict[str, Any]) -> Any:
+        check_owner(tx, self.circuit_id, self.write_id)
         return tx.run(query, params).consume().counters
 
 
-def _complete(tx: neo4j.ManagedTransaction, circuit_id: str, family: str, neurons: list[str]) -> list[Any]:
-    """Marks the circuit complete and refreshes its family's totals on its neurons, in one transaction."""
-    marked = list(tx.run(statement("writer/complete"), circuitId=circuit_id))
-    if marked:
-        tx.run(statement("family/refresh-totals"), family=family, neurons=neurons).consume()
-    return marked
+def _claim(tx: neo4j.ManagedTransaction, circuit_id: str, write_id: str) -> Any:
+    return tx.run(statement("writer/claim"), circuitId=circuit_id, writeId=write_id, writer=writer_tag()).single()
 
 
 def write_circuit(
@@ -157,8 +143,10 @@ def write_circuit(
 ) -> IngestResult:
     """Writes one circuit (``folder``: where it was loaded from, for thumbnail URIs and provenance).
 
-    Idempotent: a complete circuit is skipped (``status="skipped"``) unless ``force``; an incomplete one is
-    deleted and written again. Creates the schema on first use with this driver and database.
+    Idempotent: a complete circuit is skipped (``status="skipped"``) unless ``force``, which rewrites it in one
+    transaction keeping labels and experiment links; an incomplete one is taken over, deleted and written
+    again. Raises WriteConflictError when a later attempt of the same circuit takes it over meanwhile. Creates
+    the schema on first use with this driver and database.
 
     >>> write_circuit(driver, synthetic_circuit(207), batch_rows=5000).status      # doctest: +SKIP
     'written'
@@ -168,33 +156,30 @@ def write_circuit(
     cid = rows.circuit_id
     result = IngestResult(cid, circuit.target.name, circuit.target.index, "written")
     start = time.perf_counter()
-    status = circuit_status(driver, cid, database)
-    if status in ("complete", "outdated") and not force:
-        result.status = "skipped" if status == "complete" else "outdated"  # outdated: kept as it is, not rewritten
-        return result
-    if status is not None:
-        delete_circuit(driver, cid, database)
-        result.status = "replaced" if status in ("complete", "outdated") else "rewritten"
-    overlaps = overlap_rows(driver, rows, database, overlap_min_jaccard)
     rows.circuit["ingestStartedAt"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    state = circuit_state(driver, cid, database)
+    if state is not None and state.status in ("complete", "outdated"):
+        if not force:
+            result.status = "skipped" if state.status == "complete" else "outdated"  # kept as it is
+            return result
+        return replace_circuit(driver, rows, state.write_id, result, database=database, start=start,
+                               min_jaccard=overlap_min_jaccard)
+    write_id = new_write_id()
     with driver.session(database=database, notifications_min_severity="OFF") as session:
-        w = BatchWriter(session, cid, batch_rows, progress)
+        claimed = session.execute_write(_claim, cid, write_id)
+    if claimed["complete"]:  # completed by another attempt since the state was read
+        result.status = "skipped"
+        return result
+    if not claimed["created"]:
+        delete_parts(driver, cid, write_id, database)
+        result.status = "rewritten"
+    with driver.session(database=database, notifications_min_severity="OFF") as session:
+        w = BatchWriter(session, cid, write_id, batch_rows, progress)
         w.single("circuit", statement("writer/circuit"), model=rows.model, target=rows.target,
-                 circuit=rows.circuit, family=rows.family)
-        w.run("layers", statement("writer/layers"), rows.layers)
-        w.run("neurons", statement("writer/neurons"), rows.neurons)
-        w.single("logit", statement("writer/logit"), circuitId=cid, logit=rows.logit)
-        w.run("core neurons", statement("writer/core-neurons"), rows.core, expect_rels=_one)
-        w.run("images", statement("writer/images"), rows.images, expect_rels=_one)
-        w.run("patches", statement("writer/patches"), rows.patches)
-        w.run("neuron groups", statement("writer/neuron-groups"), rows.groups, expect_rels=_one)
-        w.run("group members", statement("writer/group-members"), rows.members, expect_rels=_one)
-        w.run("semantic groups", statement("writer/semantic-groups"), rows.semantic_groups, expect_rels=_sg_rels)
-        w.run("group flows", statement("writer/group-flows"), rows.flows, expect_rels=_one)
-        w.run("overlaps", statement("writer/overlaps"), overlaps, expect_rels=_one)
-        marked = session.execute_write(_complete, cid, rows.family["key"], [r["neuron"] for r in rows.core])
-        if not marked:
-            raise StoreError(f"circuit {cid} disappeared while it was written (deleted by another process?)")
+                 circuit=rows.circuit, family=rows.family, circuitId=cid)
+        for step, query, step_rows, rels in circuit_writes(rows):
+            w.run(step, query, step_rows, rels)
+        w._count(session.execute_write(complete_circuit, rows, write_id, overlap_min_jaccard))
     result.nodes, result.relationships = w.nodes, w.relationships
     result.seconds = time.perf_counter() - start
     return result

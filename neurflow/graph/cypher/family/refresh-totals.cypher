@@ -2,6 +2,8 @@
 // circuit of the family became complete or was deleted: specificity = a circuit's influence / this total;
 // maxInfluence: the largest one class gives it (influence - maxInfluence: what it carries beyond its main class).
 MATCH (f:CircuitFamily {key: $family})
+SET f.refreshedAt = datetime()  // a write lock: refreshes of one family take turns
+WITH f
 UNWIND $neurons AS key
 MATCH (n:Neuron {key: key})
 OPTIONAL MATCH (n)<-[r:HAS_CORE_NEURON]-(o:Circuit)

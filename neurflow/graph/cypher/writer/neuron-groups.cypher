@@ -1,5 +1,8 @@
-// The circuit's neuron groups, every property from the row.
+// The circuit's neuron groups, every property from the row. Merged by key (idempotent); `ensured` counts
+// the rows.
 MATCH (c:Circuit {id: $circuitId})
 UNWIND $rows AS r
-CREATE (g:NeuronGroup) SET g = r
-CREATE (c)-[:HAS_GROUP]->(g)
+MERGE (g:NeuronGroup {key: r.key})
+SET g += r
+MERGE (c)-[h:HAS_GROUP]->(g)
+RETURN count(h) AS ensured

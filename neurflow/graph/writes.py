@@ -1,0 +1,115 @@
+"""The writes of one circuit's parts and its completion, shared by a batched ingestion
+(:mod:`neurflow.graph.writer`) and a forced one in a single transaction (:mod:`neurflow.graph.replacement`).
+
+Every statement merges on keys and reports how many relationships it *ensured* (created or found), so a
+batch run twice leaves the graph as it was and a missing node still shows as a shortfall.
+
+May import: neo4j and the graph package's deletion, overlaps, rows, schema and statements.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, LiteralString
+
+import neo4j
+
+from neurflow.graph.deletion import WriteConflictError, check_owner
+from neurflow.graph.overlaps import overlap_rows
+from neurflow.graph.rows import CircuitRows
+from neurflow.graph.schema import StoreError
+from neurflow.graph.statements import statement
+
+RowRels = Callable[[Any], int]
+"""Relationships one row of a write must ensure (create, or find when the batch runs again)."""
+
+
+def one(_: Any) -> int:
+    return 1
+
+
+def semantic_group_rels(row: dict[str, Any]) -> int:
+    """Relationships one semantic-group row ensures: OF_NEURON, HAS_SEMANTIC_GROUP, CONTRIBUTES_TO, EXEMPLIFIES."""
+    return 1 + len(row["groups"]) + len(row["in"]) + len(row["patches"])
+
+
+def chunks(rows: Sequence[Any], rels: RowRels, batch_rows: int) -> Iterable[tuple[list[Any], int]]:
+    """Batches of at most ``batch_rows`` rows, or, for rows that ensure several relationships, of rows ensuring
+    at most about ``batch_rows`` relationships; with the relationships each batch must ensure."""
+    batch: list[Any] = []
+    weight = expected = 0
+    for row in rows:
+        count = rels(row)
+        if batch and weight + max(1, count) > batch_rows:
+            yield batch, expected
+            batch, weight, expected = [], 0, 0
+        batch.append(row)
+        weight += max(1, count)
+        expected += count
+    if batch:
+        yield batch, expected
+
+
+def run_rows(tx: neo4j.ManagedTransaction, circuit_id: str, step: str, query: LiteralString, rows: list[Any],
+             expected: int | None) -> Any:
+    """Runs one write of rows; ``expected``: relationships the statement must report as ensured (fewer means a
+    node the rows refer to is missing: StoreError, and the transaction is rolled back)."""
+    result = tx.run(query, rows=rows, circuitId=circuit_id)
+    record = result.single() if expected is not None else None
+    counters = result.consume().counters
+    ensured = record["ensured"] if record is not None else None
+    if expected is not None and ensured != expected:
+        raise StoreError(
+            f"circuit {circuit_id}: {step} ensured {ensured} relationships for {len(rows)} rows (expected "
+            f"{expected}): a node they refer to is missing"
+        )
+    return counters
+
+
+def circuit_writes(rows: CircuitRows) -> list[tuple[str, LiteralString, Sequence[Any], RowRels | None]]:
+    """The batched writes of a circuit after its node, in order: (step, statement, rows, relationships per
+    row to check or None)."""
+    return [
+        ("layers", statement("writer/layers"), rows.layers, None),
+        ("neurons", statement("writer/neurons"), rows.neurons, None),
+        ("logit", statement("writer/logit"), [rows.logit], one),
+        ("core neurons", statement("writer/core-neurons"), rows.core, one),
+        ("images", statement("writer/images"), rows.images, one),
+        ("patches", statement("writer/patches"), rows.patches, None),
+        ("neuron groups", statement("writer/neuron-groups"), rows.groups, one),
+        ("group members", statement("writer/group-members"), rows.members, one),
+        ("semantic groups", statement("writer/semantic-groups"), rows.semantic_groups, semantic_group_rels),
+        ("group flows", statement("writer/group-flows"), rows.flows, one),
+    ]
+
+
+def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: str,
+                     min_jaccard: float) -> Any:
+    """The last transaction of a circuit: takes its model's lock, computes and writes its OVERLAPS against every
+    complete circuit of the model, marks it complete and refreshes its family's totals on its neurons. Returns
+    the counters of the OVERLAPS write."""
+    cid = rows.circuit_id
+    tx.run(statement("writer/lock-model"), model=rows.model["key"]).consume()
+    check_owner(tx, cid, write_id)
+    overlaps = overlap_rows(tx, rows, min_jaccard)
+    counters = run_rows(tx, cid, "overlaps", statement("writer/overlaps"), overlaps, len(overlaps))
+    if tx.run(statement("writer/complete"), circuitId=cid, writeId=write_id).single() is None:
+        raise WriteConflictError(f"circuit {cid}: claimed by another ingestion while it was completed")
+    tx.run(statement("family/refresh-totals"), family=rows.family["key"],
+           neurons=[r["neuron"] for r in rows.core]).consume()
+    return counters
+
+
+
+
+def new_write_id() -> str:
+    """A fresh id of one ingestion attempt (random; the writer's host and PID are stored beside it)."""
+    return uuid.uuid4().hex
+
+
+def writer_tag() -> str:
+    """Who writes: ``host:pid``, stored on the claimed Circuit node for people looking at a stuck ingestion."""
+    return f"{socket.gethostname()}:{os.getpid()}"
