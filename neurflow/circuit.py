@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+#: Format versions whose circuit id leaves the images out (read as they are: their ids stay what they were).
+IMAGELESS_ID_VERSIONS = ("1.0",)
 
 
 def neuron_key(layer: str, channel: int) -> str:
@@ -149,8 +152,10 @@ class Circuit:
 
     @property
     def id(self) -> str:
-        """One circuit per model, weights, class and parameters."""
-        return circuit_id(self.model, self.target, self.params)
+        """One circuit per model, weights, class, parameters and image set D_c (format 1.1 on; a circuit of
+        format 1.0 keeps its id without the images)."""
+        images = None if self.format_version in IMAGELESS_ID_VERSIONS else [im.sha256 for im in self.images]
+        return circuit_id(self.model, self.target, self.params, images)
 
     @property
     def family_key(self) -> str:
@@ -175,12 +180,20 @@ class Circuit:
         return [e for e in self.edges if e.upper == upper]
 
 
-def circuit_id(model: ModelInfo, target: ClassInfo, params: dict[str, Any]) -> str:
-    payload = json.dumps(
-        {"model": model.name, "weights": model.weights_id, "class": target.index, "params": params},
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+def image_set_hash(image_sha256s: Sequence[str]) -> str:
+    """sha256 of the sorted sha256 of the images (D_c as a set: order and duplicates do not count)."""
+    return hashlib.sha256("\n".join(sorted(set(image_sha256s))).encode()).hexdigest()
+
+
+def circuit_id(model: ModelInfo, target: ClassInfo, params: dict[str, Any],
+               image_sha256s: Sequence[str] | None = None) -> str:
+    """16 hex digits: hash of the model, its weights, the class, the build parameters and (format 1.1 on) the
+    image set, so a rebuild from other images is another circuit. ``image_sha256s=None``: the format 1.0 id."""
+    identity: dict[str, Any] = {"model": model.name, "weights": model.weights_id, "class": target.index,
+                                "params": params}
+    if image_sha256s is not None:
+        identity["images"] = image_set_hash(image_sha256s)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def family_key(model: ModelInfo, params: dict[str, Any]) -> str:

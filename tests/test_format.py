@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -9,9 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurflow.circuit import semantic_group_weight_sums
+from neurflow.circuit import FORMAT_VERSION, ImageRecord, semantic_group_weight_sums
 from neurflow.engine.builder import build_circuits
-from neurflow.format import FormatError, load_circuit, load_vectors, save_circuit
+from neurflow.format import (
+    FormatError,
+    circuit_from_dict,
+    circuit_to_dict,
+    load_circuit,
+    load_vectors,
+    save_circuit,
+)
+from neurflow.synthetic import synthetic_circuit
 from tests.circuit_fixtures import SMALL_IMAGES, small_config
 
 
@@ -28,7 +37,7 @@ def test_round_trip_is_exact(real_circuit_dirs: list[Path], tmp_path: Path) -> N
 
 def test_format_records_provenance_and_parameters(real_circuit_dirs: list[Path]) -> None:
     data = json.loads((real_circuit_dirs[0] / "circuit.json").read_text())
-    assert data["formatVersion"] == "1.0"
+    assert data["formatVersion"] == FORMAT_VERSION
     assert data["model"]["name"] == "efficientnet-lite0" and data["model"]["weights_id"].startswith("sha256:")
     assert {"tau", "k", "steps", "quadrature", "seed", "ranking"} <= set(data["params"])
     patch = data["patches"][0]
@@ -63,3 +72,33 @@ def test_weights_of_every_semantic_group_sum_to_one(real_circuit_dirs: list[Path
         upper_groups = [g for g in circuit.semantic_groups if g.layer != circuit.layers[-1]]
         assert sums and set(sums) == {g.key for g in upper_groups}
         assert all(abs(total - 1.0) < 1e-9 for total in sums.values())
+
+
+def _identity_hash(data: dict, images: list[str] | None) -> str:
+    """The circuit id as docs/format.md defines it, computed here from the file's fields."""
+    identity = {"model": data["model"]["name"], "weights": data["model"]["weights_id"],
+                "class": data["target"]["index"], "params": data["params"]}
+    if images is not None:
+        identity["images"] = hashlib.sha256("\n".join(sorted(set(images))).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_the_circuit_id_includes_the_image_set() -> None:
+    circuit = synthetic_circuit(258)
+    data = circuit_to_dict(circuit)
+    shas = [im["sha256"] for im in data["images"]]
+    assert data["id"] == circuit.id == _identity_hash(data, shas)
+    reordered = replace(circuit, images=list(reversed(circuit.images)))
+    assert reordered.id == circuit.id  # D_c is a set
+    other = replace(circuit, images=[replace(circuit.images[0], sha256="0" * 64), *circuit.images[1:]])
+    assert other.id != circuit.id  # a rebuild from other images is another circuit
+
+
+def test_a_format_1_0_circuit_keeps_its_id_without_the_images() -> None:
+    data = circuit_to_dict(synthetic_circuit(258))
+    data["formatVersion"] = "1.0"
+    data["id"] = _identity_hash(data, None)
+    old = circuit_from_dict(data)
+    assert old.format_version == "1.0" and old.id == data["id"]
+    assert circuit_to_dict(old)["id"] == data["id"]
+    assert isinstance(old.images[0], ImageRecord)

@@ -47,7 +47,7 @@ from neurflow.engine.patches import (
     select_class_images,
 )
 from neurflow.engine.segments import extract_segment, layer_output, record_layers, trace
-from neurflow.format import class_folder_name, save_circuit
+from neurflow.format import circuit_folder_name, save_circuit
 
 Echo = Callable[[str], None]
 
@@ -341,7 +341,7 @@ def build_circuits(
         start = time.perf_counter()
         result = builder.build(target, [views[i] for i in chosen], logits[chosen])
         result.circuit.timings["total"] = time.perf_counter() - start
-        folder = save_circuit(result.circuit, Path(out) / class_folder_name(target), result.vectors,
+        folder = save_circuit(result.circuit, Path(out) / circuit_folder_name(result.circuit), result.vectors,
                               result.thumbnails)
         folders.append(folder)
         c = result.circuit

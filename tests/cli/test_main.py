@@ -39,7 +39,7 @@ def test_build_writes_circuit_and_picture(tmp_path: Path) -> None:
     )
     assert code == 0, out
     assert "Samoyed (258): 2 images, 118 patches" in out and "1 circuit(s)" in out
-    folder = tmp_path / "0258-samoyed"
+    [folder] = tmp_path.glob("0258-samoyed.efficientnet-lite0.*")
     assert (folder / "circuit.png").stat().st_size > 10_000
     circuit = load_circuit(folder)
     assert circuit.params["tau"] == 4 and circuit.params["steps"] == 4

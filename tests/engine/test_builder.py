@@ -91,7 +91,19 @@ def test_class_without_images_names_what_the_model_predicts(tmp_path: Path) -> N
         build_circuits(small_config(max_images=1), ["tabby", "Samoyed"], SMALL_IMAGES / "n02111889", tmp_path,
                        echo=messages.append, progress=False)
     assert any("no image is predicted as 'tabby'" in m and "Samoyed" in m for m in messages)
-    assert (tmp_path / "0258-samoyed" / "circuit.json").exists()  # the other class is still built
+    assert len(list(tmp_path.glob("0258-samoyed.efficientnet-lite0.*/circuit.json"))) == 1  # the other class is still built
+
+
+def test_circuits_of_other_settings_do_not_replace_each_other_in_one_out(tmp_path: Path) -> None:
+    config = small_config(max_images=1, layers=["_fc", "_blocks.15"])
+    first = build_circuits(config, ["Samoyed"], SMALL_IMAGES / "n02111889", tmp_path, echo=lambda _: None,
+                           progress=False)
+    second = build_circuits(small_config(max_images=1, layers=["_fc", "_blocks.15"], tau=3), ["Samoyed"],
+                            SMALL_IMAGES / "n02111889", tmp_path, echo=lambda _: None, progress=False)
+    assert first != second
+    circuits = [load_circuit(f) for f in (*first, *second)]
+    assert circuits[0].id != circuits[1].id and circuits[1].params["tau"] == 3
+    assert [f.name for f in (*first, *second)] == [f"0258-samoyed.efficientnet-lite0.{c.id}" for c in circuits]
 
 
 def test_folder_labels_as_the_class_images(tmp_path: Path) -> None:
