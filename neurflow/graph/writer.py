@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, LiteralString
 
 import neo4j
+from neo4j.exceptions import IncompleteCommit
 
 from neurflow.circuit import Circuit
 from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
@@ -51,6 +52,8 @@ from neurflow.graph.writes import (
 )
 
 DEFAULT_BATCH_ROWS = 5000
+#: Times a batch is sent when the connection drops while it commits (IncompleteCommit).
+COMMIT_RETRIES = 3
 
 Progress = Callable[[str, int, int], None]
 """``progress(step, rows_done, rows_total)`` after each batch."""
@@ -102,17 +105,28 @@ class BatchWriter:
         self.nodes += counters.nodes_created
         self.relationships += counters.relationships_created
 
+    def write(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``session.execute_write(work, *args)``, run again when the connection was lost while committing
+        (IncompleteCommit, which the driver does not retry: the commit may or may not have happened). Safe
+        because every write of a circuit merges: a batch that did commit changes nothing the second time."""
+        for attempt in range(1, COMMIT_RETRIES + 1):
+            try:
+                return self.session.execute_write(work, *args)
+            except IncompleteCommit:
+                if attempt == COMMIT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
     def run(self, step: str, query: LiteralString, rows: Sequence[Any], expect_rels: RowRels | None = None) -> None:
         done = 0
         for batch, expected in chunks(rows, expect_rels or one, self.batch_rows):
-            self._count(self.session.execute_write(self._work, step, query, batch,
-                                                   expected if expect_rels else None))
+            self._count(self.write(self._work, step, query, batch, expected if expect_rels else None))
             done += len(batch)
             if self.progress is not None:
                 self.progress(step, done, len(rows))
 
     def single(self, step: str, query: LiteralString, **params: Any) -> None:
-        self._count(self.session.execute_write(self._single, query, params))
+        self._count(self.write(self._single, query, params))
         if self.progress is not None:
             self.progress(step, 1, 1)
 
@@ -179,7 +193,13 @@ def write_circuit(
                  circuit=rows.circuit, family=rows.family, circuitId=cid)
         for step, query, step_rows, rels in circuit_writes(rows):
             w.run(step, query, step_rows, rels)
-        w._count(session.execute_write(complete_circuit, rows, write_id, overlap_min_jaccard))
+        try:
+            w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard))
+        except WriteConflictError:
+            # A completion whose commit went through but whose answer was lost fails its retry's ownership check
+            state = circuit_state(driver, cid, database)
+            if state is None or state.status != "complete" or state.write_id != write_id:
+                raise
     result.nodes, result.relationships = w.nodes, w.relationships
     result.seconds = time.perf_counter() - start
     return result
