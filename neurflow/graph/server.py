@@ -57,9 +57,42 @@ JVM_OPTIONS: tuple[str, ...] = (
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
 )
 
+PRIVATE_UMASK = 0o077
+"""The server and the admin tool create their files with this mask: data, logs and auth files 0600, folders 0700."""
+PRIVATE_FOLDERS = ("conf", "data", "logs", "run", "import", "plugins")
+
 # Servers started by this Python process: kept so they are reaped (no zombie looks alive) and so
 # Popen does not warn about a child still running when it is garbage collected.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+# --------------------------------------------------------------------------- private files
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+
+
+def _make_private(config: ServerConfig) -> None:
+    """The data folder and its folders 0700; the password, PID, conf and log files 0600.
+
+    Also repairs a data folder made before these modes (the server's own later files follow its umask,
+    ``PRIVATE_UMASK``); deeper files are out of reach anyway once the data folder is 0700.
+    """
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(config.data_dir, 0o700)
+    for sub in PRIVATE_FOLDERS:
+        folder = config.data_dir / sub
+        folder.mkdir(exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)
+    files = [config.password_file, config.pid_file, config.conf_dir / "neo4j.conf", *config.logs_dir.iterdir()]
+    for path in files:
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o600)
 
 
 # --------------------------------------------------------------------------- password
@@ -78,15 +111,10 @@ def _ensure_password(config: ServerConfig, java: str) -> None:
         return  # The initial password only counts before the first start.
     if password is None:
         password = secrets.token_urlsafe(24)
-        fd = os.open(config.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-        os.chmod(config.password_file, 0o600)  # in case an empty file with other bits was there
+        _write_private(config.password_file, password + "\n")
     # An @file (expanded by picocli) keeps the password off the process list.
     args_file = config.data_dir / "run" / "set-password.args"
-    fd = os.open(args_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"dbms\nset-initial-password\n{password}\n")
+    _write_private(args_file, f"dbms\nset-initial-password\n{password}\n")
     try:
         result = subprocess.run(
             [java, "-cp", f"{config.lib_dir}/*", ADMIN_CLASS, f"@{args_file}"],
@@ -95,6 +123,7 @@ def _ensure_password(config: ServerConfig, java: str) -> None:
             capture_output=True,
             text=True,
             check=False,
+            umask=PRIVATE_UMASK,  # data/dbms/auth.ini
         )
     finally:
         args_file.unlink(missing_ok=True)
@@ -243,8 +272,7 @@ def start_server(
             )
     java = find_java()
     assemble(config.home, progress)
-    for sub in ("conf", "data", "logs", "run", "import", "plugins"):
-        (config.data_dir / sub).mkdir(parents=True, exist_ok=True)
+    _make_private(config)
     conf = fill(
         resource_template("neo4j.conf"),
         {
@@ -254,14 +282,15 @@ def start_server(
             "HTTP_PORT": str(config.http_port),
         },
     )
-    (config.conf_dir / "neo4j.conf").write_text(conf)
+    _write_private(config.conf_dir / "neo4j.conf", conf)
     _ensure_password(config, java)
 
     cmd = [
         java, *JVM_OPTIONS, "-cp", f"{config.lib_dir}/*", MAIN_CLASS,
         f"--home-dir={config.data_dir}", f"--config-dir={config.conf_dir}",
     ]  # fmt: skip
-    with open(config.logs_dir / CONSOLE_LOG, "ab") as log:
+    fd = os.open(config.logs_dir / CONSOLE_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
             cmd,
             cwd=config.data_dir,
@@ -269,9 +298,10 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the terminal / the calling process
+            umask=PRIVATE_UMASK,  # Neo4j's own logs, store files and folders: the owner's only
         )
     _CHILDREN[proc.pid] = proc
-    config.pid_file.write_text(f"{proc.pid}\n")
+    _write_private(config.pid_file, f"{proc.pid}\n")
 
     say(f"Started Neo4j {NEO4J_VERSION} (PID {proc.pid}); waiting for {config.uri} to answer...")
     password = read_password(config.data_dir)
