@@ -1,15 +1,15 @@
 """Connection settings used by every command, and a verified driver.
 
 Settings come from explicit values, then ``NEO4J_URI/USER/PASSWORD/DATABASE``, then the local server of
-``neurflow db start`` (whose password is only sent to a loopback address).
+``neurflow db start``, whose password is only sent to that server itself: see :func:`resolve_connection`.
 
-May import: neo4j, ``neurflow.errors``, ``neurflow.graph.server_config``.
+May import: neo4j, ``neurflow.errors``, ``neurflow.graph.server_config``, ``neurflow.graph.server``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -17,7 +17,12 @@ import neo4j
 from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
 from neurflow.errors import NeurflowError
+from neurflow.graph import server as local_process
 from neurflow.graph import server_config as local_server
+
+BOLT_SCHEMES = ("bolt", "neo4j")
+"""Unencrypted Bolt, as the local server speaks it (no TLS)."""
+DEFAULT_BOLT_PORT = 7687
 
 
 class Neo4jConnectionError(NeurflowError, ConnectionError):
@@ -32,16 +37,46 @@ class ConnectionSettings:
     user: str
     password: str | None = field(repr=False)
     database: str
+    no_password_reason: str = field(default="", repr=False, compare=False)
+    """Why no password is sent, when none is (for the authentication error's hint)."""
 
     def describe(self) -> str:
         """One line for messages: URI, user and database (no password)."""
         return f"{self.uri} as {self.user!r}, database {self.database!r}"
 
 
-def _is_loopback(uri: str) -> bool:
-    with contextlib.suppress(ValueError):
-        return urlsplit(uri).hostname in {"127.0.0.1", "localhost", "::1"}
-    return False
+def _only_local_addresses(host: str) -> bool:
+    """``host`` is the local server's address, or a name that resolves to it alone (``localhost`` may also
+    resolve to ``::1``, where the server does not listen and anyone else could)."""
+    if host == local_server.HOST:
+        return True
+    if host != "localhost":
+        return False
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return False
+    return addresses == {local_server.HOST}
+
+
+def local_server_at(uri: str, config: local_server.ServerConfig) -> tuple[bool, str]:
+    """Whether ``uri`` reaches neurflow's own running local server of ``config``; else why not.
+
+    True only for a plain Bolt URI to its loopback address and Bolt port while the PID file names a live
+    process that runs that server (its entry point with this data folder's config), which then holds the port.
+    """
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port or DEFAULT_BOLT_PORT
+    except ValueError:
+        return False, f"{uri} is not a valid URI"
+    if parts.scheme not in BOLT_SCHEMES or host is None or not _only_local_addresses(host):
+        return False, f"{uri} is not the local server's address ({config.uri})"
+    if port != config.bolt_port:
+        return False, f"{uri} is not the local server's Bolt port ({config.bolt_port})"
+    if local_process.running_pid(config) is None:
+        return False, f"neurflow's local server of {config.data_dir} is not running"
+    return True, ""
 
 
 def resolve_connection(
@@ -54,18 +89,24 @@ def resolve_connection(
 
     The local server is ``bolt://127.0.0.1:<port>`` (port from ``NEURFLOW_NEO4J_BOLT_PORT`` or the
     data folder's conf, else 7687), user ``neo4j``, database ``neo4j`` and the password from the
-    local password file. That password is only used for a loopback URI, so it is never sent to a
-    remote server.
+    local password file. That password is only sent to the local server itself (:func:`local_server_at`:
+    its address and port, while its PID file names it running); anything else, on this machine or not, gets
+    no password unless one is given (``--password`` or ``NEO4J_PASSWORD``).
     """
     env = os.environ
     local = local_server.server_config()
     uri = uri or env.get("NEO4J_URI") or local.uri
     user = user or env.get("NEO4J_USER") or local_server.USER
     password = password or env.get("NEO4J_PASSWORD")
-    if password is None and _is_loopback(uri):
-        password = local_server.read_password(local.data_dir)
+    reason = ""
+    if password is None:
+        ours, reason = local_server_at(uri, local)
+        if ours:
+            password = local_server.read_password(local.data_dir)
+            reason = "" if password is not None else f"no password file in {local.data_dir}"
     database = database or env.get("NEO4J_DATABASE") or local_server.DATABASE
-    return ConnectionSettings(uri=uri, user=user, password=password, database=database)
+    return ConnectionSettings(uri=uri, user=user, password=password, database=database,
+                              no_password_reason=reason)
 
 
 def open_driver(settings: ConnectionSettings | None = None) -> neo4j.Driver:
@@ -82,9 +123,11 @@ def open_driver(settings: ConnectionSettings | None = None) -> neo4j.Driver:
         return driver
     except AuthError as e:
         driver.close()
-        hint = (
-            "no password known: set NEO4J_PASSWORD" if settings.password is None else "check NEO4J_PASSWORD"
-        )
+        if settings.password is None:
+            why = f" ({settings.no_password_reason})" if settings.no_password_reason else ""
+            hint = f"no password was sent{why}: pass --password or set NEO4J_PASSWORD"
+        else:
+            hint = "check --password / NEO4J_PASSWORD"
         raise Neo4jConnectionError(
             f"Authentication failed for {where}; {hint} (for the local server: `neurflow db password`)."
         ) from e
