@@ -6,7 +6,8 @@
 //   (what both classes route through the shared concept), then by Jaccard; with the member neurons they share
 //   (layer:channel) and each side's strongest concept patches. When b has no complete circuit in a's family, one
 //   row of kind 'no comparable circuit' (the family and a's circuit; the pair columns null). An unknown class
-//   gives no rows. paths: the two groups and their shared member neurons, drawn by Neo4j Browser.
+//   is refused (neurflow names the closest ones). paths: the two groups and their shared member neurons, drawn by
+//   Neo4j Browser.
 // param: a (string, required) first class: name, index or wnid; its circuit sets the family
 // param: b (string, required) second class: name, index or wnid; compared through its circuit in a's family
 // param: limit (int, default 10) pairs of groups

@@ -2,11 +2,12 @@
 stylesheet and guide.
 
     neurflow query --list
-    neurflow query top-groups --param class=Samoyed --param limit=3 --format json
+    neurflow query top-groups --param class=Samoyed --param limit=3 --format json --timeout 60
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import http.server
 import shutil
@@ -22,18 +23,28 @@ from neurflow.graph.connection import ConnectionSettings, open_driver
 from neurflow.graph.named_queries import (
     FORMATS,
     QueryError,
+    QueryTimeoutError,
     bind_params,
     describe_queries,
     format_rows,
     list_queries,
     load_query,
     parse_param_options,
+    refuse_load_csv,
     run_query,
 )
 
 BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
 GUIDE = "neurflow-guide.html"
 STYLE = "neurflow.grass"
+DEFAULT_TIMEOUT = 30.0
+
+
+class QueryUsageError(click.UsageError):
+    """A bad query name, query file or parameter, or an unknown class: one line (no usage text), exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
 
 
 @click.command("query")
@@ -43,9 +54,11 @@ STYLE = "neurflow.grass"
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--list", "-l", "list_only", is_flag=True, help="List the queries and their parameters.")
 @click.option("--show", is_flag=True, help="Print the query's Cypher instead of running it.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Stop the query after this many seconds (Neo4j ends the read transaction).")
 @connection_options
 def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...], fmt: str, list_only: bool,
-          show: bool) -> None:
+          show: bool, timeout: float) -> None:
     """Run the named query NAME (see --list) in a read transaction and print its rows."""
     try:
         if list_only or name is None:
@@ -57,15 +70,18 @@ def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...
         if show:
             click.echo(info.cypher.rstrip())
             return
+        refuse_load_csv(info)
         values = parse_param_options(params)
         bind_params(info, values)  # parameter errors before connecting
     except QueryError as error:
-        raise click.UsageError(str(error)) from error
+        raise QueryUsageError(str(error)) from error
     driver = open_driver(settings)
     try:
-        columns, rows = run_query(driver, name, values, settings.database)
-    except QueryError as error:
-        raise click.UsageError(str(error)) from error
+        columns, rows = run_query(driver, name, values, settings.database, timeout=timeout)
+    except QueryError as error:  # an unknown class
+        raise QueryUsageError(str(error)) from error
+    except QueryTimeoutError as error:
+        raise click.ClickException(str(error)) from error
     except neo4j.exceptions.Neo4jError as error:
         raise click.ClickException(f"query {name!r} failed on {settings.uri}: {error.message or error}") from error
     finally:
@@ -115,7 +131,12 @@ class _CorsHandler(http.server.SimpleHTTPRequestHandler):
 def browser_serve(port: int) -> None:
     """Serve the stylesheet and guide on http://localhost:PORT for `:style URL` and `:play URL`."""
     handler = functools.partial(_CorsHandler, directory=str(BROWSER_DIR))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"port {port} is in use; pick another with --port") from error
+        raise click.ClickException(f"cannot serve on 127.0.0.1:{port}: {error.strerror or error}") from error
     click.echo(f"In Neo4j Browser run:\n  :style http://localhost:{port}/{STYLE}\n  :play http://localhost:{port}/{GUIDE}")
     click.echo("Ctrl-C stops serving.")
     try:

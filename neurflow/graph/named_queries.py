@@ -8,7 +8,11 @@ Each file starts with a header comment::
     // param: class (string, required) class name, index or wnid
     // param: limit (int, default 5) groups per layer
 
-Parameter types are ``string``, ``int``, ``float`` and ``bool``; a default of ``null`` means "not set".
+Parameter types are ``string``, ``int``, ``float`` and ``bool``; a default of ``null`` means "not set". Ints
+must fit Neo4j's 64 bits and floats be finite; the limits (``limit``, ``n``, ``thumbnails``) must be >= 0. A
+string parameter whose description says "index or wnid" names a class: when given, it must name a Class of the
+graph (else :class:`UnknownClassError`, with the closest class names). Query text that uses ``LOAD CSV`` is
+refused before anything is sent, and a ``timeout`` bounds the read transaction (:class:`QueryTimeoutError`).
 
 >>> from neurflow.graph.named_queries import list_queries, run_query
 >>> [q.name for q in list_queries()][:2]                                         # doctest: +SKIP
@@ -21,8 +25,10 @@ Parameter types are ``string``, ``int``, ``float`` and ``bool``; a default of ``
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -36,15 +42,37 @@ import neo4j.graph
 import neo4j.time
 
 from neurflow.errors import NeurflowError
+from neurflow.graph.statements import statement
 
 ENV_QUERIES = "NEURFLOW_QUERIES"
 TYPES = ("string", "int", "float", "bool")
 FORMATS = ("table", "json", "csv")
+INT64 = (-(2**63), 2**63 - 1)
+"""The integers Neo4j stores (and the driver sends): a parameter outside them is refused before connecting."""
+LIMIT_PARAMS = frozenset({"limit", "n", "thumbnails"})
+"""Int parameters that count rows, paths or thumbnails: never negative."""
+CLASS_PARAM_DOC = "index or wnid"
+"""A string parameter whose header description holds these words names a class."""
+TIMEOUT_CODES = frozenset({
+    "Neo.ClientError.Transaction.TransactionTimedOut",
+    "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",  # Neo4j 5 also for the server's limit
+})
 _PARAM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\((?P<type>[a-z]+)\s*,\s*(?P<spec>[^)]*)\)\s*(?P<doc>.*)$")
+# Comments, string literals and quoted names: skipped when looking for clauses in a query's text.
+_NOT_CODE = re.compile(r"//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.DOTALL)
+_LOAD_CSV = re.compile(r"\bLOAD\s+CSV\b", re.IGNORECASE)
 
 
 class QueryError(NeurflowError, ValueError):
     """An unknown query, a malformed query file, or bad parameters; the message lists what exists."""
+
+
+class UnknownClassError(QueryError):
+    """A class parameter names no class of the graph; the message gives the closest class names."""
+
+
+class QueryTimeoutError(NeurflowError, TimeoutError):
+    """A named query ran past its time limit and Neo4j stopped it; the message names the limit."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +103,11 @@ class QueryInfo:
 
     def param(self, name: str) -> QueryParam | None:
         return next((p for p in self.params if p.name == name), None)
+
+    @property
+    def class_params(self) -> tuple[QueryParam, ...]:
+        """The parameters that name a class (string, described as "name, index or wnid")."""
+        return tuple(p for p in self.params if p.type == "string" and CLASS_PARAM_DOC in p.description)
 
 
 def _show(value: Any) -> str:
@@ -110,18 +143,35 @@ def convert(value: str | None, type_: str, name: str = "value") -> Any:
     text = value.strip()
     try:
         if type_ == "int":
-            return int(text)
-        if type_ == "float":
-            return float(text)
-        if type_ == "bool":
+            number: int | float = int(text)
+        elif type_ == "float":
+            number = float(text)
+        elif type_ == "bool":
             lowered = text.lower()
             if lowered in ("true", "yes", "1", "on"):
                 return True
             if lowered in ("false", "no", "0", "off"):
                 return False
             raise ValueError(text)
+        else:
+            return value
     except ValueError:
         raise QueryError(f"parameter {name!r} must be {'an' if type_ == 'int' else 'a'} {type_}, not {value!r}") from None
+    return _checked_int(int(number), name) if type_ == "int" else _checked_float(number, name)
+
+
+def _checked_int(value: int, name: str) -> int:
+    if not INT64[0] <= value <= INT64[1]:
+        raise QueryError(f"parameter {name!r} is {value}, beyond Neo4j's 64-bit integers "
+                         f"({INT64[0]} to {INT64[1]})")
+    if name in LIMIT_PARAMS and value < 0:
+        raise QueryError(f"parameter {name!r} must be 0 or more, not {value}")
+    return value
+
+
+def _checked_float(value: float, name: str) -> float:
+    if not math.isfinite(value):
+        raise QueryError(f"parameter {name!r} must be a finite number, not {value}")
     return value
 
 
@@ -225,15 +275,53 @@ def bind_params(info: QueryInfo, params: Mapping[str, Any] | None = None) -> dic
         elif p.type == "string":
             value = str(value)
         elif p.type == "float" and isinstance(value, int | float) and not isinstance(value, bool):
-            value = float(value)
+            value = _checked_float(float(value), p.name)
         elif p.type == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
             raise QueryError(f"parameter {p.name!r} must be an int, not {value!r}")
+        elif p.type == "int":
+            value = _checked_int(value, p.name)
         elif p.type == "bool" and not isinstance(value, bool):
             raise QueryError(f"parameter {p.name!r} must be a bool, not {value!r}")
         if value is None and p.required:
             raise QueryError(f"query {info.name!r} needs a value for parameter {p.name!r}")
         bound[p.name] = value
     return bound
+
+
+def refuse_load_csv(info: QueryInfo) -> None:
+    """Raises QueryError when the query's text uses ``LOAD CSV`` (outside comments, strings and quoted names):
+    named queries only read the graph, never files or URLs of the server's machine."""
+    if _LOAD_CSV.search(_NOT_CODE.sub(" ", info.cypher)):
+        raise QueryError(f"query {info.name!r} ({info.path}) uses LOAD CSV, which neurflow never runs: "
+                         "named queries read the graph only")
+
+
+def _check_classes(tx: neo4j.ManagedTransaction, info: QueryInfo, bound: Mapping[str, Any]) -> None:
+    """Raises UnknownClassError when a class parameter's value names no Class of the graph."""
+    given = {p.name: bound[p.name] for p in info.class_params if bound.get(p.name) is not None}
+    if not given:
+        return
+    missing = {r["value"] for r in tx.run(statement("classes/missing"), values=sorted(set(given.values())))}
+    if not missing:
+        return
+    name, value = next((n, v) for n, v in given.items() if v in missing)
+    names = [r["name"] for r in tx.run(statement("classes/names"))]
+    by_lower = {n.lower(): n for n in names}
+    close = [by_lower[n] for n in difflib.get_close_matches(str(value).lower(), list(by_lower), n=5, cutoff=0.6)]
+    hint = (f"closest: {', '.join(close)}" if close else
+            f"no class name is close ({len(names)} classes in the graph; find one with "
+            "`neurflow query search-concepts --param text=WORDS`)")
+    raise UnknownClassError(f"query {info.name!r}: no class {value!r} in the graph (parameter {name!r}); {hint}")
+
+
+def _timed_out(info: QueryInfo, timeout: float | None) -> QueryTimeoutError:
+    optional = ", ".join(p.name for p in info.params if not p.required)
+    narrow = f" or narrow the query with --param ({optional})" if optional else ""
+    if timeout is None:
+        return QueryTimeoutError(f"query {info.name!r} stopped at the server's transaction time limit "
+                                 f"(db.transaction.timeout); set a longer one with --timeout{narrow}")
+    return QueryTimeoutError(f"query {info.name!r} stopped after the {timeout:g} s limit (--timeout); raise "
+                             f"--timeout{narrow}")
 
 
 def to_plain(value: Any) -> Any:
@@ -261,27 +349,41 @@ def run_query(
     params: Mapping[str, Any] | None = None,
     database: str | None = None,
     folder: str | Path | None = None,
+    timeout: float | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Runs a named query in a read transaction; returns its columns and rows (plain values, see to_plain).
 
-    A query that tries to write fails (the transaction is read-only).
+    A query that tries to write fails (the transaction is read-only); one that uses LOAD CSV is refused before
+    anything is sent (QueryError). A class parameter that names no class of the graph raises
+    UnknownClassError. ``timeout`` (seconds) bounds the transaction: past it Neo4j stops the query and
+    QueryTimeoutError names the limit; None leaves the server's own limit (neurflow's local server: 60 s).
 
-    >>> columns, rows = run_query(driver, "graph-stats")                             # doctest: +SKIP
+    >>> columns, rows = run_query(driver, "graph-stats", timeout=30)                 # doctest: +SKIP
     >>> {r["name"]: r["count"] for r in rows}["Circuit"]                             # doctest: +SKIP
     2
     """
+    if timeout is not None and not timeout > 0:
+        raise QueryError(f"the time limit must be more than 0 s, not {timeout}")
     info = load_query(name, folder)
+    refuse_load_csv(info)
     bound = bind_params(info, params)
 
     def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
-        # Query files are the project's own (queries/), never user text; parameters are always bound.
+        _check_classes(tx, info, bound)
+        # Query files are the project's or the user's own (queries/, $NEURFLOW_QUERIES), never text from a
+        # command line; parameters are always bound.
         result = tx.run(cast(LiteralString, info.cypher), bound)
         keys = list(result.keys())
         return keys, [{k: to_plain(record[k]) for k in keys} for record in result]
 
-    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS,
-                        notifications_min_severity="OFF") as session:
-        return session.execute_read(work)
+    try:
+        with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS,
+                            notifications_min_severity="OFF") as session:
+            return session.execute_read(neo4j.unit_of_work(timeout=timeout)(work))
+    except neo4j.exceptions.Neo4jError as error:
+        if error.code in TIMEOUT_CODES:
+            raise _timed_out(info, timeout) from error
+        raise
 
 
 # --------------------------------------------------------------------------- output

@@ -20,7 +20,7 @@ from neurflow.circuit import Circuit
 from neurflow.cli.query import query as query_command
 from neurflow.format import thumbnail_uri
 from neurflow.graph.labels import write_caption
-from neurflow.graph.named_queries import run_query
+from neurflow.graph.named_queries import UnknownClassError, run_query
 from neurflow.graph.reads import incomplete_circuits
 from neurflow.graph.writer import write_circuit
 from tests.graph.graphs import Graph, ingest
@@ -358,11 +358,14 @@ def test_cross_class_queries_on_synthetic_families(synthetic_graph: Graph) -> No
 
 
 @pytest.mark.neo4j
-def test_unknown_classes_and_neurons_give_no_rows(synthetic_graph: Graph) -> None:
-    assert run(synthetic_graph, "class-specific", **{"class": "no such class"}) == []
+def test_unknown_classes_are_refused_and_unknown_neurons_give_no_rows(synthetic_graph: Graph) -> None:
+    with pytest.raises(UnknownClassError, match="no class 'no such class'"):
+        run(synthetic_graph, "class-specific", **{"class": "no such class"})
     assert run(synthetic_graph, "class-specific", **{"class": "258", "model": "no-such-model"}) == []
-    assert run(synthetic_graph, "shared-groups", a="no such class", b="207") == []
-    assert run(synthetic_graph, "shared-groups", a="207", b="no such class") == []
+    with pytest.raises(UnknownClassError, match="parameter 'a'"):
+        run(synthetic_graph, "shared-groups", a="no such class", b="207")
+    with pytest.raises(UnknownClassError, match="parameter 'b'"):
+        run(synthetic_graph, "shared-groups", a="207", b="no such class")
     for neuron in ("_blocks.15:99999", "no-such-layer:1", "Samoyed", ":", "_blocks.15:x", ""):
         assert run(synthetic_graph, "neuron-classes", neuron=neuron) == [], neuron
 

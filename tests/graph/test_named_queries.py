@@ -506,6 +506,7 @@ def test_cli_lists_queries_and_reports_bad_input() -> None:
     assert "--param class (string, required)" in result.output
     result = runner.invoke(query_command, ["nope"])
     assert result.exit_code == 2 and "unknown query 'nope'" in result.output and "top-groups" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no usage text
     result = runner.invoke(query_command, ["top-groups"])
     assert result.exit_code == 2 and "needs parameter 'class'" in result.output
     result = runner.invoke(query_command, ["top-groups", "-p", "limit"])
