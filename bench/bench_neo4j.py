@@ -193,8 +193,9 @@ def wipe(driver: neo4j.Driver, database: str) -> None:
     """Deletes every relationship, then every node (indexes and constraints stay), 10,000 per transaction:
     a DETACH DELETE of dense Neuron nodes would delete far more per transaction."""
     with driver.session(database=database, notifications_min_severity="OFF") as session:
-        session.run("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS").consume()
-        session.run("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+        # timeout 0: not stopped by the server's transaction time limit on a large graph
+        session.run(neo4j.Query("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS", timeout=0)).consume()
+        session.run(neo4j.Query("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS", timeout=0)).consume()
 
 
 def driver_line() -> str:

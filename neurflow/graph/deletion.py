@@ -123,7 +123,8 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
 def clear_graph(driver: neo4j.Driver, database: str = DATABASE) -> None:
     """Delete every node and relationship of ``database``; indexes and constraints stay.
 
-    ``CALL {} IN TRANSACTIONS`` needs an auto-commit transaction, hence ``session.run``.
+    ``CALL {} IN TRANSACTIONS`` needs an auto-commit transaction, hence ``session.run``; it counts as one
+    transaction for the server's time limit (60 s on neurflow's local server), so it asks for none (timeout 0).
     """
     with driver.session(database=database) as session:
-        session.run(statement("deletion/clear-graph")).consume()
+        session.run(neo4j.Query(statement("deletion/clear-graph"), timeout=0)).consume()

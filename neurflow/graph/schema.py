@@ -44,7 +44,8 @@ def ensure_schema(driver: neo4j.Driver, database: str | None = None) -> None:
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         for command in (*constraints, *indexes):
             session.run(command).consume()  # schema commands: auto-commit transactions, one each
-        session.run(statement("schema/await-indexes")).consume()
+        # its own 300 s wait, not the server's transaction time limit (60 s on neurflow's local server)
+        session.run(neo4j.Query(statement("schema/await-indexes"), timeout=0)).consume()
     _schema_ready.setdefault(driver, set()).add(database)
     check_data_model(driver, database)
 
