@@ -139,6 +139,80 @@ def save_circuit(
     return folder
 
 
+def circuit_json_problem(data: Any) -> str | None:
+    """What makes ``data`` (a parsed ``circuit.json``) no consistent circuit, in a few words; None when nothing
+    does. Checks what a hand edit breaks and the writer would trip over: the parts present, a non-empty list of
+    layers, every neuron and group in one of them, every patch box four integers of a listed image. A circuit
+    of another format version is left to :func:`circuit_from_dict`, which names the versions it reads."""
+    if not isinstance(data, dict):
+        return f"holds a JSON {type(data).__name__}, not a circuit object"
+    if str(data.get("formatVersion", "")).split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        return None
+    missing = [part for part in ("model", "target", "layers", "params", "images", "patches", "neurons",
+                                 "semantic_groups", "edges", "neuron_groups", "group_edges") if part not in data]
+    if missing:
+        return f"has no {', '.join(map(repr, missing))}"
+    layers = data["layers"]
+    if not isinstance(layers, list) or not all(isinstance(layer, str) and layer for layer in layers):
+        return f"'layers' is {layers!r}, not a list of layer names"
+    if not layers:
+        return "'layers' is empty: a circuit has at least its logit layer"
+    known = set(layers)
+
+    def outside(what: str, layer: object) -> str:
+        return f"{what} is in layer {layer!r}, which is not in 'layers' ({', '.join(layers)})"
+
+    if not isinstance(data["neurons"], dict):
+        return "'neurons' is not an object of layers"
+    for layer, neurons in data["neurons"].items():
+        if layer not in known:
+            return outside("'neurons' has a list that", layer)
+        for neuron in neurons if isinstance(neurons, list) else [None]:
+            if not isinstance(neuron, dict) or neuron.get("layer") != layer:
+                return f"'neurons' of layer {layer!r} holds {neuron!r}, not a neuron of that layer"
+    for part, kind in (("semantic_groups", "semantic group"), ("neuron_groups", "neuron group")):
+        if not isinstance(data[part], list):
+            return f"'{part}' is not a list"
+        for number, group in enumerate(data[part]):
+            if not isinstance(group, dict):
+                return f"{kind} {number} is {group!r}, not an object"
+            if group.get("layer") not in known:
+                name = group.get("id") or f"{group.get('layer')}:{group.get('channel')}/{group.get('index')}"
+                return outside(f"{kind} {name!r}", group.get("layer"))
+    images = data["images"]
+    if not isinstance(images, list) or not isinstance(data["patches"], list):
+        return "'images' and 'patches' must be lists"
+    for number, patch in enumerate(data["patches"]):
+        if not isinstance(patch, dict):
+            return f"patch {number} is {patch!r}, not an object"
+        box, image = patch.get("box"), patch.get("image")
+        if not (isinstance(box, list) and len(box) == 4
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in box)):
+            return f"patch {patch.get('id', number)} has box {box!r}, not four integers (left, top, right, bottom)"
+        if not isinstance(image, int) or isinstance(image, bool) or not 0 <= image < len(images):
+            return f"patch {patch.get('id', number)} is of image {image!r}, not one of the {len(images)} images"
+    return None
+
+
+def _read_circuit_json(path: Path) -> Circuit:
+    """The circuit in ``path``, checked: a FormatError naming the file and the problem when it is not JSON
+    (truncated, damaged) or not a consistent circuit (hand-edited: see :func:`circuit_json_problem`)."""
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise FormatError(f"{path} is not valid JSON, truncated or damaged ({error}); build the circuit again "
+                          "or restore the file") from None
+    problem = circuit_json_problem(data)
+    try:
+        if problem is None:
+            return circuit_from_dict(data)
+    except FormatError as error:
+        problem = str(error)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        problem = f"is not a circuit this neurflow reads ({type(error).__name__}: {error})"
+    raise FormatError(f"{path}: {problem}")
+
+
 def load_circuit(folder: str | Path) -> Circuit:
     """Read a circuit folder written by :func:`save_circuit` (or a ``circuit.json`` path)."""
     path = Path(folder)
@@ -146,7 +220,7 @@ def load_circuit(folder: str | Path) -> Circuit:
         path = path / CIRCUIT_FILE
     if not path.exists():
         raise FileNotFoundError(f"no {CIRCUIT_FILE} in {path.parent}: build one with `neurflow build`")
-    return circuit_from_dict(json.loads(path.read_text()))
+    return _read_circuit_json(path)
 
 
 def load_vectors(folder: str | Path) -> dict[str, np.ndarray]:
