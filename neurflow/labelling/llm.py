@@ -7,7 +7,8 @@ its base URL. On top of the client it adds:
   so that a re-run sends nothing (``~/.cache/neurflow/llm/`` or ``$NEURFLOW_LLM_CACHE``);
 - its own retries (the client's are off) with exponential backoff and jitter on 429, 5xx, timeouts and
   connection errors, honouring ``Retry-After`` / ``retry-after-ms``;
-- clear errors: no key (naming the variable), an unreachable endpoint (naming the base URL), a refused key.
+- clear errors: no key (naming the variable), an unreachable endpoint (naming the base URL), a refused key, and
+  one line (an :class:`LLMError`) for anything else the SDK raises or an answer that is no chat completion.
 
 The API key is never printed, logged, cached or put in an error message.
 """
@@ -26,9 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import openai
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion
+from openai.types.chat.chat_completion import Choice
 
 from neurflow.errors import NeurflowError
 
@@ -209,6 +213,39 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Answer(NamedTuple):
+    text: str
+    finish_reason: str | None
+    model: str | None
+    usage: dict[str, Any] | None
+    has_choice: bool
+
+
+def _read_completion(response: object, base_url: str | None) -> _Answer:
+    """What an answer says; an LLMError when it is no chat completion at all (an HTML page or a JSON list from
+    a wrong URL, choices that are not a list of choices). An answer without choices or content has the empty
+    text (stored raw by the caller)."""
+    hint = "check --base-url (an OpenAI-compatible endpoint, ending in /v1)"
+    if not isinstance(response, ChatCompletion):
+        raise LLMError(f"the endpoint {base_url} answered with a {type(response).__name__} "
+                       f"({_shown(response)!r}), not a chat completion; {hint}")
+    choices = response.choices or []
+    if not isinstance(choices, list) or not all(isinstance(c, Choice) for c in choices):
+        raise LLMError(f"the endpoint {base_url} answered with a malformed chat completion (choices: "
+                       f"{_shown(choices)!r}); {hint}")
+    choice = choices[0] if choices else None
+    content = getattr(choice.message, "content", None) if choice is not None else None
+    finish = choice.finish_reason if choice is not None and isinstance(choice.finish_reason, str) else None
+    usage = response.usage.model_dump() if isinstance(response.usage, CompletionUsage) else None
+    model = response.model if isinstance(response.model, str) and response.model else None
+    return _Answer(content if isinstance(content, str) else "", finish, model, usage, choice is not None)
+
+
 @dataclass
 class LLMClient:
     """Chat completions through ``openai.OpenAI(base_url, api_key, timeout, max_retries=0)`` with our own
@@ -304,16 +341,27 @@ class LLMClient:
                 wait = self.retry.delay(attempt, None, self.rng)
                 log.warning("%s %s; retry %d/%d in %.1f s", self.base_url, kind, attempt + 1,
                             self.retry.max_retries, wait)
+            except openai.OpenAIError as error:
+                # Any other error of the SDK (a response it cannot validate, a new error type ...): one line.
+                raise LLMError(
+                    f"the endpoint {self.base_url} failed: {type(error).__name__}: "
+                    f"{_redact(_shown(error, 300), self.api_key)}"
+                ) from None
+            except json.JSONDecodeError as error:
+                # The SDK decodes a JSON content type; a proxy or a wrong URL answers with something else.
+                raise LLMError(
+                    f"the endpoint {self.base_url} answered with invalid JSON ({error}); check --base-url "
+                    "(an OpenAI-compatible endpoint, ending in /v1)"
+                ) from None
             self.sleep(wait)
             attempt += 1
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content if choice is not None else None) or ""
-        usage = response.usage.model_dump() if response.usage is not None else None
+        answer = _read_completion(response, self.base_url)
+        text, usage = answer.text, answer.usage
         result = ChatResult(
-            text=text, model=response.model or self.model, key=key, created=_now_iso(), cached=False,
-            attempts=attempt + 1, finish_reason=choice.finish_reason if choice is not None else None, usage=usage,
+            text=text, model=answer.model or self.model, key=key, created=_now_iso(), cached=False,
+            attempts=attempt + 1, finish_reason=answer.finish_reason, usage=usage,
         )
-        if self.cache is not None and choice is not None:
+        if self.cache is not None and answer.has_choice:
             self.cache.put(key, {
                 "key": key, "model": result.model, "requestedModel": self.model, "promptVersion": prompt_version,
                 "created": result.created, "text": text, "finishReason": result.finish_reason, "usage": usage,

@@ -2,10 +2,12 @@
 storing them on the graph (``run_requests``).
 
 Captions are planned from the top layer down, then feature evolutions. An answer that does not parse is stored
-raw (``labelRaw`` / ``evolutionRaw``) with a warning and never stops the run.
+raw (``labelRaw`` / ``evolutionRaw``) with a warning and never stops the run. A write that Neo4j refuses, or a
+server lost mid-run, stops it with a :class:`LabellingError` that says which write failed and how many went in;
+every answer is cached before it is written, so the next run only writes.
 
-May import: ``neurflow.circuit``, ``neurflow.analysis``, ``neurflow.graph.labels`` (the writes) and the other
-labelling modules. Never torch, the engine, experiments or cli.
+May import: ``neo4j.exceptions``, ``neurflow.circuit``, ``neurflow.analysis``, ``neurflow.graph.labels`` (the
+writes) and the other labelling modules. Never torch, the engine, experiments or cli.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from neurflow.analysis import group_flow
 from neurflow.circuit import Circuit
@@ -143,6 +147,23 @@ class LabelReport:
     results: list[tuple[LabelRequest, CaptionAnswer | EvolutionAnswer]] = field(default_factory=list)
 
 
+def _write_failed(error: Exception, request: LabelRequest, stored: int, total: int, cached: bool) -> str:
+    """One line: which write failed and why, how many answers were stored before it, and what to do."""
+    reason = " ".join(str(error.message if isinstance(error, Neo4jError) and error.message else error).split())
+    lost = isinstance(error, ServiceUnavailable | SessionExpired)
+    if lost:
+        what = f"lost the connection to Neo4j ({type(error).__name__}: {reason})"
+    elif isinstance(error, Neo4jError):
+        what = f"Neo4j refused the write ({error.code}: {reason})"
+    else:
+        what = f"the Neo4j driver failed ({type(error).__name__}: {reason})"
+    again = "run the same command again" + ("" if lost else " once that is fixed")
+    again += (": cached answers are not asked again" if cached
+              else " (without --no-cache, answers are not asked twice)")
+    return (f"storing the {request.kind} of {request.group} of circuit {request.circuit_id}: {what}; "
+            f"{stored} of {total} answer(s) were stored before; {again}")
+
+
 def run_requests(requests: Sequence[LabelRequest], client: Any, settings: LabelSettings, driver: Any = None,
                  database: str | None = None, echo: Callable[[str], None] | None = None) -> LabelReport:
     """Sends (or reads from the cache) every request, parses the answers and writes them to the graph
@@ -173,11 +194,16 @@ def run_requests(requests: Sequence[LabelRequest], client: Any, settings: LabelS
                 stacklevel=2,
             )
         if driver is not None:
-            if isinstance(answer, CaptionAnswer):
-                written = store_caption(driver, request, answer, result.model, result.created, result.key, database)
-            else:
-                written = store_evolution(driver, request, answer, result.model, result.created, result.key,
-                                          database)
+            try:
+                if isinstance(answer, CaptionAnswer):
+                    written = store_caption(driver, request, answer, result.model, result.created, result.key,
+                                            database)
+                else:
+                    written = store_evolution(driver, request, answer, result.model, result.created, result.key,
+                                              database)
+            except (Neo4jError, DriverError) as error:
+                raise LabellingError(_write_failed(error, request, number - 1, len(requests),
+                                                   getattr(client, "cache", None) is not None)) from error
             if written == 0:
                 raise LabellingError(
                     f"{request.group} of circuit {request.circuit_id} is not in the graph; ingest the circuit first"
