@@ -10,15 +10,16 @@ Connection: ``--uri --user --password --database`` (env ``NEO4J_URI`` ...; defau
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
-from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
 from ingest.pipeline import ingest_folders, summary_table
 from neurflow.cli.db import connection_options
-from neurflow.cli.errors import CleanErrorsCommand
+from neurflow.cli.errors import CleanErrorsCommand, lost_connection
 from neurflow.cli.options import config_from_options, engine_options, split_list
 from neurflow.format import find_circuits
 from neurflow.graph.connection import ConnectionSettings, Neo4jConnectionError, open_driver
@@ -44,10 +45,11 @@ from neurflow.graph.writer import DEFAULT_BATCH_ROWS
 @click.option("--batch-rows", type=click.IntRange(1), default=DEFAULT_BATCH_ROWS, show_default=True,
               help="Rows (about: relationships) per write transaction.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every write step.")
+@click.option("--no-progress", is_flag=True, help="No progress bars while building.")
 @engine_options(model_required=False)  # a model is only needed to build
 @connection_options
 def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | None, images: Path | None, out: Path,
-         force: bool, batch_rows: int, verbose: bool, **options: Any) -> None:
+         force: bool, batch_rows: int, verbose: bool, no_progress: bool, **options: Any) -> None:
     """Build NeurFlow class circuits and write them into Neo4j (or write circuits already built, --from)."""
     class_list = split_list(classes)
     if from_dir is not None:
@@ -55,6 +57,8 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
             raise click.UsageError("--from writes circuits already built: leave out --model, --classes and --images")
     elif not (options.get("model") and class_list and images is not None):
         raise click.UsageError("give --model, --classes and --images to build circuits, or --from DIR")
+    if from_dir is None:
+        _check_writable(out)  # before connecting or building: an unwritable --out fails at once
 
     driver = open_driver(settings)  # Neo4jConnectionError (names the URI) before anything is built
     try:
@@ -65,15 +69,13 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
                 raise click.ClickException(f"no circuit under {from_dir} (looked for */circuit.json)")
         else:
             assert class_list is not None and images is not None
-            folders = _build(options, class_list, images, out)
+            folders = _build(options, class_list, images, out, progress=not no_progress)
         results = ingest_folders(driver, folders, database=settings.database, force=force, batch_rows=batch_rows,
                                  echo=click.echo, verbose=verbose)
-    except (ServiceUnavailable, SessionExpired, AuthError, OSError) as error:
-        # The general message of neurflow.cli.errors does not know the URI; this one names it.
-        raise Neo4jConnectionError(
-            f"lost the connection to Neo4j at {settings.uri} ({type(error).__name__}: {error}). The circuit being "
-            "written stays incomplete, hidden from queries; run the same command again to finish."
-        ) from error
+    except (ServiceUnavailable, SessionExpired) as error:
+        # The general message of neurflow.cli.errors does not know the URI; this one names it. Only a lost
+        # server: a file that cannot be written (OSError) is reported as what it is, by CleanErrorsCommand.
+        raise Neo4jConnectionError(lost_connection(error, settings.uri)) from error
     finally:
         driver.close()
     click.echo("")
@@ -83,7 +85,19 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
         raise click.ClickException(f"{len(failed)} of {len(results)} circuit(s) were not written (see above)")
 
 
-def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path) -> list[Path]:
+def _check_writable(out: Path) -> None:
+    """``out`` exists (created if needed) and takes files; a one-line error naming it otherwise."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot write the circuits to --out {out}: {error.strerror or error}; choose another folder with --out"
+        ) from error
+
+
+def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path, progress: bool = True) -> list[Path]:
     from neurflow.engine.builder import build_circuits
     from neurflow.engine.models import ModelError
     from neurflow.engine.patches import DataError
@@ -91,7 +105,7 @@ def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path)
 
     config = config_from_options(options)
     try:
-        folders = build_circuits(config, classes, images, out, echo=click.echo)
+        folders = build_circuits(config, classes, images, out, echo=click.echo, progress=progress)
         draw_circuit_folders(folders)
         return folders
     except (DataError, ModelError) as error:
