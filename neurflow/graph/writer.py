@@ -189,6 +189,7 @@ def write_circuit(
         result.status = "rewritten"
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         w = BatchWriter(session, cid, write_id, batch_rows, progress)
+        w.nodes += int(claimed["created"])  # the Circuit node, created by the claim
         w.single("circuit", statement("writer/circuit"), model=rows.model, target=rows.target,
                  circuit=rows.circuit, family=rows.family, circuitId=cid)
         for step, query, step_rows, rels in circuit_writes(rows):

@@ -147,3 +147,17 @@ def test_force_drops_the_labels_of_groups_that_changed_and_says_so(clean_graph: 
     records, _, _ = clean_graph.execute_query("MATCH (g:NeuronGroup {key: $key}) RETURN g.label AS label",
                                               key=scoped_key(circuit.id, changed.id), database_=db)
     assert records[0]["label"] is None
+
+
+def test_what_a_write_reports_is_what_it_created(clean_graph: neo4j.Driver, neo4j_settings) -> None:
+    db = neo4j_settings.database
+    circuits = [small_synthetic(258), small_synthetic(207)]
+    write_circuit(clean_graph, circuits[0], database=db)
+    before = graph_counts(clean_graph, db)
+    result = write_circuit(clean_graph, circuits[1], database=db)
+    after = graph_counts(clean_graph, db)
+    nodes = {"DataModel", "Model", "Layer", "Neuron", "Class", "Circuit", "SemanticGroup", "NeuronGroup", "Patch",
+             "Image", "CircuitFamily"}
+    assert result.nodes == sum(after[k] - before[k] for k in nodes)
+    # FAMILY_INFLUENCE totals are merged by the completion's family refresh, not counted as the circuit's own
+    assert result.relationships == sum(after[k] - before[k] for k in after if k not in nodes | {"FAMILY_INFLUENCE"})
