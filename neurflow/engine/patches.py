@@ -94,10 +94,14 @@ def view_box(width: int, height: int, prep: Preprocessing) -> tuple[tuple[int, i
 
 
 def load_view(file: ImageFile, prep: Preprocessing) -> ViewImage:
+    """The view of one image. An image over Pillow's ``MAX_IMAGE_PIXELS`` (a possible decompression bomb) raises
+    ``DecompressionBombWarning`` as an error, and one over twice that ``DecompressionBombError``."""
     data = file.path.read_bytes()
-    with Image.open(file.path) as img:
-        img.load()
-        rgb = img.convert("RGB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(file.path) as img:
+            img.load()
+            rgb = img.convert("RGB")
     (new_w, new_h), (left, top) = view_box(rgb.width, rgb.height, prep)
     resized = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
     view = TF.to_tensor(resized.crop((left, top, left + prep.crop, top + prep.crop)))
@@ -106,22 +110,31 @@ def load_view(file: ImageFile, prep: Preprocessing) -> ViewImage:
                      (float(left), float(top)))
 
 
+def _shown(files: Sequence[ImageFile]) -> str:
+    return ", ".join(str(f.path) for f in files[:5]) + (" ..." if len(files) > 5 else "")
+
+
 def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[ViewImage], list[ImageFile]]:
-    """Loads every readable image; unreadable or corrupt ones are skipped, counted and warned about."""
+    """Loads every readable image; unreadable or corrupt ones, and those too large to decode safely (over
+    Pillow's ``MAX_IMAGE_PIXELS``: decompression bombs), are skipped, counted and warned about."""
     views: list[ViewImage] = []
-    skipped: list[ImageFile] = []
+    unreadable: list[ImageFile] = []
+    too_large: list[ImageFile] = []
     for file in files:
         try:
             views.append(load_view(file, prep))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            too_large.append(file)
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-            skipped.append(file)
-    if skipped:
-        shown = ", ".join(str(f.path) for f in skipped[:5])
+            unreadable.append(file)
+    if unreadable:
+        warnings.warn(f"skipped {len(unreadable)} unreadable image(s): {_shown(unreadable)}", stacklevel=2)
+    if too_large:
         warnings.warn(
-            f"skipped {len(skipped)} unreadable image(s): {shown}{' ...' if len(skipped) > 5 else ''}",
-            stacklevel=2,
+            f"skipped {len(too_large)} image(s) over {Image.MAX_IMAGE_PIXELS:,} pixels (Pillow's limit against "
+            f"decompression bombs): {_shown(too_large)}", stacklevel=2,
         )
-    return views, skipped
+    return views, unreadable + too_large
 
 
 @torch.no_grad()

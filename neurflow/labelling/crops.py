@@ -85,7 +85,7 @@ class PatchImages:
                                    Image.Resampling.BICUBIC)
                 data, mime = _encode(crop)
                 return EncodedImage(patch_id, mime, data, crop.width, crop.height, "original")
-            except (OSError, UnidentifiedImageError, ValueError) as error:
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
                 log.warning("cannot crop patch %d from %s: %s", patch_id, self.circuit.images[record.image].path,
                             error)
         thumb = self.folder / THUMBNAIL_DIR / f"{patch_id}.jpg" if self.folder is not None else None
@@ -100,7 +100,7 @@ class PatchImages:
                 mime = Image.MIME[fmt or "PNG"]
                 self.fallbacks.append(patch_id)
                 return EncodedImage(patch_id, mime, data, width, height, "thumbnail")
-            except (OSError, UnidentifiedImageError) as error:
+            except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
                 log.warning("cannot read thumbnail %s: %s", thumb, error)
         warnings.warn(f"patch {patch_id}: neither the original image nor a thumbnail can be read; left out",
                       stacklevel=2)
