@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ingest.cli import main as ingest_main
+from neurflow.cli.errors import one_line
 from neurflow.format import FormatError, load_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.reads import graph_counts
@@ -155,6 +156,15 @@ def test_an_unwritable_out_is_one_line_naming_it_not_a_lost_connection(case: str
     line = failed_line(result)
     assert line == f"Error: cannot write the circuits to --out {out}: {reason}; choose another folder with --out"
     assert not out.exists()
+
+
+def test_a_file_error_anywhere_in_a_command_is_one_line_naming_the_file() -> None:
+    """What `neurflow build` shows when its --out cannot be written (it has no early check)."""
+    assert one_line(PermissionError(13, "Permission denied", "/data/circuits/0258-samoyed")) == (
+        "cannot use /data/circuits/0258-samoyed: Permission denied")
+    assert one_line(OSError(28, "No space left on device", "/data/circuits/x.npz")) == (
+        "cannot use /data/circuits/x.npz: No space left on device")
+    assert one_line(OSError("no file named")) is None  # not about a file: a bug, kept with its traceback
 
 
 @pytest.mark.slow
