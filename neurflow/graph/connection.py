@@ -109,13 +109,35 @@ def resolve_connection(
                               no_password_reason=reason)
 
 
+#: Seconds the driver keeps retrying a transaction after a transient error or a lost server (its own default).
+ENV_RETRY_SECONDS = "NEURFLOW_NEO4J_RETRY_SECONDS"
+DEFAULT_RETRY_SECONDS = 30.0
+
+
+def retry_seconds() -> float:
+    """``NEURFLOW_NEO4J_RETRY_SECONDS`` (default 30): how long a lost server is retried before the one-line
+    error; lower it to hear sooner, raise it to ride out longer restarts."""
+    text = os.environ.get(ENV_RETRY_SECONDS)
+    if text is None:
+        return DEFAULT_RETRY_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise Neo4jConnectionError(f"{ENV_RETRY_SECONDS}={text!r} is not a number of seconds (0 or more)")
+    return value
+
+
 def open_driver(settings: ConnectionSettings | None = None) -> neo4j.Driver:
-    """A driver that passed ``verify_connectivity()``; raises ``Neo4jConnectionError`` with a hint otherwise."""
+    """A driver that passed ``verify_connectivity()``; raises ``Neo4jConnectionError`` with a hint otherwise.
+    Transactions are retried for :func:`retry_seconds`."""
     settings = settings or resolve_connection()
     where = f"Neo4j at {settings.uri} as user {settings.user!r}"
+    retry = retry_seconds()
     try:
         auth = (settings.user, settings.password) if settings.password is not None else None
-        driver = neo4j.GraphDatabase.driver(settings.uri, auth=auth)
+        driver = neo4j.GraphDatabase.driver(settings.uri, auth=auth, max_transaction_retry_time=retry)
     except (DriverError, ValueError) as e:
         raise Neo4jConnectionError(f"Invalid connection settings for {where}: {e}") from None
     try:

@@ -71,7 +71,8 @@ def test_a_batch_whose_commit_answer_is_lost_is_sent_again_without_duplicates(
         step: str, clean_graph: neo4j.Driver, neo4j_settings: ConnectionSettings) -> None:
     port = int(neo4j_settings.uri.rsplit(":", 1)[1])
     circuit = small_synthetic(258)
-    with LostAnswerProxy(port) as proxy:
+    proxy = LostAnswerProxy(port)
+    with proxy:
         settings = ConnectionSettings(proxy.uri, neo4j_settings.user, neo4j_settings.password,
                                       neo4j_settings.database)
 

@@ -19,7 +19,6 @@ from typing import Any, LiteralString
 from urllib.parse import urlsplit
 
 import neo4j
-import neo4j._conf
 import pytest
 import torch
 from click.testing import CliRunner, Result
@@ -67,7 +66,7 @@ def no_driver_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 @pytest.fixture
 def quick_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """The driver retries a transaction on a lost server for 1 s instead of its default 30 s."""
-    monkeypatch.setattr(neo4j._conf.WorkspaceConfig, "max_transaction_retry_time", 1.0)
+    monkeypatch.setenv("NEURFLOW_NEO4J_RETRY_SECONDS", "1")
 
 
 @pytest.fixture
