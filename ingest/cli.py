@@ -41,7 +41,9 @@ from neurflow.graph.writer import DEFAULT_BATCH_ROWS
               help="Image folder (flat, or ImageFolder <wnid>/file) to build the circuits from.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("circuits"),
               show_default=True, help="Where built circuits are saved before they are written.")
-@click.option("--force", is_flag=True, help="Write complete circuits again (deleted first).")
+@click.option("--force", is_flag=True,
+              help="Rewrite complete circuits in one transaction, keeping labels and experiment links of the "
+                   "groups that stay the same.")
 @click.option("--batch-rows", type=click.IntRange(1), default=DEFAULT_BATCH_ROWS, show_default=True,
               help="Rows (about: relationships) per write transaction.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every write step.")
