@@ -239,6 +239,11 @@ class BoltProxy:
         _shut(server)
         _shut(client)
 
+    def _pass_answer(self, data: bytes) -> bool:
+        """Whether the server's ``data`` goes on to the client; False drops it and the connection (a subclass
+        loses answers this way)."""
+        return True
+
     def _pump_server(self, server: socket.socket, client: socket.socket, stream: _ClientStream) -> None:
         first = True
         while True:
@@ -252,6 +257,8 @@ class BoltProxy:
                 first = False
                 if data[:4] == MANIFEST_V1:
                     stream.manifest.set()
+            if not self._pass_answer(data):
+                break
             try:
                 client.sendall(data)
             except OSError:

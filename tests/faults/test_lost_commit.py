@@ -4,7 +4,6 @@ batch merges, the graph ends up as after a clean ingestion (tests/helpers.py com
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import neo4j
@@ -13,7 +12,7 @@ import pytest
 from neurflow.graph.connection import ConnectionSettings, open_driver
 from neurflow.graph.reads import graph_counts
 from neurflow.graph.writer import write_circuit
-from tests.faults.proxy import BoltProxy, _shut
+from tests.faults.proxy import BoltProxy
 from tests.helpers import expected_counts, small_synthetic
 
 #: A Bolt COMMIT message alone in its chunk: size 2, struct of 0 fields (B0) with signature 12, end marker.
@@ -40,30 +39,14 @@ class LostAnswerProxy(BoltProxy):
 
         self._arm(trigger)
 
-    def _pump_server(self, server: socket.socket, client: socket.socket, stream: object) -> None:
-        while True:
-            try:
-                data = server.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            if self.swallow.is_set():
-                self.swallow.clear()
-                self.lost += 1
-                with self._lock:
-                    self._trigger = None
-                _shut(client)
-                _shut(server)
-                return
-            if data[:4] == b"\x00\x00\x01\xff":
-                stream.manifest.set()  # type: ignore[attr-defined]
-            try:
-                client.sendall(data)
-            except OSError:
-                break
-        _shut(client)
-        _shut(server)
+    def _pass_answer(self, data: bytes) -> bool:
+        if not self.swallow.is_set():
+            return True
+        self.swallow.clear()
+        self.lost += 1
+        with self._lock:
+            self._trigger = None
+        return False
 
 
 @pytest.mark.parametrize("step", ["core neurons", "semantic groups"])
