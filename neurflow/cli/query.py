@@ -21,18 +21,16 @@ import neo4j
 from neurflow.cli.db import connection_options
 from neurflow.graph.connection import ConnectionSettings, open_driver
 from neurflow.graph.named_queries import (
-    FORMATS,
     QueryError,
     QueryTimeoutError,
     bind_params,
-    describe_queries,
-    format_rows,
     list_queries,
     load_query,
     parse_param_options,
     refuse_load_csv,
     run_query,
 )
+from neurflow.graph.query_output import FORMATS, describe_queries, format_rows
 
 BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
 GUIDE = "neurflow-guide.html"

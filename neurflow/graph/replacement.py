@@ -86,8 +86,11 @@ def _replace(tx: neo4j.ManagedTransaction, rows: CircuitRows, old_write_id: str,
         expected = sum(rels(r) for r in step_rows) if rels is not None else None
         counters = run_rows(tx, cid, step, query, list(step_rows), expected)
         nodes, relationships = nodes + counters.nodes_created, relationships + counters.relationships_created
-    carried = {kind: tx.run(statement(f"replacement/carry-{kind}"), rows=carry[kind]).single()["carried"]  # type: ignore[index]
-               for kind in ("labels", "evolutions", "masked")}
+    carries = {"labels": statement("replacement/carry-labels"),
+               "evolutions": statement("replacement/carry-evolutions"),
+               "masked": statement("replacement/carry-masked")}
+    carried = {kind: tx.run(query, rows=carry[kind]).single()["carried"]  # type: ignore[index] - one row always
+               for kind, query in carries.items()}
     counters = complete_circuit(tx, rows, write_id, min_jaccard)
     relationships += counters.relationships_created
     return {"nodes": nodes, "relationships": relationships, "carried": carried, "dropped": dict(dropped),

@@ -1,0 +1,106 @@
+"""How the rows of a named query are shown: driver values as plain data, and rows as a text table, JSON or CSV;
+the text of ``neurflow query --list``.
+
+May import: neo4j only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import neo4j
+import neo4j.graph
+import neo4j.time
+
+if TYPE_CHECKING:
+    from neurflow.graph.named_queries import QueryInfo
+
+FORMATS = ("table", "json", "csv")
+
+
+def to_plain(value: Any) -> Any:
+    """Driver values as plain JSON-able data: nodes and relationships as property maps with ``_labels`` or
+    ``_type``, paths as ``{"nodes": [...], "relationships": [...]}``, temporal values as ISO text."""
+    if isinstance(value, neo4j.graph.Node):
+        return {"_labels": sorted(value.labels), **{k: to_plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Relationship):
+        return {"_type": value.type, **{k: to_plain(v) for k, v in value.items()}}
+    if isinstance(value, neo4j.graph.Path):
+        return {"nodes": [to_plain(n) for n in value.nodes],
+                "relationships": [to_plain(r) for r in value.relationships]}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, neo4j.time.DateTime | neo4j.time.Date | neo4j.time.Time | neo4j.time.Duration):
+        return value.iso_format()
+    return value
+
+
+def _caption(item: Mapping[str, Any]) -> str:
+    labels = item.get("_labels") or []
+    for label, key in (("NeuronGroup", "groupId"), ("SemanticGroup", "sgKey"), ("Class", "name"),
+                       ("Circuit", "id"), ("Layer", "name"), ("Model", "key"), ("Image", "path"), ("Patch", "key")):
+        if label in labels:
+            return f"{label}({item.get(key)})"
+    if "Neuron" in labels:
+        return f"Neuron({item.get('layer')}:{item.get('channel')})"
+    return f"{'/'.join(labels)}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        if "_labels" in value:
+            return _caption(value)
+        if "_type" in value:
+            return f"[{value['_type']}]"
+        if "nodes" in value and "relationships" in value:
+            return " -> ".join(_caption(n) for n in value["nodes"])
+        return " ".join(f"{k}={_cell(v)}" for k, v in sorted(value.items()))  # a plain map: compact, keys sorted
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str = "table",
+                max_width: int = 60) -> str:
+    """Rows as an aligned text table (long cells cut at ``max_width``), JSON (a list of objects) or CSV."""
+    if fmt == "json":
+        return json.dumps([dict(r) for r in rows], indent=1, default=str)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+        return buffer.getvalue().rstrip("\n")
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in line] for line in cells]
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def describe_queries(infos: Sequence[QueryInfo]) -> str:
+    """The text of ``neurflow query --list``."""
+    blocks = []
+    for info in infos:
+        lines = [info.name, f"    {info.description}"]
+        lines += [f"    --param {p.signature()}: {p.description}" for p in info.params]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
