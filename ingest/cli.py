@@ -1,7 +1,12 @@
 """``neurflow-ingest``: build class circuits and write them into Neo4j, or write circuits already built.
 
     neurflow-ingest --model efficientnet-lite0 --classes "Samoyed, golden retriever" --images DIR [engine options]
+    neurflow-ingest --model efficientnet-lite0 --classes all --images DIR --workers 2    # an atlas, on Ray
     neurflow-ingest --from circuits/
+
+Building is streaming and resumable (``ingest.atlas``): every class is planned first (its images and circuit
+id), then each class is built and written as soon as it is built; a rerun skips classes complete in the graph
+and writes those already saved under ``--out`` without building them again.
 
 Connection: ``--uri --user --password --database`` (env ``NEO4J_URI`` ...; default: the local server of
 ``neurflow db start``). The connection is checked before anything is built or written. Expected failures
@@ -17,6 +22,7 @@ from typing import Any
 import click
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
+from ingest.atlas import AtlasOptions, run_atlas
 from ingest.pipeline import ingest_folders, summary_table
 from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsCommand, lost_connection
@@ -31,12 +37,26 @@ from neurflow.graph.writer import DEFAULT_BATCH_ROWS
     "neurflow-ingest",
     cls=CleanErrorsCommand,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
-    epilog="Already complete circuits are skipped unless --force. An ingestion that dies leaves its circuit "
-    "incomplete (invisible to queries); the next run deletes and rewrites it.",
+    epilog="Already complete circuits are skipped unless --force, and classes saved under --out are written "
+    "without building them again. An ingestion that dies leaves its circuit incomplete (invisible to queries); "
+    "the next run deletes and rewrites it.",
 )
 @click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Write the circuits already built under this folder (by `neurflow build`); no model needed.")
-@click.option("--classes", "-c", default=None, help="Comma-separated class names, indices or wnids to build.")
+@click.option("--classes", "-c", default=None,
+              help="Comma-separated class names, indices or wnids to build, or 'all': every class the model "
+                   "predicts for some image (every folder label with --label-source folder).")
+@click.option("--classes-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A file of classes to build, one per line (# comments).")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Build on a local Ray with this many workers (one GPU each, else the CPU cores split); 0: "
+                   "in this process. Needs pip install 'neurflow[ray]'.")
+@click.option("--ray-address", default=None, help="Build on this Ray cluster (e.g. ray://head:10001, auto).")
+@click.option("--retries", type=click.IntRange(0), default=1, show_default=True,
+              help="Times a class whose build failed is built again before it is reported as failed.")
+@click.option("--predictions-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the cached predictions (per model and weights, by image sha256); default: "
+                   "$NEURFLOW_CACHE/predictions or ~/.cache/neurflow/predictions.")
 @click.option("--images", "-i", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Image folder (flat, or ImageFolder <wnid>/file) to build the circuits from.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("circuits"),
@@ -50,30 +70,36 @@ from neurflow.graph.writer import DEFAULT_BATCH_ROWS
 @click.option("--no-progress", is_flag=True, help="No progress bars while building.")
 @engine_options(model_required=False)  # a model is only needed to build
 @connection_options
-def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | None, images: Path | None, out: Path,
-         force: bool, batch_rows: int, verbose: bool, no_progress: bool, **options: Any) -> None:
+def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | None, classes_file: Path | None,
+         workers: int, ray_address: str | None, retries: int, predictions_cache: Path | None, images: Path | None,
+         out: Path, force: bool, batch_rows: int, verbose: bool, no_progress: bool, **options: Any) -> None:
     """Build NeurFlow class circuits and write them into Neo4j (or write circuits already built, --from)."""
-    class_list = split_list(classes)
+    class_list = _class_list(classes, classes_file)
     if from_dir is not None:
         if class_list or images is not None or options.get("model"):
             raise click.UsageError("--from writes circuits already built: leave out --model, --classes and --images")
     elif not (options.get("model") and class_list and images is not None):
-        raise click.UsageError("give --model, --classes and --images to build circuits, or --from DIR")
+        raise click.UsageError("give --model, --classes (or --classes-file) and --images to build circuits, or "
+                               "--from DIR")
     if from_dir is None:
         _check_writable(out)  # before connecting or building: an unwritable --out fails at once
 
     driver = open_driver(settings)  # Neo4jConnectionError (names the URI) before anything is built
     try:
         ensure_schema(driver, settings.database)  # DataModelVersionError before anything is built
+        summary = None
         if from_dir is not None:
             folders = find_circuits(from_dir)
             if not folders:
                 raise click.ClickException(f"no circuit under {from_dir} (looked for */circuit.json)")
+            results = ingest_folders(driver, folders, database=settings.database, force=force,
+                                     batch_rows=batch_rows, echo=click.echo, verbose=verbose)
         else:
             assert class_list is not None and images is not None
-            folders = _build(options, class_list, images, out, progress=not no_progress)
-        results = ingest_folders(driver, folders, database=settings.database, force=force, batch_rows=batch_rows,
-                                 echo=click.echo, verbose=verbose)
+            atlas = AtlasOptions(out=out, cache_dir=predictions_cache, workers=workers, ray_address=ray_address,
+                                 retries=retries, force=force, batch_rows=batch_rows, progress=not no_progress)
+            results, summary = run_atlas(driver, config_from_options(options), class_list, images, atlas,
+                                         database=settings.database, echo=click.echo)
     except (ServiceUnavailable, SessionExpired) as error:
         # The general message of neurflow.cli.errors does not know the URI; this one names it. Only a lost
         # server: a file that cannot be written (OSError) is reported as what it is, by CleanErrorsCommand.
@@ -82,9 +108,28 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
         driver.close()
     click.echo("")
     click.echo(summary_table(results))
+    if summary is not None:
+        click.echo(summary.line())
+        if summary.failed:
+            raise click.ClickException(f"{len(summary.failed)} class(es) were not built or written (see above); "
+                                       "run the same command again to retry them")
+        return
     failed = [r for r in results if r.result is None]
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(results)} circuit(s) were not written (see above)")
+
+
+def _class_list(classes: str | None, classes_file: Path | None) -> list[str] | None:
+    """The classes of --classes and of --classes-file (one per line, ``#`` comments), in that order."""
+    names = split_list(classes) or []
+    if classes_file is not None:
+        for line in classes_file.read_text().splitlines():
+            name = line.split("#", 1)[0].strip()
+            if name:
+                names.append(name)
+        if not names:
+            raise click.UsageError(f"--classes-file {classes_file} names no class")
+    return names or None
 
 
 def _check_writable(out: Path) -> None:
@@ -96,24 +141,6 @@ def _check_writable(out: Path) -> None:
     except OSError as error:
         raise click.ClickException(
             f"cannot write the circuits to --out {out}: {error.strerror or error}; choose another folder with --out"
-        ) from error
-
-
-def _build(options: dict[str, Any], classes: list[str], images: Path, out: Path, progress: bool = True) -> list[Path]:
-    from neurflow.engine.builder import build_circuits
-    from neurflow.engine.models import ModelError
-    from neurflow.engine.patches import DataError
-    from neurflow.pictures import draw_circuit_folders
-
-    config = config_from_options(options)
-    try:
-        folders = build_circuits(config, classes, images, out, echo=click.echo, progress=progress)
-        draw_circuit_folders(folders)
-        return folders
-    except (DataError, ModelError) as error:
-        built = find_circuits(out) if out.exists() else []
-        raise click.ClickException(
-            f"{error}" + (f"\nCircuits built so far are in {out}; write them with --from {out}" if built else "")
         ) from error
 
 

@@ -42,6 +42,50 @@ def _step_printer(echo: Echo, verbose: bool) -> Progress | None:
     return progress
 
 
+def ingest_folder(
+    driver: neo4j.Driver,
+    folder: Path,
+    *,
+    database: str | None = None,
+    force: bool = False,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    echo: Echo = print,
+    verbose: bool = False,
+    prefix: str = "",
+) -> FolderResult:
+    """Writes one circuit folder, echoing what happened; a folder that cannot be read or written is reported
+    in the result (connection losses propagate)."""
+    prefix = f"{prefix} " if prefix else ""
+    try:
+        circuit = load_circuit(folder)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        echo(f"{prefix}{folder}: cannot read the circuit: {error}")
+        return FolderResult(Path(folder), None, f"unreadable: {error}")
+    echo(f"{prefix}{circuit.target.name} ({circuit.target.index}), circuit {circuit.id}: "
+         f"{len(circuit.edges)} edges, {len(circuit.neuron_groups)} neuron groups")
+    try:
+        result = write_circuit(driver, circuit, folder, database=database, force=force,
+                               batch_rows=batch_rows, progress=_step_printer(echo, verbose))
+    except StoreError as error:
+        echo(f"{prefix}{circuit.target.name}: not written: {error}")
+        return FolderResult(Path(folder), None, str(error))
+    if result.status == "skipped":
+        echo(f"{prefix}{circuit.target.name}: already complete, skipped (use --force to write it again)")
+    elif result.status == "outdated":
+        echo(f"{prefix}{circuit.target.name}: in the graph from graph model 1.0, without influence, so "
+             "cross-class queries leave it out; kept as it is: --force rewrites it (keeping its labels and "
+             "experiment links)")
+    else:
+        echo(f"{prefix}{circuit.target.name}: {result.status}, {result.relationships:,} relationships and "
+             f"{result.nodes:,} nodes in {result.seconds:.2f} s "
+             f"({result.relationships_per_second:,.0f} relationships/s)")
+        if result.status == "replaced":
+            echo(f"{prefix}{circuit.target.name}: kept from the old circuit: {_counts(result.carried)}"
+                 + (f"; dropped with groups that changed: {_counts(result.not_carried)}"
+                    if result.not_carried else ""))
+    return FolderResult(Path(folder), result)
+
+
 def ingest_folders(
     driver: neo4j.Driver,
     folders: Sequence[Path],
@@ -59,41 +103,9 @@ def ingest_folders(
     left incomplete, which the next run cleans.
     """
     ensure_schema(driver, database)
-    results: list[FolderResult] = []
-    progress = _step_printer(echo, verbose)
-    for number, folder in enumerate(folders, 1):
-        prefix = f"[{number}/{len(folders)}]"
-        try:
-            circuit = load_circuit(folder)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            echo(f"{prefix} {folder}: cannot read the circuit: {error}")
-            results.append(FolderResult(Path(folder), None, f"unreadable: {error}"))
-            continue
-        echo(f"{prefix} {circuit.target.name} ({circuit.target.index}), circuit {circuit.id}: "
-             f"{len(circuit.edges)} edges, {len(circuit.neuron_groups)} neuron groups")
-        try:
-            result = write_circuit(driver, circuit, folder, database=database, force=force,
-                                   batch_rows=batch_rows, progress=progress)
-        except StoreError as error:
-            echo(f"{prefix} {circuit.target.name}: not written: {error}")
-            results.append(FolderResult(Path(folder), None, str(error)))
-            continue
-        if result.status == "skipped":
-            echo(f"{prefix} {circuit.target.name}: already complete, skipped (use --force to write it again)")
-        elif result.status == "outdated":
-            echo(f"{prefix} {circuit.target.name}: in the graph from graph model 1.0, without influence, so "
-                 "cross-class queries leave it out; kept as it is: --force rewrites it (keeping its labels and "
-                 "experiment links)")
-        else:
-            echo(f"{prefix} {circuit.target.name}: {result.status}, {result.relationships:,} relationships and "
-                 f"{result.nodes:,} nodes in {result.seconds:.2f} s "
-                 f"({result.relationships_per_second:,.0f} relationships/s)")
-            if result.status == "replaced":
-                echo(f"{prefix} {circuit.target.name}: kept from the old circuit: {_counts(result.carried)}"
-                     + (f"; dropped with groups that changed: {_counts(result.not_carried)}"
-                        if result.not_carried else ""))
-        results.append(FolderResult(Path(folder), result))
-    return results
+    return [ingest_folder(driver, folder, database=database, force=force, batch_rows=batch_rows, echo=echo,
+                          verbose=verbose, prefix=f"[{number}/{len(folders)}]")
+            for number, folder in enumerate(folders, 1)]
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -67,10 +67,15 @@ def class_folder_name(target: ClassInfo) -> str:
     return f"{target.index:04d}-{_slug(target.name)}"
 
 
-def circuit_folder_name(circuit: Circuit) -> str:
+def folder_name(target: ClassInfo, model_name: str, circuit_id: str) -> str:
     """Folder name of a circuit: class, model and id, ``0207-golden-retriever.efficientnet-lite0.3f2a9c1d5e7b8a90``,
     so circuits of other models, weights, settings or images never replace each other in one ``--out``."""
-    return f"{class_folder_name(circuit.target)}.{_slug(circuit.model.name)}.{circuit.id}"
+    return f"{class_folder_name(target)}.{_slug(model_name)}.{circuit_id}"
+
+
+def circuit_folder_name(circuit: Circuit) -> str:
+    """:func:`folder_name` of ``circuit``."""
+    return folder_name(circuit.target, circuit.model.name, circuit.id)
 
 
 def thumbnail_uri(folder: str | Path, patch_id: int) -> str:

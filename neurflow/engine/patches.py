@@ -156,17 +156,30 @@ def select_class_images(
     categories: Sequence[str],
 ) -> list[int]:
     """D_c: indices of the images predicted as c (or labelled c), most confident first, capped."""
+    return select_indices(target, [v.file.label for v in views], logits, label_source, max_images, categories)
+
+
+def select_indices(
+    target: ClassInfo,
+    labels: Sequence[str | None],
+    logits: torch.Tensor,
+    label_source: str,
+    max_images: int | None,
+    categories: Sequence[str],
+) -> list[int]:
+    """D_c from the images' folder labels and logits: indices of the images predicted as c (or labelled c),
+    most confident first, capped; DataError naming what the folder holds when there is none."""
     predicted = logits.argmax(1)
     if label_source == "folder":
-        chosen = [i for i, v in enumerate(views) if label_matches(v.file.label, target)]
+        chosen = [i for i, label in enumerate(labels) if label_matches(label, target)]
     else:
-        chosen = [i for i in range(len(views)) if int(predicted[i]) == target.index]
+        chosen = [i for i in range(len(labels)) if int(predicted[i]) == target.index]
     if not chosen:
         if label_source == "folder":
-            labels = sorted({v.file.label for v in views if v.file.label})
+            known = sorted({label for label in labels if label})
             raise DataError(
                 f"no image is labelled {target.name!r} ({target.wnid}); the folder's labels are: "
-                + (", ".join(labels) if labels else "none (a flat folder: use --label-source predicted)")
+                + (", ".join(known) if known else "none (a flat folder: use --label-source predicted)")
             )
         counts = torch.bincount(predicted, minlength=len(categories))
         ranked = [int(i) for i in counts.argsort(descending=True)[:8]]
