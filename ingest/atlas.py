@@ -12,8 +12,10 @@ May import: neo4j, ``neurflow.engine``, ``neurflow.format``, ``neurflow.graph``,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +49,7 @@ Built = tuple[ClassPlan, Path | None, str | None]
 class AtlasOptions:
     """How an atlas run goes: where circuits are saved and predictions cached, how many workers (0: build in
     this process), which Ray cluster, how often a failed class is tried again, whether complete circuits are
-    rewritten."""
+    rewritten, how many classes are written into Neo4j at once (threads of this process)."""
 
     out: Path
     cache_dir: Path | None = None
@@ -57,6 +59,7 @@ class AtlasOptions:
     force: bool = False
     batch_rows: int = 5000
     progress: bool = True
+    writers: int = 1
 
 
 @dataclass
@@ -143,27 +146,33 @@ def run_atlas(driver: neo4j.Driver, config: BuildConfig, classes: Sequence[str],
          + (f" on {options.workers} Ray worker(s)" if options.workers or options.ray_address else ""))
     bar = tqdm(total=len(ready) + len(to_build), desc="classes", unit="class", disable=not options.progress)
 
+    lock = threading.Lock()
+    say = (lambda text: bar.write(text)) if options.progress else echo
+
     def write(plan: ClassPlan, folder: Path, kind: list[str]) -> None:
         item = ingest_folder(driver, folder, database=database, force=options.force,
-                             batch_rows=options.batch_rows, echo=lambda text: bar.write(text) if options.progress
-                             else echo(text))
-        results.append(item)
-        if item.result is None:
-            summary.failed[plan.target.name] = item.error or "not written"
-        else:
-            kind.append(plan.target.name)
-        bar.update(1)
+                             batch_rows=options.batch_rows, echo=say)
+        with lock:
+            results.append(item)
+            if item.result is None:
+                summary.failed[plan.target.name] = item.error or "not written"
+            else:
+                kind.append(plan.target.name)
+            bar.update(1)
 
-    with bar:
-        for plan in ready:
-            write(plan, options.out / plan.folder, summary.from_folder)
+    # Writes run beside the builds: on threads of their own, so a worker's next class never waits for Neo4j.
+    with bar, ThreadPoolExecutor(max_workers=max(1, options.writers), thread_name_prefix="writer") as pool:
+        pending = [pool.submit(write, plan, options.out / plan.folder, summary.from_folder) for plan in ready]
         for plan, folder, error in _builds(loaded, config, to_build, options):
             if folder is None:
-                (bar.write if options.progress else echo)(f"{plan.target.name}: build failed: {error}")
-                summary.failed[plan.target.name] = error or "failed"
-                bar.update(1)
+                say(f"{plan.target.name}: build failed: {error}")
+                with lock:
+                    summary.failed[plan.target.name] = error or "failed"
+                    bar.update(1)
             else:
-                write(plan, folder, summary.built)
+                pending.append(pool.submit(write, plan, folder, summary.built))
+        for future in pending:
+            future.result()  # a lost server ends the run here, as in a serial ingestion
     summary.seconds = time.perf_counter() - start
     return results, summary
 

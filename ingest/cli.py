@@ -52,6 +52,8 @@ from neurflow.graph.writer import DEFAULT_BATCH_ROWS
               help="Build on a local Ray with this many workers (one GPU each, else the CPU cores split); 0: "
                    "in this process. Needs pip install 'neurflow[ray]'.")
 @click.option("--ray-address", default=None, help="Build on this Ray cluster (e.g. ray://head:10001, auto).")
+@click.option("--writers", type=click.IntRange(1), default=1, show_default=True,
+              help="Classes written into Neo4j at once (threads), beside the builds.")
 @click.option("--retries", type=click.IntRange(0), default=1, show_default=True,
               help="Times a class whose build failed is built again before it is reported as failed.")
 @click.option("--predictions-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -71,8 +73,8 @@ from neurflow.graph.writer import DEFAULT_BATCH_ROWS
 @engine_options(model_required=False)  # a model is only needed to build
 @connection_options
 def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | None, classes_file: Path | None,
-         workers: int, ray_address: str | None, retries: int, predictions_cache: Path | None, images: Path | None,
-         out: Path, force: bool, batch_rows: int, verbose: bool, no_progress: bool, **options: Any) -> None:
+         workers: int, ray_address: str | None, writers: int, retries: int, predictions_cache: Path | None,
+         images: Path | None, out: Path, force: bool, batch_rows: int, verbose: bool, no_progress: bool, **options: Any) -> None:
     """Build NeurFlow class circuits and write them into Neo4j (or write circuits already built, --from)."""
     class_list = _class_list(classes, classes_file)
     if from_dir is not None:
@@ -97,7 +99,8 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
         else:
             assert class_list is not None and images is not None
             atlas = AtlasOptions(out=out, cache_dir=predictions_cache, workers=workers, ray_address=ray_address,
-                                 retries=retries, force=force, batch_rows=batch_rows, progress=not no_progress)
+                                 retries=retries, force=force, batch_rows=batch_rows, progress=not no_progress,
+                                 writers=writers)
             results, summary = run_atlas(driver, config_from_options(options), class_list, images, atlas,
                                          database=settings.database, echo=click.echo)
     except (ServiceUnavailable, SessionExpired) as error:

@@ -136,7 +136,8 @@ def test_atlas_streams_resumes_after_a_kill_and_ray_leaves_the_serial_graph(
     assert len(serial_circuits) == 3
 
     clean_graph.execute_query("MATCH (n) DETACH DELETE n", database_=db)
-    output = _ingest(neo4j_settings, tmp_path / "ray", cache, "--classes", "all", "--workers", "2")
+    output = _ingest(neo4j_settings, tmp_path / "ray", cache, "--classes", "all", "--workers", "2",
+                     "--writers", "2")
     assert "on 2 Ray worker(s)" in output and "built 3" in output
     assert _circuits(clean_graph, db) == serial_circuits
     assert graph_counts(clean_graph, db) == serial_counts
