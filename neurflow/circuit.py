@@ -147,6 +147,9 @@ class Circuit:
     neuron_groups: list[NeuronGroup]
     group_edges: list[GroupEdge]
     timings: dict[str, float] = field(default_factory=dict)
+    # Per layer pair, how its integrated gradients were integrated with steps="auto" (docs/format.md): the
+    # nodes used, the levels tried, the completeness gap at each. Empty for a fixed N (and then not written).
+    integration: list[dict[str, Any]] = field(default_factory=list)
     created: str = ""
     format_version: str = FORMAT_VERSION
 

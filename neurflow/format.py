@@ -85,6 +85,8 @@ def thumbnail_uri(folder: str | Path, patch_id: int) -> str:
 def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
     data = asdict(circuit)
     data.pop("format_version")
+    if not data["integration"]:
+        data.pop("integration")  # optional (format 1.1): only circuits built with steps="auto" have it
     return {"formatVersion": circuit.format_version, "id": circuit.id, **data}
 
 
@@ -105,6 +107,7 @@ def circuit_from_dict(data: dict[str, Any]) -> Circuit:
         neuron_groups=[NeuronGroup(**g) for g in data["neuron_groups"]],
         group_edges=[GroupEdge(**e) for e in data["group_edges"]],
         timings=dict(data.get("timings", {})),
+        integration=[dict(pair) for pair in data.get("integration", [])],
         created=data.get("created", ""),
         format_version=version,
     )

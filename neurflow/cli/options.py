@@ -7,7 +7,18 @@ from typing import Any, TypeVar, overload
 
 import click
 
-from neurflow.engine.config import GROUP_SPACES, LABEL_SOURCES, QUADRATURES, RANKINGS, BuildConfig
+from neurflow.engine.config import (
+    GROUP_SPACES,
+    LABEL_SOURCES,
+    QUADRATURES,
+    RANKINGS,
+    STEPS_MAX,
+    STEPS_START,
+    STEPS_TIE,
+    STEPS_TOLERANCE,
+    BuildConfig,
+    parse_steps,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,6 +28,19 @@ def split_list(text: str | None) -> list[str] | None:
     if text is None or not text.strip():
         return None
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class StepsType(click.ParamType):
+    """``auto`` or a positive integer."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        try:
+            return parse_steps(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a positive integer (e.g. --steps auto, --steps 50)",
+                      param, ctx)
 
 
 @overload
@@ -44,7 +68,16 @@ def _add_engine_options(func: F, model_required: bool) -> F:
                      help="Comma-separated module names from the logit layer down; default: the model's list."),
         click.option("--tau", default=16, show_default=True, help="Core concept neurons per target."),
         click.option("--k", "k", default=50, show_default=True, help="Patches in a neuron's concept."),
-        click.option("--steps", default=50, show_default=True, help="Integrated-gradient steps N."),
+        click.option("--steps", type=StepsType(), default="auto", show_default=True,
+                     help="Integrated-gradient nodes N: a number (the paper: 50), or auto: per target of each "
+                          f"layer pair, from {STEPS_START} nodes, doubled until its top-tau set is the previous "
+                          f"level's (ties within {STEPS_TIE:.0%} of the tau-th score aside) and its completeness gap "
+                          "is within --steps-tolerance, at most --steps-max (docs/integration.md)."),
+        click.option("--steps-tolerance", type=click.FloatRange(0, 1, max_open=True),
+                     default=STEPS_TOLERANCE, show_default=True,
+                     help="With --steps auto: the largest completeness gap accepted, a fraction of |f(h) - f(0)|."),
+        click.option("--steps-max", type=click.IntRange(STEPS_START + 1), default=STEPS_MAX, show_default=True,
+                     help="With --steps auto: the most nodes a target may get."),
         click.option("--quadrature", type=click.Choice(QUADRATURES), default="gauss-legendre", show_default=True),
         click.option("--ranking", type=click.Choice(RANKINGS), default="sum", show_default=True,
                      help="sum: |sum over V_a| (paper); mean-abs: mean of |per-patch score| (authors' code)."),
@@ -73,9 +106,9 @@ def _add_engine_options(func: F, model_required: bool) -> F:
 
 
 ENGINE_OPTION_NAMES = (
-    "model", "weights", "random_weights", "layers", "tau", "k", "steps", "quadrature", "ranking",
-    "max_semantic_groups", "max_neuron_groups", "group_space", "max_images", "label_source", "seed", "device", "batch_size",
-    "ig_batch_size", "map_cache_mb",
+    "model", "weights", "random_weights", "layers", "tau", "k", "steps", "steps_tolerance", "steps_max",
+    "quadrature", "ranking", "max_semantic_groups", "max_neuron_groups", "group_space", "max_images", "label_source",
+    "seed", "device", "batch_size", "ig_batch_size", "map_cache_mb",
 )
 
 

@@ -3,6 +3,7 @@
 May import: torch, numpy, Pillow, tqdm, ``neurflow.circuit``, ``neurflow.format``, the other engine modules.
 
 >>> from neurflow.engine.config import BuildConfig
+from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
 >>> from neurflow.engine.builder import build_circuits
 >>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),
 ...                          ["Samoyed"], "images/", "circuits/")   # doctest: +SKIP
@@ -36,6 +37,7 @@ from neurflow.circuit import (
 from neurflow.engine import groups as grouping
 from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.config import BuildConfig
+from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
 from neurflow.engine.models import LoadedModel, load_model
 from neurflow.engine.patches import (
     DataError,
@@ -46,7 +48,7 @@ from neurflow.engine.patches import (
     predict_views,
     select_class_images,
 )
-from neurflow.engine.segments import extract_segment, layer_output, record_layers, trace
+from neurflow.engine.segments import extract_segment, layer_output, record_layers, spatial_mean, trace
 from neurflow.format import circuit_folder_name, save_circuit
 
 Echo = Callable[[str], None]
@@ -89,6 +91,8 @@ class CircuitBuilder:
         self.echo = echo
         self.traced = trace(loaded.module, self.layers)
         self.maps: dict[str, torch.Tensor] = {}
+        # With steps="auto": how each layer pair attributed so far was integrated (upper, lower) -> record.
+        self.integration: dict[tuple[str, str], PairIntegration] = {}
 
     def record(self, patches: PatchSet) -> dict[str, np.ndarray]:
         """One forward pass over every patch, recording every layer's spatial means.
@@ -135,7 +139,46 @@ class CircuitBuilder:
     def attribute(
         self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray]
     ) -> dict[int, np.ndarray]:
-        """Per target a of ``upper``: [|V_a|, lower channels] integrated gradients of a, one row per patch."""
+        """Per target a of ``upper``: [|V_a|, lower channels] integrated gradients of a, one row per patch.
+
+        With ``steps="auto"``, the nodes are chosen for this pair (:mod:`neurflow.engine.integration`) and what
+        was used is kept in ``self.integration[upper, lower]``.
+        """
+        cfg = self.config
+        if not cfg.auto_steps:
+            return self.integrate(patches, upper, lower, concepts, int(cfg.steps))
+        deltas = self.output_deltas(patches, upper, lower, concepts)
+        per_patch, record = integrate_until_stable(
+            lambda nodes, targets: self.integrate(patches, upper, lower, {a: concepts[a] for a in targets}, nodes),
+            deltas, lambda values: ranking_scores(values, cfg.ranking), cfg.tau,
+            auto_levels(cfg.steps_start, cfg.steps_max), cfg.steps_tolerance, cfg.steps_tie, upper, lower,
+        )
+        self.integration[upper, lower] = record
+        return per_patch
+
+    def output_deltas(
+        self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray]
+    ) -> dict[int, np.ndarray]:
+        """Per target a: [|V_a|] f_a(h_p) - f_a(0), what a's integrated gradients on patch p sum to when exact
+        (the segment's spatial mean of a on the lower maps h_p, and on the zero baseline)."""
+        segment = extract_segment(self.traced, lower, upper)
+        unique = sorted({int(p) for concept in concepts.values() for p in concept})
+        at_patch: dict[int, np.ndarray] = {}
+        step = self.config.ig_rows_per_call(self.loaded.device)
+        with torch.no_grad():
+            baseline = torch.zeros_like(self.lower_maps(patches, unique[:1], lower))
+            at_zero = spatial_mean(segment(baseline))[0].double().cpu().numpy()
+            for start in range(0, len(unique), 64):
+                chunk = unique[start : start + 64]
+                maps = self.lower_maps(patches, chunk, lower)
+                means = torch.cat([spatial_mean(segment(maps[i : i + step])) for i in range(0, len(chunk), step)])
+                at_patch.update(zip(chunk, means.double().cpu().numpy(), strict=True))
+        return {a: np.array([at_patch[int(p)][a] - at_zero[a] for p in concept]) for a, concept in concepts.items()}
+
+    def integrate(
+        self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray], steps: int
+    ) -> dict[int, np.ndarray]:
+        """:meth:`attribute` with ``steps`` nodes."""
         segment = extract_segment(self.traced, lower, upper)
         rows_of_patch: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for target, concept in concepts.items():
@@ -146,7 +189,7 @@ class CircuitBuilder:
         cfg = self.config
         # Enough patches per chunk to fill several calls, few enough to keep their lower maps small.
         patch_chunk = 64
-        bar = tqdm(total=sum(len(v) for v in rows_of_patch.values()), desc=f"IG {upper} <- {lower}",
+        bar = tqdm(total=sum(len(v) for v in rows_of_patch.values()), desc=f"IG {upper} <- {lower} N={steps}",
                    unit="row", disable=not self.progress, leave=False)
         for start in range(0, len(unique), patch_chunk):
             chunk = unique[start : start + patch_chunk]
@@ -154,7 +197,7 @@ class CircuitBuilder:
             rows = [(target, position, i) for i, patch in enumerate(chunk) for target, position in rows_of_patch[patch]]
             targets = torch.tensor([r[0] for r in rows])
             attributions = integrated_gradients(
-                segment, maps, targets, cfg.steps, cfg.quadrature, cfg.ig_rows_per_call(self.loaded.device),
+                segment, maps, targets, steps, cfg.quadrature, cfg.ig_rows_per_call(self.loaded.device),
                 source_index=torch.tensor([r[2] for r in rows]),
             ).cpu().numpy()
             for (target, position, _), values in zip(rows, attributions, strict=True):
@@ -179,6 +222,7 @@ class CircuitBuilder:
     def build(self, target: ClassInfo, views: list[ViewImage], view_logits: torch.Tensor) -> ClassResult:
         cfg, layers = self.config, self.layers
         timings: dict[str, float] = {}
+        self.integration = {}
         clock = time.perf_counter()
         patches = PatchSet(views, self.loaded.preprocessing)
         acts = self.record(patches)
@@ -216,8 +260,9 @@ class CircuitBuilder:
                         for i, s in enumerate(chosen)
                     ]
             core[lower] = sorted(parents[lower])
-            self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons "
-                      f"({timings[f'ig {upper}']:.1f} s)")
+            integrated = self.integration.get((upper, lower))
+            self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons ({timings[f'ig {upper}']:.1f} s"
+                      + (f"; {integrated.summary()})" if integrated else ")"))
 
         bottom = layers[-1]
         for a in core[bottom]:
@@ -270,6 +315,8 @@ class CircuitBuilder:
             neuron_groups=neuron_groups,
             group_edges=group_edges,
             timings=timings,
+            integration=[self.integration[pair].as_dict() for pair in zip(layers, layers[1:], strict=False)
+                         if pair in self.integration],
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         for layer in layers:

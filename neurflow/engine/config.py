@@ -15,6 +15,16 @@ QUADRATURES = ("gauss-legendre", "riemann-midpoint")
 RANKINGS = ("sum", "mean-abs")
 LABEL_SOURCES = ("predicted", "folder")
 GROUP_SPACES = ("paper", "core")
+AUTO_STEPS = "auto"
+# The rule of `steps="auto"` (neurflow.engine.integration, docs/integration.md): per target of a layer pair,
+# Gauss-Legendre nodes from STEPS_START, doubled up to STEPS_MAX, until its top-tau set is the previous level's
+# (up to neurons within STEPS_TIE of the tau-th score) and its completeness gap is within STEPS_TOLERANCE.
+STEPS_START = 4
+STEPS_MAX = 64
+STEPS_TOLERANCE = 0.05
+STEPS_TIE = 0.01
+# Parameters that only exist with steps="auto": left out of a fixed-N circuit's params (and so of its id).
+AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie")
 # Circuits built before `group_space` existed were grouped in the core spaces and carry no key for it.
 LEGACY_GROUP_SPACE = "core"
 
@@ -23,6 +33,12 @@ LEGACY_GROUP_SPACE = "core"
 class BuildConfig:
     """Everything that decides a circuit, plus how to run the computation.
 
+    ``steps``: Gauss-Legendre (or midpoint) nodes N of the integrated gradients: a positive int (fixed N, the
+    paper's is 50), or ``"auto"``: per target of a layer pair, N starts at ``steps_start`` and doubles, at most
+    to ``steps_max``, until the target's top-tau set is the one of the previous N (neurons within ``steps_tie``
+    of the tau-th score count as tied) and its completeness gap (sum over its patches of |sum of attributions -
+    (f(h) - f(0))|, relative to the sum of |f(h) - f(0)|) is at most ``steps_tolerance``
+    (:mod:`neurflow.engine.integration`, docs/integration.md). The four only count with ``"auto"``.
     ``ranking``: ``sum`` ranks lower neurons by |sum over V_a of the attribution| (the paper); ``mean-abs``
     ranks them by the mean over patches of |per-patch attribution| (the authors' code).
     ``group_space``: the spaces semantic and neuron groups are clustered in (docs/grouping.md). ``paper``
@@ -43,7 +59,11 @@ class BuildConfig:
     layers: list[str] | None = None
     tau: int = 16
     k: int = 50
-    steps: int = 50
+    steps: int | str = AUTO_STEPS
+    steps_start: int = STEPS_START
+    steps_max: int = STEPS_MAX
+    steps_tolerance: float = STEPS_TOLERANCE
+    steps_tie: float = STEPS_TIE
     quadrature: str = "gauss-legendre"
     ranking: str = "sum"
     max_semantic_groups: int = 5
@@ -73,9 +93,16 @@ class BuildConfig:
             raise ValueError("ig_batch_size must be at least 1")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        for name in ("tau", "k", "steps"):
+        self.steps = parse_steps(self.steps)
+        for name in ("tau", "k", "steps_start", "steps_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.steps_max <= self.steps_start:
+            raise ValueError(f"steps_max ({self.steps_max}) must be more than steps_start ({self.steps_start}): "
+                             "auto compares two levels at least")
+        for name in ("steps_tolerance", "steps_tie"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a fraction in [0, 1), not {getattr(self, name)!r}")
         if self.max_semantic_groups < 1 or self.max_neuron_groups < 1:
             raise ValueError("the maximum numbers of groups must be at least 1")
 
@@ -91,7 +118,14 @@ class BuildConfig:
             data.pop(runtime_only)
         if data["group_space"] == LEGACY_GROUP_SPACE:
             data.pop("group_space")
+        if data["steps"] != AUTO_STEPS:
+            for name in AUTO_STEPS_PARAMS:
+                data.pop(name)
         return data
+
+    @property
+    def auto_steps(self) -> bool:
+        return self.steps == AUTO_STEPS
 
     def patches_per_pass(self, device: torch.device) -> int:
         """Patches per recording forward pass: the setting, or the default for the device."""
@@ -104,6 +138,20 @@ class BuildConfig:
         if self.ig_batch_size is not None:
             return self.ig_batch_size
         return 256 if device.type == "cuda" else 16
+
+
+def parse_steps(value: object) -> int | str:
+    """``"auto"`` or a positive number of nodes (an int, or its digits as text); a ValueError in one line
+    otherwise."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == AUTO_STEPS:
+            return AUTO_STEPS
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"steps must be 'auto' or a positive integer, not {value!r}")
 
 
 def group_space_of(params: Mapping[str, Any]) -> str:
