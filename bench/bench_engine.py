@@ -3,12 +3,14 @@
 (a) ``bench/authors_reference.py``: captum IntegratedGradients per target, Gauss-Legendre N=50, batches of
     4 patches, the input-to-lower-layer prefix recomputed for every target and batch.
 (b) ``neurflow.engine.builder.CircuitBuilder.attribute`` / ``core_set``: batched (target, patch, step) rows, the
-    prefix computed once per patch and layer pair; at N=50 (the authors' steps) and at the fast N.
+    prefix computed once per patch and layer pair; at N=50 (the authors' steps), at the fast N and with
+    ``steps="auto"`` (nodes chosen per target, docs/integration.md).
 
 Both run the same top-down recursion from the class logit over the same layers, each following its own core
 sets, on one PatchSet and one activation record (so V_a is the same for a target both chose). Printed and
 written as markdown: per layer pair and for the whole circuit, time, peak memory, speed ratio and the mean
-top-tau agreement |S_a(a) ∩ S_a(b)|; then the steps/accuracy trade-off of neurflow on fixed targets.
+top-tau agreement |S_a(a) ∩ S_a(b)|; then what ``--steps auto`` used and how it compares with the authors at
+N=50 (speed) and with neurflow at N=50 (agreement); then the steps/accuracy trade-off of neurflow on fixed targets.
 
     python bench/bench_engine.py --quick          # smoke check, about 2 minutes on 2 CPU cores
     python bench/bench_engine.py                  # the CPU table of bench/results-engine.md
@@ -23,6 +25,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,7 +41,8 @@ sys.path.insert(0, str(BENCH))
 from authors_reference import AuthorsReference, CircuitResult, run_circuit  # noqa: E402
 
 from neurflow.engine.builder import CircuitBuilder  # noqa: E402
-from neurflow.engine.config import BuildConfig  # noqa: E402
+from neurflow.engine.config import STEPS_MAX, STEPS_TOLERANCE, BuildConfig  # noqa: E402
+from neurflow.engine.integration import PairIntegration  # noqa: E402
 from neurflow.engine.models import load_model  # noqa: E402
 from neurflow.engine.patches import PatchSet, list_images, load_views, predict_views, select_class_images  # noqa: E402  # noqa: E402
 
@@ -156,22 +160,46 @@ class Run:
     pair_cuda: list[float | None]
 
 
+def one_circuit(label: str, attribute, select, acts, layers, class_index, args, device, repeat: int,
+                fixed_targets=None, echo=print) -> CircuitResult:
+    """One whole-circuit run, echoed with its pairs' times and the load average after it."""
+    def timed(run):
+        m = measure(run, device)
+        return m.value, m.seconds, m.peak_rss_mb, m.peak_cuda_mb
+    circuit = run_circuit(attribute, acts, layers, class_index, args.k, args.tau, select=select,
+                          fixed_targets=fixed_targets, measure=timed)
+    echo(f"  {label} run {repeat + 1}/{args.repeats}: {circuit.seconds:.1f} s  "
+         + ", ".join(f"{p.upper}<-{p.lower} {len(p.core_sets)} targets {p.seconds:.1f} s" for p in circuit.pairs)
+         + f"  (load {load_average()})")
+    return circuit
+
+
 def repeat_circuit(label: str, attribute, select, acts, layers, class_index, args, device,
                    fixed_targets=None, echo=print) -> Run:
-    circuits: list[CircuitResult] = []
+    circuits = [one_circuit(label, attribute, select, acts, layers, class_index, args, device, repeat,
+                            fixed_targets, echo) for repeat in range(args.repeats)]
+    return summarise(label, circuits, echo)
+
+
+def interleaved(plan: list[tuple[str, Callable, Callable]], acts, layers, class_index, args, device,
+                echo=print) -> dict[str, Run]:
+    """Every procedure of ``plan`` once per round, ``args.repeats`` rounds: on a shared machine the runs of one
+    round see about the same load, so their ratios are steadier than those of runs minutes apart."""
+    circuits: dict[str, list[CircuitResult]] = {label: [] for label, _, _ in plan}
     for repeat in range(args.repeats):
-        def timed(run):
-            m = measure(run, device)
-            return m.value, m.seconds, m.peak_rss_mb, m.peak_cuda_mb
-        circuit = run_circuit(attribute, acts, layers, class_index, args.k, args.tau, select=select,
-                              fixed_targets=fixed_targets, measure=timed)
-        echo(f"  {label} run {repeat + 1}/{args.repeats}: {circuit.seconds:.1f} s  "
-             + ", ".join(f"{p.upper}<-{p.lower} {len(p.core_sets)} targets {p.seconds:.1f} s" for p in circuit.pairs))
-        if circuits:
-            for first, again in zip(circuits[0].pairs, circuit.pairs, strict=True):
-                if any(not np.array_equal(first.core_sets[a], again.core_sets[a]) for a in first.core_sets):
-                    echo(f"  warning: {label} core sets differ between repeats at {first.upper}")
-        circuits.append(circuit)
+        for label, attribute, select in plan:
+            circuits[label].append(one_circuit(label, attribute, select, acts, layers, class_index, args, device,
+                                               repeat, echo=echo))
+    return {label: summarise(label, done, echo) for label, done in circuits.items()}
+
+
+def summarise(label: str, circuits: list[CircuitResult], echo=print) -> Run:
+    """Per pair the median seconds and the max peak memory of repeated runs of one procedure."""
+    for again in circuits[1:]:
+        for first, other in zip(circuits[0].pairs, again.pairs, strict=True):
+            if set(first.core_sets) != set(other.core_sets) or any(
+                    not np.array_equal(first.core_sets[a], other.core_sets[a]) for a in first.core_sets):
+                echo(f"  warning: {label} core sets differ between repeats at {first.upper}")
     n_pairs = len(circuits[0].pairs)
     pair_seconds = [statistics.median(c.pairs[i].seconds for c in circuits) for i in range(n_pairs)]
     totals = [c.seconds for c in circuits]
@@ -202,6 +230,47 @@ def mem(rss: float | None, cuda: float | None) -> str:
     return text + (f" / {cuda:.0f}" if cuda is not None else "")
 
 
+def auto_section(args: argparse.Namespace, runs: dict[str, Run], integration: dict[tuple[str, str], PairIntegration],
+                 pairs: list[tuple[str, str]]) -> list[str]:
+    """What --steps auto used per pair (its last run), its speed against the authors at N=--steps and its top-tau
+    agreement with neurflow at N=--steps (fixed), each against its target."""
+    auto, fixed = runs.get("(b) neurflow N=auto"), runs.get(f"(b) neurflow N={args.steps}")
+    if auto is None or fixed is None:
+        return []
+    rows = []
+    for upper, lower in pairs:
+        used = integration[upper, lower]
+        levels = ", ".join(f"{n} ({t})" for n, t in zip(used.levels, used.level_targets, strict=True))
+        by_nodes = ", ".join(f"{n}: {c}" for n, c in sorted(Counter(used.target_nodes.values()).items()))
+        rows.append(f"| {upper} <- {lower} | {len(used.target_nodes)} | {by_nodes} | {levels} | "
+                    f"{100 * used.gap:.2f} % | {len(used.tied)} | {len(used.unsettled)} | "
+                    f"{', '.join(f'{x:.1f}' for x in used.level_seconds)} |")
+    counts = [c for p_fixed, p_auto in zip(fixed.circuit.pairs, auto.circuit.pairs, strict=True)
+              for c in agreement(p_fixed.core_sets, p_auto.core_sets)]
+    mean = float(np.mean(counts))
+    lines = ["## --steps auto", "",
+             "Per layer pair, from its last run: targets, how many targets kept each number of nodes, the levels "
+             "computed (targets at each), the largest completeness gap of a target at the nodes it kept, targets "
+             "settled on a tie, targets not settled at the maximum, and seconds per level.", "",
+             "| pair | targets | targets per nodes kept | levels (targets) | max gap | tied | unsettled | s per level |",
+             "|---|---|---|---|---|---|---|---|", *rows, ""]
+    agree = (f"mean top-{args.tau} agreement with neurflow N={args.steps} (fixed) **{mean:.2f}/{args.tau}** (min "
+             f"{min(counts)}, {len(counts)} targets both chose)")
+    wanted = args.agreement_target * args.tau
+    agreed = f"target >= {wanted:.2f}/{args.tau}: {'met' if mean >= wanted - 1e-9 else '**not met**'}"
+    authors = runs.get(f"(a) authors N={args.steps}")
+    if authors is not None:
+        speed = authors.total_seconds / auto.total_seconds
+        verdict = f"target >= {args.speed_target:g}x: {'met' if speed >= args.speed_target else '**not met**'}"
+        rounds = ", ".join(f"{a / b:.1f}x" for a, b in zip(authors.all_totals, auto.all_totals, strict=True))
+        lines.append(f"Whole class circuit with --steps auto: **{speed:.1f}x** the authors' procedure at "
+                     f"N={args.steps} (medians {auto.total_seconds:.1f} s vs {authors.total_seconds:.1f} s; each "
+                     f"round, auto right after (a): {rounds}; {verdict}); {agree} ({agreed}).")
+    else:
+        lines.append(f"Whole class circuit with --steps auto: {auto.total_seconds:.1f} s; {agree} ({agreed}).")
+    return [*lines, ""]
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -223,6 +292,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tau", type=int, default=16, help="core set size")
     parser.add_argument("--steps", type=int, default=50, help="IG steps of (a) and of (b) at the authors' N")
     parser.add_argument("--fast-steps", type=int, default=16, help="the faster N of (b)")
+    parser.add_argument("--no-auto", action="store_true", help="skip neurflow with --steps auto")
+    parser.add_argument("--auto-tolerance", type=float, default=STEPS_TOLERANCE,
+                        help="completeness gap tolerance of --steps auto")
+    parser.add_argument("--auto-max", type=int, default=STEPS_MAX, help="most nodes of --steps auto")
+    parser.add_argument("--speed-target", type=float, default=10.0,
+                        help="target speed-up of auto over the authors at --steps (printed as met or not)")
+    parser.add_argument("--agreement-target", type=float, default=15.9 / 16,
+                        help="target mean top-tau agreement of auto with neurflow at --steps, a fraction of tau")
     parser.add_argument("--tradeoff-steps", default="8,16,32,50",
                         help="Gauss-Legendre N for the trade-off table ('' to skip it); riemann-midpoint is "
                              "run at --steps too")
@@ -270,12 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     views = [views[i] for i in chosen]
     patches = PatchSet(views, loaded.preprocessing)
 
-    def config(steps: int, quadrature: str = "gauss-legendre") -> BuildConfig:
+    def config(steps: int | str, quadrature: str = "gauss-legendre") -> BuildConfig:
         return BuildConfig(args.model, layers=layers, tau=args.tau, k=args.k, steps=steps, quadrature=quadrature,
                            ranking="sum", device=str(device), batch_size=args.batch_size,
-                           ig_batch_size=args.ig_batch_size)
+                           ig_batch_size=args.ig_batch_size, steps_tolerance=args.auto_tolerance,
+                           steps_max=args.auto_max)
 
-    def builder(steps: int, quadrature: str = "gauss-legendre") -> CircuitBuilder:
+    def builder(steps: int | str, quadrature: str = "gauss-legendre") -> CircuitBuilder:
         made = CircuitBuilder(loaded, config(steps, quadrature), progress=False)
         made.maps = recorder.maps  # the lower maps kept by neurflow's one recording pass
         return made
@@ -291,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             recorder.config.patches_per_pass(device))
         authors_record_seconds = time.perf_counter() - clock
 
+    auto_config = config("auto")
     settings = [
         f"- model {loaded.name} ({loaded.weights_id}); class {target.name} ({target.index}); "
         f"{len(views)} image(s) predicted as it ({', '.join(v.file.path.name for v in views)}), "
@@ -306,7 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.authors_batch} patches, input-to-lower prefix recomputed per target and batch",
         f"- (b) neurflow CircuitBuilder.attribute: lower maps from the recording pass, targets sharing a patch "
         f"share its forward passes, calls of {recorder.config.ig_rows_per_call(device)} (patch, step) inputs; "
-        f"at N={args.steps} and N={args.fast_steps} Gauss-Legendre",
+        f"at N={args.steps} and N={args.fast_steps} Gauss-Legendre"
+        + ("" if args.no_auto else f", and auto (--steps auto: Gauss-Legendre nodes per target from "
+                                   f"{auto_config.steps_start}, doubled up to {args.auto_max}, until its top-tau set "
+                                   f"repeats (ties within {auto_config.steps_tie:.0%} of the tau-th score) and its "
+                                   f"completeness gap is within {args.auto_tolerance:.0%})"),
         f"- every time is the median of {args.repeats} run(s); peak memory is the peak RSS of this process during "
         f"the pair (VmHWM reset before it; model and patches included)"
         + ("; after ' / ': torch.cuda.max_memory_allocated" if device.type == "cuda" else ""),
@@ -324,7 +407,6 @@ def main(argv: list[str] | None = None) -> int:
 
     fast = builder(args.fast_steps)
     slow = builder(args.steps)
-    runs: dict[str, Run] = {}
     plan: list[tuple[str, Callable, Callable]] = []
     if not args.skip_authors:
         reference = AuthorsReference(loaded, patches, layers, args.steps, batch=args.authors_batch)
@@ -333,9 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         plan.append((f"(a) authors N={args.steps}", reference.attribute, authors_select))
     plan.append((f"(b) neurflow N={args.steps}", neurflow_attribute(slow), neurflow_select(slow)))
     plan.append((f"(b) neurflow N={args.fast_steps}", neurflow_attribute(fast), neurflow_select(fast)))
-    echo("Whole-circuit runs (each procedure follows its own core sets):")
-    for label, attribute, select in plan:
-        runs[label] = repeat_circuit(label, attribute, select, acts, layers, target.index, args, device, echo=echo)
+    auto = builder("auto")
+    if not args.no_auto:
+        plan.append(("(b) neurflow N=auto", neurflow_attribute(auto), neurflow_select(auto)))
+    echo("Whole-circuit runs (each procedure follows its own core sets), interleaved: each round runs every "
+         "procedure once, auto right after (a):")
+    order = sorted(plan, key=lambda item: (not item[0].startswith("(a)"), not item[0].endswith("N=auto")))
+    done = interleaved(order, acts, layers, target.index, args, device, echo=echo)
+    runs = {label: done[label] for label, _, _ in plan}
     echo()
 
     # ------------------------------------------------ table 1: per pair and whole circuit
@@ -418,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for line in section1:
         echo(line)
+    section_auto = auto_section(args, runs, auto.integration, pairs)
+    for line in section_auto:
+        echo(line)
 
     # ------------------------------------------------ table 2: steps / accuracy trade-off
     section2: list[str] = []
@@ -431,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
             ref = repeat_circuit(ref_label, neurflow_attribute(ref_builder), neurflow_select(ref_builder), acts, layers,
                                  target.index, args, device, echo=echo)
         fixed = {p.lower: sorted({int(s) for c in p.core_sets.values() for s in c}) for p in ref.circuit.pairs}
-        variants = [("gauss-legendre", n) for n in steps_list] + [("riemann-midpoint", args.steps)]
+        variants: list[tuple[str, int | str]] = [("gauss-legendre", n) for n in steps_list]
+        variants += [("riemann-midpoint", args.steps)] + ([] if args.no_auto else [("gauss-legendre", "auto")])
         rows = []
         echo(f"Trade-off runs (targets fixed to the N={args.reference_steps} Gauss-Legendre circuit's):")
         for quadrature, n in variants:
@@ -478,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         echo(line)
     if args.out:
         text = ["## Engine: authors' procedure (a) vs neurflow (b)", "", *machine_lines(device), *settings,
-                "", *[("#" + x if x.startswith("## ") else x) for x in section1 + section2], *footer]
+                "", *[("#" + x if x.startswith("## ") else x) for x in section1 + section_auto + section2], *footer]
         write_section(Path(args.out), f"engine-{device.type}", "\n".join(text))
         echo(f"\nwritten to {args.out} (section engine-{device.type})")
     return 0
