@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from bench_engine import cpu_model, load_average, write_section  # noqa: E402
+from bench_engine import cpu_model, load_average, publish  # noqa: E402
 
 from neurflow.graph.connection import open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import clear_graph  # noqa: E402
@@ -86,10 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     lines += [f"| {'in this process' if w == 0 else f'{w} Ray'} | {s:.1f} | {serial / s:.2f}x | {summary} |"
               for w, s, summary in rows]
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.out:
-        write_section(Path(args.out), "atlas", text)
+    publish(lines, args.out, "atlas")
     return 0
 
 

@@ -131,6 +131,14 @@ def machine_lines(device: torch.device) -> list[str]:
 RESULTS_TITLE = "# Benchmark results\n\nWritten by bench/bench_engine.py and bench/bench_memory.py (see bench/README.md).\n"
 
 
+def publish(lines: list[str], out: str, name: str) -> None:
+    """Prints a results table and, unless ``out`` is empty, writes it as section ``name`` of the file ``out``."""
+    text = "\n".join(lines)
+    print("\n" + text)
+    if out:
+        write_section(Path(out), name, text)
+
+
 def write_section(path: Path, name: str, text: str) -> None:
     """Replaces (or appends) the section ``name`` of a results file, keeping the other scripts' sections."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"

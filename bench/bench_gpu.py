@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from bench_engine import load_average, write_section  # noqa: E402
+from bench_engine import load_average, publish  # noqa: E402
 
 from neurflow.engine.atlas import plan_class, predict_folder, resolve_classes  # noqa: E402
 from neurflow.engine.builder import CircuitBuilder  # noqa: E402
@@ -102,10 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(f"| {row['model']} | {row['weights']} | {row['steps']} | {row['layers']} | {row['images']} | "
                      f"{row['core']} | {seconds:.1f} | < {target:.0f} s: {'met' if seconds < target else 'not met'} | "
                      f"{'' if peak is None else f'{peak:.1f}'} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.out:
-        write_section(Path(args.out), "gpu", text)
+    publish(lines, args.out, "gpu")
     return 0
 
 

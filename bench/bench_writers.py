@@ -22,7 +22,7 @@ import neo4j
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_engine import cpu_model, load_average, write_section  # noqa: E402
+from bench_engine import cpu_model, load_average, publish  # noqa: E402
 
 from neurflow.graph.connection import open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import clear_graph  # noqa: E402
@@ -82,10 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     lines += [f"| {w} | {s:.1f} | {r:,} | {r / s:,.0f} | {base / s:.2f}x | {'met' if r / s >= 50_000 else 'not met'} |"
               for w, s, r in rows]
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.out:
-        write_section(Path(args.out), "writers", text)
+    publish(lines, args.out, "writers")
     return 0
 
 

@@ -27,19 +27,18 @@ from neurflow.engine.atlas import (
     ClassPlan,
     FolderPredictions,
     PredictionCache,
-    build_planned,
     default_cache_dir,
     plan_class,
     predict_folder,
     resolve_classes,
+    save_planned,
 )
 from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.models import LoadedModel, load_model
 from neurflow.engine.patches import DataError, list_images
-from neurflow.format import CIRCUIT_FILE, save_circuit
+from neurflow.format import CIRCUIT_FILE
 from neurflow.graph.reads import circuit_status
-from neurflow.pictures import draw_circuit_folders
 
 Built = tuple[ClassPlan, Path | None, str | None]
 """A plan with the folder its circuit was saved in, or the error that stopped it."""
@@ -111,9 +110,7 @@ def _build_here(loaded: LoadedModel, config: BuildConfig, plans: Sequence[ClassP
         error = None
         for _ in range(retries + 1):
             try:
-                result = build_planned(builder, plan)
-                folder = save_circuit(result.circuit, out / plan.folder, result.vectors, result.thumbnails)
-                draw_circuit_folders([folder])
+                folder = save_planned(builder, plan, out)
                 yield plan, folder, None
                 break
             except Exception as failure:  # noqa: BLE001 - a failed class is reported; the others go on

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from neurflow.engine.atlas import ClassPlan, build_planned
+from neurflow.engine.atlas import ClassPlan, save_planned
 from neurflow.engine.config import BuildConfig
 from neurflow.errors import NeurflowError
 
@@ -47,13 +47,7 @@ class ClassBuilderActor:
         self.out = Path(out)
 
     def build(self, plan: ClassPlan) -> str:
-        from neurflow.format import save_circuit
-        from neurflow.pictures import draw_circuit_folders
-
-        result = build_planned(self.builder, plan)
-        folder = save_circuit(result.circuit, self.out / plan.folder, result.vectors, result.thumbnails)
-        draw_circuit_folders([folder])
-        return str(folder)
+        return str(save_planned(self.builder, plan, self.out))
 
 
 def _ray() -> Any:

@@ -7,7 +7,7 @@ circuit id before the build, which lets an ingestion skip a class whose circuit 
 already saved under ``--out``.
 
 May import: torch, numpy, the engine's config, models, patches and builder; ``neurflow.circuit``,
-``neurflow.format``.
+``neurflow.format``, ``neurflow.pictures``.
 
 >>> loaded = load_model("efficientnet-lite0")                                       # doctest: +SKIP
 >>> predictions = predict_folder(loaded, list_images("imagewoof-val"), PredictionCache(cache_dir, loaded))  # doctest: +SKIP
@@ -35,7 +35,8 @@ from neurflow.engine.builder import CircuitBuilder, ClassResult
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, load_views, predict_views, select_indices
-from neurflow.format import file_sha256, folder_name
+from neurflow.format import file_sha256, folder_name, save_circuit
+from neurflow.pictures import draw_circuit_folders
 
 #: Every class the model predicts for some image of the folder (or every folder label, with label source
 #: ``folder``).
@@ -180,6 +181,14 @@ def plan_class(loaded: LoadedModel, config: BuildConfig, target: ClassInfo,
     cid = circuit_id(loaded.info, target, circuit_params(loaded, config), shas)
     return ClassPlan(target, [predictions.files[i] for i in chosen], shas, predictions.logits[chosen], cid,
                      folder_name(target, loaded.name, cid))
+
+
+def save_planned(builder: CircuitBuilder, plan: ClassPlan, out: Path) -> Path:
+    """Builds a plan's circuit and saves it, with its picture, in ``out / plan.folder``; returns the folder."""
+    result = build_planned(builder, plan)
+    folder = save_circuit(result.circuit, out / plan.folder, result.vectors, result.thumbnails)
+    draw_circuit_folders([folder])
+    return folder
 
 
 def build_planned(builder: CircuitBuilder, plan: ClassPlan) -> ClassResult:
