@@ -64,6 +64,14 @@ def build_one(model: str, random_weights: bool, label_source: str, steps: int | 
     }
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), for the table's header."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else ():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--images", required=True, type=Path, help="ImageFolder holding the class's images")
@@ -71,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--max-images", type=int, default=50)
     parser.add_argument("--steps", default="50,auto", help="comma-separated: N (fixed) or auto")
+    parser.add_argument("--models", default=",".join(m for m, _, _ in MODELS), help="comma-separated models")
     parser.add_argument("--out", default=str(BENCH / "results-engine.md"), help="results file ('' for none)")
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -78,31 +87,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     gpu = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "none (CPU)"
     rows = []
-    for model, random_weights, label_source in MODELS:
+    chosen = args.models.split(",")
+    for model, random_weights, label_source in (m for m in MODELS if m[0] in chosen):
         for steps in args.steps.split(","):
             value: int | str = int(steps) if steps.isdigit() else steps
             row = build_one(model, random_weights, label_source, value, args.images, args.class_name, args.device,
                             args.max_images)
             rows.append(row)
             print(row, flush=True)
+    on_gpu = args.device.startswith("cuda")
+    where = f"GPU: {gpu}" if on_gpu else f"CPU: {cpu_name()}, {torch.get_num_threads()} threads"
     lines = [
-        "### Whole class circuits on the GPU (`bench/gpu.sh`)",
+        "### Whole class circuits on the GPU (`bench/gpu.sh`)" if on_gpu else
+        "### Whole class circuits at the paper's settings on this CPU (`bench_gpu.py --device cpu`)",
         "",
-        f"GPU: {gpu}; torch {torch.__version__}; class {args.class_name}, {args.max_images} images, every default "
+        f"{where}; torch {torch.__version__}; class {args.class_name}, {args.max_images} images, every default "
         f"layer, tau 16, k 50; load average {load_average()}. Seconds: the build (activations, integrated "
-        "gradients, grouping), model and image loading excluded.",
+        "gradients, grouping), model and image loading excluded; stages as the circuit records them.",
         "",
-        "| model | weights | steps | layers | images | core neurons | seconds | target | peak GPU GB |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|",
+        f"| model | weights | steps | layers | images | core neurons | seconds | {'target' if on_gpu else 'GPU target'}"
+        " | peak GPU GB | stages (s) |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for row in rows:
         target = TARGETS[str(row["model"])]
         seconds = float(row["seconds"])  # type: ignore[arg-type]
         peak = row["peak_gb"]
+        verdict = ("met" if seconds < target else "not met") if on_gpu else "(GPU only)"
+        stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())  # type: ignore[union-attr]
         lines.append(f"| {row['model']} | {row['weights']} | {row['steps']} | {row['layers']} | {row['images']} | "
-                     f"{row['core']} | {seconds:.1f} | < {target:.0f} s: {'met' if seconds < target else 'not met'} | "
-                     f"{'' if peak is None else f'{peak:.1f}'} |")
-    publish(lines, args.out, "gpu")
+                     f"{row['core']} | {seconds:.1f} | < {target:.0f} s: {verdict} | "
+                     f"{'' if peak is None else f'{peak:.1f}'} | {stages} |")
+    publish(lines, args.out, "gpu" if on_gpu else "class-cpu")
     return 0
 
 
