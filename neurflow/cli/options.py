@@ -8,6 +8,7 @@ from typing import Any, TypeVar, overload
 import click
 
 from neurflow.engine.config import (
+    CLASS_TOKEN_CHOICES,
     GROUP_SPACES,
     LABEL_SOURCES,
     QUADRATURES,
@@ -19,6 +20,8 @@ from neurflow.engine.config import (
     BuildConfig,
     parse_steps,
 )
+from neurflow.engine.layouts import parse_layout_overrides
+from neurflow.engine.models import default_quadrature
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +81,9 @@ def _add_engine_options(func: F, model_required: bool) -> F:
                      help="With --steps auto: the largest completeness gap accepted, a fraction of |f(h) - f(0)|."),
         click.option("--steps-max", type=click.IntRange(STEPS_START + 1), default=STEPS_MAX, show_default=True,
                      help="With --steps auto: the most nodes a target may get."),
-        click.option("--quadrature", type=click.Choice(QUADRATURES), default="gauss-legendre", show_default=True),
+        click.option("--quadrature", type=click.Choice(QUADRATURES), default=None,
+                     help="Integration nodes; default: the model's (gauss-legendre; gauss-legendre-graded for "
+                          "vit_b_16 and swin_t, whose LayerNorm-first blocks need it: docs/layouts.md)."),
         click.option("--ranking", type=click.Choice(RANKINGS), default="sum", show_default=True,
                      help="sum: |sum over V_a| (paper); mean-abs: mean of |per-patch score| (authors' code)."),
         click.option("--max-semantic-groups", default=5, show_default=True, type=click.IntRange(1),
@@ -97,6 +102,12 @@ def _add_engine_options(func: F, model_required: bool) -> F:
                      help="Patches per recording forward pass (bounds memory) [default: 8 on CPU, 128 on CUDA]."),
         click.option("--ig-batch-size", type=click.IntRange(1), default=None,
                      help="(patch, step) inputs per integrated-gradients call [default: 16 on CPU, 256 on CUDA]."),
+        click.option("--layout", "layouts", multiple=True, metavar="LAYER=KIND",
+                     help="Where LAYER's output keeps its neurons, when detection from its shape and module is "
+                          "not what you want: channels-first, channels-last or tokens (repeatable; docs/layouts.md)."),
+        click.option("--class-token", type=click.Choice(CLASS_TOKEN_CHOICES), default="exclude", show_default=True,
+                     help="Whether a ViT's class token enters the mean that is a hidden unit's activation "
+                          "(masks and attributions always cover every token)."),
         click.option("--map-cache-mb", default=2048, show_default=True, type=click.IntRange(0),
                      help="Memory for lower-layer maps kept from the recording pass (0: recompute per layer pair)."),
     ]
@@ -108,7 +119,7 @@ def _add_engine_options(func: F, model_required: bool) -> F:
 ENGINE_OPTION_NAMES = (
     "model", "weights", "random_weights", "layers", "tau", "k", "steps", "steps_tolerance", "steps_max",
     "quadrature", "ranking", "max_semantic_groups", "max_neuron_groups", "group_space", "max_images", "label_source",
-    "seed", "device", "batch_size", "ig_batch_size", "map_cache_mb",
+    "seed", "device", "batch_size", "ig_batch_size", "map_cache_mb", "layouts", "class_token",
 )
 
 
@@ -117,6 +128,10 @@ def config_from_options(options: dict[str, Any]) -> BuildConfig:
     values = {name: options.pop(name) for name in ENGINE_OPTION_NAMES if name in options}
     values["layers"] = split_list(values.get("layers"))
     try:
+        if values.get("quadrature", "") is None:
+            values["quadrature"] = default_quadrature(values.get("model"))
+        if "layouts" in values:
+            values["layouts"] = parse_layout_overrides(values["layouts"])
         return BuildConfig(**values)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error

@@ -38,6 +38,7 @@ from neurflow.engine import groups as grouping
 from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
+from neurflow.engine.layouts import assign_layouts, has_layout, known_layout, neuron_means, probe_layouts
 from neurflow.engine.models import LoadedModel, load_model
 from neurflow.engine.patches import (
     DataError,
@@ -48,7 +49,7 @@ from neurflow.engine.patches import (
     predict_views,
     select_class_images,
 )
-from neurflow.engine.segments import extract_segment, layer_output, record_layers, spatial_mean, trace
+from neurflow.engine.segments import canonical_segment, layer_output, record_layers, trace
 from neurflow.format import circuit_folder_name, save_circuit
 
 Echo = Callable[[str], None]
@@ -89,10 +90,24 @@ class CircuitBuilder:
         self.layers = loaded.check_layers(config.layers or loaded.layers)
         self.progress = progress
         self.echo = echo
+        assign_layouts(loaded.module, self.layers, config.layouts, config.class_token == "include")
         self.traced = trace(loaded.module, self.layers)
         self.maps: dict[str, torch.Tensor] = {}
         # With steps="auto": how each layer pair attributed so far was integrated (upper, lower) -> record.
         self.integration: dict[tuple[str, str], PairIntegration] = {}
+
+    def segment(self, lower: str, upper: str) -> torch.nn.Module:
+        """The model between ``lower`` and ``upper``, on their canonical forms (layouts found by the recording
+        pass, or now by one forward pass of a blank input when nothing was recorded yet)."""
+        if not (has_layout(self.loaded.module, lower) and has_layout(self.loaded.module, upper)):
+            size = self.loaded.preprocessing.crop
+            probe_layouts(self.loaded.module, torch.zeros(1, 3, size, size, device=self.loaded.device), self.layers)
+        return canonical_segment(self.traced, lower, upper)
+
+    def layouts(self) -> dict[str, str]:
+        """Each layer's layout kind (found by the recording pass); empty when all are channels-first."""
+        kinds = {layer: known_layout(self.loaded.module, layer).kind for layer in self.layers}
+        return kinds if set(kinds.values()) != {"channels-first"} else {}
 
     def record(self, patches: PatchSet) -> dict[str, np.ndarray]:
         """One forward pass over every patch, recording every layer's spatial means.
@@ -161,17 +176,17 @@ class CircuitBuilder:
     ) -> dict[int, np.ndarray]:
         """Per target a: [|V_a|] f_a(h_p) - f_a(0), what a's integrated gradients on patch p sum to when exact
         (the segment's spatial mean of a on the lower maps h_p, and on the zero baseline)."""
-        segment = extract_segment(self.traced, lower, upper)
+        segment = self.segment(lower, upper)
         unique = sorted({int(p) for concept in concepts.values() for p in concept})
         at_patch: dict[int, np.ndarray] = {}
         step = self.config.ig_rows_per_call(self.loaded.device)
         with torch.no_grad():
             baseline = torch.zeros_like(self.lower_maps(patches, unique[:1], lower))
-            at_zero = spatial_mean(segment(baseline))[0].double().cpu().numpy()
+            at_zero = neuron_means(segment(baseline))[0].double().cpu().numpy()
             for start in range(0, len(unique), 64):
                 chunk = unique[start : start + 64]
                 maps = self.lower_maps(patches, chunk, lower)
-                means = torch.cat([spatial_mean(segment(maps[i : i + step])) for i in range(0, len(chunk), step)])
+                means = torch.cat([neuron_means(segment(maps[i : i + step])) for i in range(0, len(chunk), step)])
                 at_patch.update(zip(chunk, means.double().cpu().numpy(), strict=True))
         return {a: np.array([at_patch[int(p)][a] - at_zero[a] for p in concept]) for a, concept in concepts.items()}
 
@@ -179,7 +194,7 @@ class CircuitBuilder:
         self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray], steps: int
     ) -> dict[int, np.ndarray]:
         """:meth:`attribute` with ``steps`` nodes."""
-        segment = extract_segment(self.traced, lower, upper)
+        segment = self.segment(lower, upper)
         rows_of_patch: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for target, concept in concepts.items():
             for position, patch in enumerate(concept):
@@ -317,6 +332,7 @@ class CircuitBuilder:
             timings=timings,
             integration=[self.integration[pair].as_dict() for pair in zip(layers, layers[1:], strict=False)
                          if pair in self.integration],
+            layouts=self.layouts(),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         for layer in layers:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-QUADRATURES = ("gauss-legendre", "riemann-midpoint")
+QUADRATURES = ("gauss-legendre", "riemann-midpoint", "gauss-legendre-graded")
 RANKINGS = ("sum", "mean-abs")
 LABEL_SOURCES = ("predicted", "folder")
 GROUP_SPACES = ("paper", "core")
@@ -25,6 +25,10 @@ STEPS_TOLERANCE = 0.05
 STEPS_TIE = 0.01
 # Parameters that only exist with steps="auto": left out of a fixed-N circuit's params (and so of its id).
 AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie")
+# Where a layer's output keeps its neurons (neurflow.engine.layouts, docs/layouts.md), and whether a ViT's class
+# token enters its hidden units' activations; the defaults are left out of params (and so of circuit ids).
+LAYOUTS = ("channels-first", "channels-last", "tokens")
+CLASS_TOKEN_CHOICES = ("exclude", "include")
 # Circuits built before `group_space` existed were grouped in the core spaces and carry no key for it.
 LEGACY_GROUP_SPACE = "core"
 
@@ -76,6 +80,8 @@ class BuildConfig:
     batch_size: int | None = None
     ig_batch_size: int | None = None
     map_cache_mb: int = 2048
+    layouts: dict[str, str] = field(default_factory=dict)
+    class_token: str = "exclude"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +93,11 @@ class BuildConfig:
             raise ValueError(f"group space must be one of {GROUP_SPACES}, not {self.group_space!r}")
         if self.label_source not in LABEL_SOURCES:
             raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {self.label_source!r}")
+        if self.class_token not in CLASS_TOKEN_CHOICES:
+            raise ValueError(f"class token must be one of {CLASS_TOKEN_CHOICES}, not {self.class_token!r}")
+        bad = {layer: kind for layer, kind in self.layouts.items() if kind not in LAYOUTS}
+        if bad:
+            raise ValueError(f"layouts must be one of {LAYOUTS}, not {bad}")
         if self.map_cache_mb < 0:
             raise ValueError("map_cache_mb must not be negative")
         if self.ig_batch_size is not None and self.ig_batch_size < 1:
@@ -118,6 +129,10 @@ class BuildConfig:
             data.pop(runtime_only)
         if data["group_space"] == LEGACY_GROUP_SPACE:
             data.pop("group_space")
+        if not data["layouts"]:
+            data.pop("layouts")
+        if data["class_token"] == "exclude":
+            data.pop("class_token")
         if data["steps"] != AUTO_STEPS:
             for name in AUTO_STEPS_PARAMS:
                 data.pop(name)

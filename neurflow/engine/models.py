@@ -56,6 +56,9 @@ class ModelSpec:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     torchvision_weights: str | None = "IMAGENET1K_V1"
     description: str = ""
+    #: The integration nodes' default (``--quadrature``): graded for pre-LayerNorm transformers
+    #: (neurflow.engine.attribution says why).
+    quadrature: str = "gauss-legendre"
 
 
 def _efficientnet_layers() -> tuple[str, ...]:
@@ -83,6 +86,27 @@ REGISTRY: dict[str, ModelSpec] = {
             description="torchvision ResNet18",
         ),
         ModelSpec(
+            "vit_b_16",
+            ("heads",) + tuple(f"encoder.layers.encoder_layer_{i}" for i in range(11, 1, -1)),
+            description="torchvision ViT-B/16; neurons of its blocks are hidden units (the tokens layout)",
+            quadrature="gauss-legendre-graded",
+        ),
+        ModelSpec(
+            "swin_t",
+            ("head", "features.7.1", "features.7.0") + tuple(f"features.5.{i}" for i in range(5, -1, -1))
+            + ("features.3.1",),
+            preprocessing=Preprocessing(resize=232, crop=224),
+            description="torchvision Swin-T; its blocks keep channels last",
+            quadrature="gauss-legendre-graded",
+        ),
+        ModelSpec(
+            "convnext_tiny",
+            ("classifier.2", "features.7.2", "features.7.1", "features.7.0")
+            + tuple(f"features.5.{i}" for i in range(8, 1, -1)),
+            preprocessing=Preprocessing(resize=236, crop=224),
+            description="torchvision ConvNeXt-T (its blocks' outputs are channels-first)",
+        ),
+        ModelSpec(
             "efficientnet-lite0",
             _efficientnet_layers(),
             preprocessing=Preprocessing(resize=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
@@ -91,6 +115,12 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+def default_quadrature(model: str | None) -> str:
+    """The integration nodes a model's circuits use unless told otherwise (``ModelSpec.quadrature``)."""
+    spec = REGISTRY.get(model or "")
+    return spec.quadrature if spec else "gauss-legendre"
 
 
 @dataclass
@@ -236,6 +266,14 @@ def _efficientnet(weights: str | None, random_weights: bool) -> tuple[nn.Module,
     return module, f"sha256:{file_sha256(weights)[:16]}"
 
 
+def _unzero_linears(module: nn.Module) -> None:
+    """Random weights only: linears initialised to zero (ViT's head) get N(0, 0.02) weights, so that the logits,
+    and every attribution from them, depend on the input."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear) and not layer.weight.any():
+            nn.init.trunc_normal_(layer.weight, std=0.02)
+
+
 def load_model(
     name: str,
     weights: str | Path | None = None,
@@ -270,6 +308,7 @@ def load_model(
         elif random_weights:
             torch.manual_seed(seed)
             module = _build_torchvision(name, None)
+            _unzero_linears(module)
             weights_id = f"random:seed={seed}"
         else:
             enum_name = spec.torchvision_weights if spec and spec.torchvision_weights else "DEFAULT"

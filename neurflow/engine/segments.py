@@ -7,11 +7,12 @@
   its torch.fx graph (skip connections, branches and functional ops included), as a module.
 - :func:`channel_hooks`: forward hooks that ablate channels (masking): set them to zero, or to a given value
   per channel (e.g. its mean), removed on exit.
-- :func:`check_neuron_output`: the guard every reduction to neurons goes through. A neuron is a channel of a
-  ``[B, C, H, W]`` map or a unit of a ``[B, C]`` output; other shapes (transformer tokens ``[B, T, D]``, 1-d or
-  3-d convolutions) get a ModelError naming the layer and the shape until neurflow supports them.
+- :func:`canonical_segment`: the same, between the layers' canonical forms ``[B, neurons, positions...]``
+  (:mod:`neurflow.engine.layouts`), so that attribution and knock-outs read every layout alike.
+- :func:`check_neuron_output`: the guard every reduction to neurons goes through: the layer's layout
+  (channels first or last, tokens) or a ModelError naming the shape.
 
-May import: torch, ``neurflow.engine.models``.
+May import: torch, ``neurflow.engine.models``, ``neurflow.engine.layouts``.
 """
 
 from __future__ import annotations
@@ -24,42 +25,39 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from neurflow.engine.layouts import (
+    NeuronLayout,
+    detect_layout,
+    first_tensor,
+    known_layout,
+    layout_of,
+    neuron_means,
+)
 from neurflow.engine.models import ModelError
 
-NEURON_SHAPES = "[batch, channels, height, width] (channel maps) or [batch, units] (linear units)"
 
-
-def check_neuron_output(output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
-    """``output`` itself when its neurons are channels or units; otherwise a ModelError naming the shape.
-
-    Token outputs ``[B, T, D]`` would be reduced over the wrong axis (tokens taken as channels), so they are
-    refused rather than silently misread.
-    """
-    if output.dim() not in (2, 4):
-        where = f"layer {layer!r}" if layer is not None else "a layer"
-        raise ModelError(
-            f"{where} outputs a tensor of shape {list(output.shape)}; neurflow reads neurons from outputs of shape "
-            f"{NEURON_SHAPES} only (token outputs such as [batch, tokens, dim] are not supported yet): "
-            "pick another layer"
-        )
+def check_neuron_output(output: torch.Tensor, layer: str | None = None, module: nn.Module | None = None
+                        ) -> torch.Tensor:
+    """``output`` itself when a neuron layout reads it (that of ``module``'s layer when given, else detected);
+    otherwise a ModelError naming the layer and the shape."""
+    if module is not None:
+        layout_of(module, output, layer)
+    else:
+        detect_layout(nn.Identity(), output, layer)
     return output
 
 
 def spatial_mean(output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
-    """A neuron's activation: channel maps reduced by their spatial mean; linear units as they are.
+    """A channels-first neuron's activation: channel maps reduced by their spatial mean; units as they are.
 
-    Outputs of any other shape get a ModelError naming ``layer`` and the shape (:func:`check_neuron_output`).
+    For a canonical output ``[B, neurons, positions...]`` of any layout this is :func:`neuron_means`; outputs of
+    another shape get a ModelError naming ``layer`` and the shape.
     """
-    check_neuron_output(output, layer)
-    return output.flatten(2).mean(-1) if output.dim() == 4 else output
+    NeuronLayout().check(output, layer)
+    return neuron_means(output)
 
 
-def _first_tensor(output: object) -> torch.Tensor:
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise ModelError(f"a layer returned {type(output).__name__}, not a tensor")
+_first_tensor = first_tensor
 
 
 class _StopForward(Exception):
@@ -69,7 +67,7 @@ class _StopForward(Exception):
 
 @torch.no_grad()
 def record_activations(model: nn.Module, inputs: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Spatial-mean activations [batch, channels] of ``layers`` from one forward pass (on the CPU)."""
+    """Neuron activations [batch, neurons] of ``layers`` from one forward pass (on the CPU)."""
     return record_layers(model, inputs, layers)[0]
 
 
@@ -77,18 +75,20 @@ def record_activations(model: nn.Module, inputs: torch.Tensor, layers: Sequence[
 def record_layers(
     model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], keep: Collection[str] = ()
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """One forward pass: spatial means of ``layers``, and the full outputs of the layers in ``keep`` (on the CPU)."""
+    """One forward pass: the neuron activations of ``layers`` (their layout's means), and the full outputs of the
+    layers in ``keep`` in canonical form ``[B, neurons, positions...]`` (on the CPU)."""
     means: dict[str, torch.Tensor] = {}
     maps: dict[str, torch.Tensor] = {}
     handles = []
     for name in layers:
-        def hook(_module: nn.Module, _args: object, output: object, name: str = name) -> None:
+        def hook(module: nn.Module, _args: object, output: object, name: str = name) -> None:
             if name in means:
                 raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
-            value = _first_tensor(output)
-            means[name] = spatial_mean(value, name).float().cpu()
+            value = first_tensor(output)
+            layout = layout_of(module, value, name)
+            means[name] = layout.activations(value, name).float().cpu()
             if name in keep:
-                maps[name] = value.detach().float().cpu()
+                maps[name] = layout.to_canonical(value.detach()).float().cpu()
         handles.append(model.get_submodule(name).register_forward_hook(hook))
     try:
         model(inputs)
@@ -100,10 +100,12 @@ def record_layers(
 
 @torch.no_grad()
 def layer_output(model: nn.Module, inputs: torch.Tensor, layer: str) -> torch.Tensor:
-    """The full output of ``layer`` for ``inputs`` (channel maps or units); the layers above it are not computed."""
+    """The full output of ``layer`` for ``inputs`` in canonical form ``[B, neurons, positions...]``; the layers
+    above it are not computed."""
 
-    def hook(_module: nn.Module, _args: object, output: object) -> None:
-        raise _StopForward(check_neuron_output(_first_tensor(output), layer))
+    def hook(module: nn.Module, _args: object, output: object) -> None:
+        value = first_tensor(output)
+        raise _StopForward(layout_of(module, value, layer).to_canonical(value))
 
     handle = model.get_submodule(layer).register_forward_hook(hook)
     try:
@@ -208,19 +210,45 @@ def extract_segment(traced: fx.GraphModule, lower: str, upper: str) -> fx.GraphM
     return segment
 
 
-def _ablation_hook(layer: str, index: torch.Tensor, mode: str, value: torch.Tensor | None):
-    """The forward hook of one layer: the chosen channels (``mask``) or all others (``retain``) are replaced by
-    zero (``value`` None) or by ``value[c]`` at every position of channel c."""
+class LayoutSegment(nn.Module):
+    """A segment between canonical forms: the lower layer's ``[B, neurons, positions...]`` in, the upper layer's
+    out, with only the positions its activation averages (a ViT's class token dropped unless included)."""
 
-    def hook(_module: nn.Module, _args: object, output: object) -> torch.Tensor:
-        tensor = check_neuron_output(_first_tensor(output), layer)
-        if value is not None and value.shape != (tensor.shape[1],):
-            raise ModelError(f"layer {layer!r} has {tensor.shape[1]} channels but its ablation values have shape "
+    def __init__(self, segment: nn.Module, lower: NeuronLayout, upper: NeuronLayout):
+        super().__init__()
+        self.segment, self.lower, self.upper = segment, lower, upper
+
+    def forward(self, canonical: torch.Tensor) -> torch.Tensor:
+        native = self.segment(self.lower.to_native(canonical))
+        return self.upper.for_means(self.upper.to_canonical(native))
+
+
+def canonical_segment(traced: fx.GraphModule, lower: str, upper: str) -> nn.Module:
+    """:func:`extract_segment` between the canonical forms of the two layers (whose layouts a forward pass through
+    them found); between channels-first layers it is the segment itself."""
+    segment = extract_segment(traced, lower, upper)
+    lower_layout, upper_layout = known_layout(traced, lower), known_layout(traced, upper)
+    if lower_layout == upper_layout == NeuronLayout():
+        return segment
+    return LayoutSegment(segment, lower_layout, upper_layout)
+
+
+def _ablation_hook(layer: str, index: torch.Tensor, mode: str, value: torch.Tensor | None,
+                   layout: NeuronLayout | None):
+    """The forward hook of one layer: the chosen neurons (``mask``) or all others (``retain``) are replaced by
+    zero (``value`` None) or by ``value[c]`` at every position of neuron c (every token, class token included)."""
+
+    def hook(module: nn.Module, _args: object, output: object) -> torch.Tensor:
+        tensor = first_tensor(output)
+        found = layout or layout_of(module, tensor, layer)
+        width = found.width(found.check(tensor, layer))
+        if value is not None and value.shape != (width,):
+            raise ModelError(f"layer {layer!r} has {width} neurons but its ablation values have shape "
                              f"{list(value.shape)}")
-        chosen = torch.zeros(tensor.shape[1], dtype=torch.bool, device=tensor.device)
+        chosen = torch.zeros(width, dtype=torch.bool, device=tensor.device)
         chosen[index.to(tensor.device)] = True
         ablated = chosen if mode == "mask" else ~chosen
-        shape = (1, -1, *([1] * (tensor.dim() - 2)))
+        shape = found.unit_shape(tensor)
         if value is None:
             # Multiplying by 0/1 (rather than writing zeros) keeps the exact arithmetic masks always had.
             return tensor * (~ablated).to(tensor.dtype).view(shape)
@@ -236,12 +264,15 @@ def channel_hooks(
     channels: Mapping[str, Sequence[int]],
     mode: str = "mask",
     replacement: Mapping[str, torch.Tensor] | None = None,
+    layouts: Mapping[str, NeuronLayout] | None = None,
 ) -> Iterator[None]:
     """Ablate ``channels`` of each layer (``mask``) or every other channel of it (``retain``) while inside.
 
     An ablated channel is zero, or, when ``replacement`` has a ``[C]`` tensor for its layer, that tensor's value
     for the channel at every position (mean ablation: the channel's mean activation). Layers without a
-    replacement are zeroed. The hooks are removed on exit, whatever happens.
+    replacement are zeroed. A channel is a neuron of the layer's layout (``layouts[layer]``, else the one its
+    module knows or detects): a ViT hidden unit is ablated at every token. The hooks are removed on exit,
+    whatever happens.
     """
     if mode not in ("mask", "retain"):
         raise ValueError(f"mode must be 'mask' or 'retain', not {mode!r}")
@@ -251,7 +282,8 @@ def channel_hooks(
         for layer, chosen in channels.items():
             index = torch.as_tensor(list(chosen), dtype=torch.long)
             value = values.get(layer)
-            hook = _ablation_hook(layer, index, mode, None if value is None else value.detach().float().reshape(-1))
+            hook = _ablation_hook(layer, index, mode, None if value is None else value.detach().float().reshape(-1),
+                                  (layouts or {}).get(layer))
             handles.append(model.get_submodule(layer).register_forward_hook(hook))
         yield
     finally:

@@ -23,9 +23,10 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from neurflow.engine.layouts import first_tensor, known_layout, layout_of
 from neurflow.engine.models import LoadedModel, ModelError
 from neurflow.engine.patches import ViewImage, normalise
-from neurflow.engine.segments import _first_tensor, channel_hooks, check_neuron_output, extract_segment, trace
+from neurflow.engine.segments import channel_hooks, extract_segment, trace
 from neurflow.experiments.channels import Channels, check_channels
 
 MODES = ("mask", "retain")
@@ -46,16 +47,18 @@ class _Entry(nn.Module):
 
 @torch.no_grad()
 def layer_widths(loaded: LoadedModel, layers: Sequence[str], sample: torch.Tensor) -> tuple[dict[str, int], list[str]]:
-    """Channels of each layer and the layers in the order the forward pass runs them (one input)."""
+    """Neurons of each layer (channels, units or hidden units, by its layout) and the layers in the order the
+    forward pass runs them (one input)."""
     loaded.check_layers(list(dict.fromkeys(layers)))
     widths: dict[str, int] = {}
     order: list[str] = []
     handles = []
     for name in dict.fromkeys(layers):
-        def hook(_m: nn.Module, _a: object, output: object, name: str = name) -> None:
+        def hook(module: nn.Module, _a: object, output: object, name: str = name) -> None:
             if name in widths:
                 raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
-            widths[name] = int(check_neuron_output(_first_tensor(output), name).shape[1])
+            value = first_tensor(output)
+            widths[name] = layout_of(module, value, name).width(value)
             order.append(name)
         handles.append(loaded.module.get_submodule(name).register_forward_hook(hook))
     try:
@@ -129,7 +132,7 @@ class MaskedRunner:
         handle = None
         if keep is not None:
             def hook(_m: nn.Module, _a: object, output: object) -> None:
-                kept.append(_first_tensor(output).detach().cpu())
+                kept.append(first_tensor(output).detach().cpu())
             handle = self.loaded.module.get_submodule(keep).register_forward_hook(hook)
         try:
             logits = [self.loaded.module(self.inputs[b].to(self.loaded.device)).float().cpu() for b in self._batches()]
@@ -158,7 +161,8 @@ class MaskedRunner:
         entry = {"entry": channels[self.base]} if self.base in channels else {}
         entry_values = {"entry": values[self.base]} if self.base in values else {}
         with channel_hooks(self.loaded.module, _hookable(above), mode, values), \
-                channel_hooks(self._entry, _hookable(entry), mode, entry_values):
+                channel_hooks(self._entry, _hookable(entry), mode, entry_values,
+                              {"entry": known_layout(self.loaded.module, self.base)}):
             return torch.cat([self.segment(self._entry["entry"](part.to(device))).float().cpu() for part in self.cached])
 
 

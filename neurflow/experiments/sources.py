@@ -8,6 +8,7 @@ to pass instead. May import the engine, ``neurflow.format``, ``neurflow.graph`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import neo4j
 
 from neurflow.circuit import ClassInfo
+from neurflow.engine.layouts import assign_layouts
 from neurflow.engine.models import LoadedModel, imagenet_categories, resolve_class
 from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
 from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
@@ -34,8 +36,15 @@ def resolve_classes(names: Sequence[str]) -> list[ClassInfo]:
 
 def circuit_of_class(driver: neo4j.Driver, loaded: LoadedModel, target: ClassInfo, circuit_id: str | None = None,
                      database: str | None = None) -> CircuitRef:
-    """The circuit ``circuit_id`` or the newest complete circuit of the class for the loaded model and weights."""
-    return find_circuit(driver, model_key_of(loaded), target.index, circuit_id, database, target.name)
+    """The circuit ``circuit_id`` or the newest complete circuit of the class for the loaded model and weights.
+
+    The layouts its layers were built with (``--layout``, ``--class-token``) are set on the loaded model, so that
+    masks reach the neurons the circuit names."""
+    ref = find_circuit(driver, model_key_of(loaded), target.index, circuit_id, database, target.name)
+    params = json.loads(ref.params) if ref.params else {}
+    assign_layouts(loaded.module, [layer for layer in ref.layers if layer in set(loaded.module_names())],
+                   params.get("layouts"), params.get("class_token") == "include")
+    return ref
 
 
 # --------------------------------------------------------------------------- images

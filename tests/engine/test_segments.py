@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import pytest
 import torch
 from torch import nn
@@ -112,7 +114,7 @@ def test_channel_hooks_zero_layers_without_values_and_check_the_values_width() -
     x = torch.ones(1, 1, 2, 2)
     with channel_hooks(model, {"features": [2]}, replacement={"other": torch.zeros(4)}):
         assert model(x).item() == 3.0
-    with pytest.raises(ModelError, match="3 channels but its ablation values have shape \\[2\\]"):
+    with pytest.raises(ModelError, match="3 neurons but its ablation values have shape \\[2\\]"):
         with channel_hooks(model, {"features": [2]}, replacement={"features": torch.zeros(2)}):
             model(x)
     assert not model.features._forward_hooks
@@ -131,20 +133,26 @@ class Tokens(nn.Module):
         return self.head(tokens.mean(1))
 
 
-def test_token_outputs_get_an_error_that_names_the_layer_and_the_shape() -> None:
+def test_token_outputs_are_read_as_hidden_units_and_other_shapes_get_an_error_naming_them() -> None:
     model = Tokens().eval()
     x = torch.randn(2, 4, 1, 5)
-    for call in (
-        lambda: record_activations(model, x, ["embed"]),
-        lambda: layer_output(model, x, "embed"),
-    ):
-        with pytest.raises(ModelError, match=r"layer 'embed' outputs a tensor of shape \[2, 5, 4\].*tokens"):
-            call()
-    with pytest.raises(ModelError, match=r"layer 'embed' outputs a tensor of shape \[2, 5, 4\]"):
-        with channel_hooks(model, {"embed": [0]}):
-            model(x)
-    with pytest.raises(ModelError, match=r"shape \[3, 2, 2\]"):
-        spatial_mean(torch.zeros(3, 2, 2))
+    with torch.no_grad():
+        tokens = model.embed(x.flatten(2).transpose(1, 2))  # [2, 5, 4]: 1 leading token + a 2 x 2 grid
+    # A neuron is a hidden unit; its activation the mean over the patch tokens (the leading token left out).
+    torch.testing.assert_close(record_activations(model, x, ["embed"])["embed"], tokens[:, 1:].mean(1))
+    torch.testing.assert_close(layer_output(model, x, "embed"), tokens.transpose(1, 2))
+    with channel_hooks(model, {"embed": [0]}):
+        masked = model(x)
+    torch.testing.assert_close(masked, model.head((tokens * torch.tensor([0.0, 1, 1, 1])).mean(1)))
+
+    class Video(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.view(1, 2, 2, 5, 1)
+
+    with pytest.raises(ModelError, match=r"layer 'clip' outputs a tensor of shape \[1, 2, 2, 5, 1\]"):
+        record_activations(nn.Sequential(OrderedDict(clip=Video())), x[:1], ["clip"])
+    with pytest.raises(ModelError, match=r"shape \[3, 2, 2, 2, 2\]"):
+        spatial_mean(torch.zeros(3, 2, 2, 2, 2))
     # Channel maps and linear units are neurons as before.
     assert record_activations(model, x, ["head"])["head"].shape == (2, 2)
     maps = torch.arange(24.0).view(1, 2, 3, 4)

@@ -33,8 +33,8 @@ import torch
 from tqdm import tqdm
 
 from neurflow.engine.builder import CircuitBuilder, ranking_scores
+from neurflow.engine.layouts import neuron_means
 from neurflow.engine.patches import PatchSet
-from neurflow.engine.segments import extract_segment, spatial_mean
 from neurflow.experiments.validation.common import (
     StudySettingsError,
     layer_pairs,
@@ -112,7 +112,7 @@ def knocked_out_means(
             if channels_last:
                 # The model runs channels-last on the CPU (oneDNN); feed it the layout it expects.
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            means = spatial_mean(segment(inputs)).index_select(1, index).float().cpu()
+            means = neuron_means(segment(inputs)).index_select(1, index).float().cpu()
             values[:, start : start + maps.shape[0]] = means.view(count, maps.shape[0], len(targets))
         bar.update(count)
         yield first, values
@@ -280,7 +280,7 @@ def prepare_pair(
     return LayerPair(
         upper=upper,
         lower=lower,
-        segment=extract_segment(builder.traced, lower, upper),
+        segment=builder.segment(lower, upper),
         targets=chosen,
         concepts=concepts,
         per_patch=per_patch,

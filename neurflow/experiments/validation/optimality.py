@@ -34,7 +34,7 @@ from scipy import stats
 
 from neurflow.circuit import neuron_key
 from neurflow.engine.builder import top_indices
-from neurflow.engine.segments import spatial_mean
+from neurflow.engine.layouts import neuron_means
 from neurflow.experiments.validation.common import StudySettingsError
 from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.knockout import (
@@ -68,7 +68,7 @@ def gradient_times_activation(pair: LayerPair, device: torch.device, batch: int 
                 maps = maps.contiguous(memory_format=torch.channels_last)
             maps.requires_grad_(True)
             with torch.enable_grad():
-                output = spatial_mean(pair.segment(maps))[:, a].sum()
+                output = neuron_means(pair.segment(maps))[:, a].sum()
                 (grad,) = torch.autograd.grad(output, maps)
             contribution = (grad * maps).detach()
             if contribution.dim() > 2:
