@@ -150,6 +150,9 @@ class Circuit:
     # Per layer pair, how its integrated gradients were integrated with steps="auto" (docs/format.md): the
     # nodes used, the levels tried, the completeness gap at each. Empty for a fixed N (and then not written).
     integration: list[dict[str, Any]] = field(default_factory=list)
+    # Per layer, where its output keeps its neurons (channels-first, channels-last, tokens: docs/layouts.md).
+    # Empty when every layer is channels-first (and then not written): circuits of CNNs stay as they were.
+    layouts: dict[str, str] = field(default_factory=dict)
     created: str = ""
     format_version: str = FORMAT_VERSION
 

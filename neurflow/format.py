@@ -87,6 +87,8 @@ def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
     data.pop("format_version")
     if not data["integration"]:
         data.pop("integration")  # optional (format 1.1): only circuits built with steps="auto" have it
+    if not data["layouts"]:
+        data.pop("layouts")  # optional (format 1.1): only circuits with a channels-last or token layer have it
     return {"formatVersion": circuit.format_version, "id": circuit.id, **data}
 
 
@@ -108,6 +110,7 @@ def circuit_from_dict(data: dict[str, Any]) -> Circuit:
         group_edges=[GroupEdge(**e) for e in data["group_edges"]],
         timings=dict(data.get("timings", {})),
         integration=[dict(pair) for pair in data.get("integration", [])],
+        layouts={str(layer): str(kind) for layer, kind in data.get("layouts", {}).items()},
         created=data.get("created", ""),
         format_version=version,
     )

@@ -219,7 +219,8 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         target={"index": target.index, "name": target.name, "wnid": target.wnid},
         circuit=circuit_props,
         logit=nkey(circuit.logit_key),
-        layers=[{"key": f"{mkey}|{layer}", "model": mkey, "name": layer, "depth": depth[layer]}
+        layers=[{"key": f"{mkey}|{layer}", "model": mkey, "name": layer, "depth": depth[layer],
+                 "layout": circuit.layouts.get(layer, "channels-first")}
                 for layer in circuit.layers],
         neurons=neuron_rows,
         core=core_rows,

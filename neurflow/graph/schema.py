@@ -19,7 +19,7 @@ from neurflow.graph.statements import each_statement, records, statement
 
 DATA_MODEL_NAME = "neurflow"
 #: Version of the graph model; a graph written by another major version is refused.
-DATA_MODEL_VERSION = "1.2"
+DATA_MODEL_VERSION = "1.3"
 
 
 class StoreError(NeurflowError, RuntimeError):
