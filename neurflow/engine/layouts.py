@@ -23,7 +23,7 @@ May import: torch, ``neurflow.engine.config``, ``neurflow.engine.models``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -218,22 +218,34 @@ def assign_layouts(model: nn.Module, layers: Iterable[str], overrides: Mapping[s
 @torch.no_grad()
 def probe_layouts(model: nn.Module, sample: torch.Tensor, layers: Iterable[str]) -> dict[str, NeuronLayout]:
     """The layouts of ``layers`` from one forward pass of ``sample`` (one input suffices), remembered."""
-    layers = list(layers)
     found: dict[str, NeuronLayout] = {}
+    forward_visiting(model, sample, layers, lambda name, layout, _output: found.__setitem__(name, layout))
+    return found
+
+
+def forward_visiting(model: nn.Module, inputs: torch.Tensor, layers: Iterable[str],
+                     visit: Callable[[str, NeuronLayout, torch.Tensor], None]) -> None:
+    """One forward pass of ``inputs`` that calls ``visit(layer, its layout, its output)`` for each of ``layers``;
+    a layer that runs twice, or not at all, gets a ModelError. The hooks are removed on exit."""
+    names = list(dict.fromkeys(layers))
+    seen: set[str] = set()
     handles = []
-    for name in layers:
+    for name in names:
         def hook(module: nn.Module, _args: object, output: object, name: str = name) -> None:
-            found[name] = layout_of(module, first_tensor(output), name)
+            if name in seen:
+                raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
+            seen.add(name)
+            value = first_tensor(output)
+            visit(name, layout_of(module, value, name), value)
         handles.append(model.get_submodule(name).register_forward_hook(hook))
     try:
-        model(sample)
+        model(inputs)
     finally:
         for handle in handles:
             handle.remove()
-    missing = [layer for layer in layers if layer not in found]
+    missing = [layer for layer in names if layer not in seen]
     if missing:
         raise ModelError(f"layer(s) {missing} did not run in the forward pass")
-    return found
 
 
 def first_tensor(output: object) -> torch.Tensor:

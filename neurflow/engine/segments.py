@@ -29,6 +29,7 @@ from neurflow.engine.layouts import (
     NeuronLayout,
     detect_layout,
     first_tensor,
+    forward_visiting,
     known_layout,
     layout_of,
     neuron_means,
@@ -79,22 +80,13 @@ def record_layers(
     layers in ``keep`` in canonical form ``[B, neurons, positions...]`` (on the CPU)."""
     means: dict[str, torch.Tensor] = {}
     maps: dict[str, torch.Tensor] = {}
-    handles = []
-    for name in layers:
-        def hook(module: nn.Module, _args: object, output: object, name: str = name) -> None:
-            if name in means:
-                raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
-            value = first_tensor(output)
-            layout = layout_of(module, value, name)
-            means[name] = layout.activations(value, name).float().cpu()
-            if name in keep:
-                maps[name] = layout.to_canonical(value.detach()).float().cpu()
-        handles.append(model.get_submodule(name).register_forward_hook(hook))
-    try:
-        model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
+
+    def visit(name: str, layout: NeuronLayout, value: torch.Tensor) -> None:
+        means[name] = layout.activations(value, name).float().cpu()
+        if name in keep:
+            maps[name] = layout.to_canonical(value.detach()).float().cpu()
+
+    forward_visiting(model, inputs, layers, visit)
     return means, maps
 
 

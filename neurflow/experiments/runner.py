@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from neurflow.engine.layouts import first_tensor, known_layout, layout_of
+from neurflow.engine.layouts import NeuronLayout, first_tensor, forward_visiting, known_layout
 from neurflow.engine.models import LoadedModel, ModelError
 from neurflow.engine.patches import ViewImage, normalise
 from neurflow.engine.segments import channel_hooks, extract_segment, trace
@@ -52,23 +52,12 @@ def layer_widths(loaded: LoadedModel, layers: Sequence[str], sample: torch.Tenso
     loaded.check_layers(list(dict.fromkeys(layers)))
     widths: dict[str, int] = {}
     order: list[str] = []
-    handles = []
-    for name in dict.fromkeys(layers):
-        def hook(module: nn.Module, _a: object, output: object, name: str = name) -> None:
-            if name in widths:
-                raise ModelError(f"module {name!r} runs more than once per forward pass; pick another layer")
-            value = first_tensor(output)
-            widths[name] = layout_of(module, value, name).width(value)
-            order.append(name)
-        handles.append(loaded.module.get_submodule(name).register_forward_hook(hook))
-    try:
-        loaded.module(sample[:1].to(loaded.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    missing = [layer for layer in layers if layer not in widths]
-    if missing:
-        raise ModelError(f"layer(s) {missing} did not run in the forward pass")
+
+    def visit(name: str, layout: NeuronLayout, value: torch.Tensor) -> None:
+        widths[name] = layout.width(value)
+        order.append(name)
+
+    forward_visiting(loaded.module, sample[:1].to(loaded.device), layers, visit)
     return widths, order
 
 
