@@ -3,7 +3,6 @@
 May import: torch, numpy, Pillow, tqdm, ``neurflow.circuit``, ``neurflow.format``, the other engine modules.
 
 >>> from neurflow.engine.config import BuildConfig
-from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
 >>> from neurflow.engine.builder import build_circuits
 >>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),
 ...                          ["Samoyed"], "images/", "circuits/")   # doctest: +SKIP

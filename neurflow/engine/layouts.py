@@ -139,7 +139,7 @@ def detect_layout(module: nn.Module, output: torch.Tensor, layer: str | None = N
     dims = output.dim()
     if kind is None:
         leaf = _last_leaf(module)
-        if dims in (2,):
+        if dims == 2:
             kind = "channels-first"
         elif dims == 3:
             kind = "channels-first" if isinstance(leaf, _CHANNEL_SEQUENCE_MODULES) else "tokens"

@@ -1,16 +1,15 @@
 """Hooks and graph surgery on the model; no attribution math here.
 
-- :func:`record_activations`: one forward pass that records the spatial mean of every requested layer;
+- :func:`record_activations`: one forward pass that records the neuron activations of every requested layer
+  (each layer's layout's means);
   :func:`record_layers` also keeps the full outputs of some of them.
 - :func:`layer_output`: the full output of one layer (the forward stops there).
 - :func:`extract_segment`: the model's *real* computation from one layer's output to another's, cut out of
   its torch.fx graph (skip connections, branches and functional ops included), as a module.
-- :func:`channel_hooks`: forward hooks that ablate channels (masking): set them to zero, or to a given value
-  per channel (e.g. its mean), removed on exit.
 - :func:`canonical_segment`: the same, between the layers' canonical forms ``[B, neurons, positions...]``
   (:mod:`neurflow.engine.layouts`), so that attribution and knock-outs read every layout alike.
-- :func:`check_neuron_output`: the guard every reduction to neurons goes through: the layer's layout
-  (channels first or last, tokens) or a ModelError naming the shape.
+- :func:`channel_hooks`: forward hooks that ablate channels (masking): set them to zero, or to a given value
+  per channel (e.g. its mean), removed on exit.
 
 May import: torch, ``neurflow.engine.models``, ``neurflow.engine.layouts``.
 """
@@ -27,7 +26,6 @@ from torch import nn
 
 from neurflow.engine.layouts import (
     NeuronLayout,
-    detect_layout,
     first_tensor,
     forward_visiting,
     known_layout,
@@ -35,17 +33,6 @@ from neurflow.engine.layouts import (
     neuron_means,
 )
 from neurflow.engine.models import ModelError
-
-
-def check_neuron_output(output: torch.Tensor, layer: str | None = None, module: nn.Module | None = None
-                        ) -> torch.Tensor:
-    """``output`` itself when a neuron layout reads it (that of ``module``'s layer when given, else detected);
-    otherwise a ModelError naming the layer and the shape."""
-    if module is not None:
-        layout_of(module, output, layer)
-    else:
-        detect_layout(nn.Identity(), output, layer)
-    return output
 
 
 def spatial_mean(output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
@@ -56,9 +43,6 @@ def spatial_mean(output: torch.Tensor, layer: str | None = None) -> torch.Tensor
     """
     NeuronLayout().check(output, layer)
     return neuron_means(output)
-
-
-_first_tensor = first_tensor
 
 
 class _StopForward(Exception):

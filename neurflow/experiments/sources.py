@@ -42,8 +42,9 @@ def circuit_of_class(driver: neo4j.Driver, loaded: LoadedModel, target: ClassInf
     masks reach the neurons the circuit names."""
     ref = find_circuit(driver, model_key_of(loaded), target.index, circuit_id, database, target.name)
     params = json.loads(ref.params) if ref.params else {}
-    assign_layouts(loaded.module, [layer for layer in ref.layers if layer in set(loaded.module_names())],
-                   params.get("layouts"), params.get("class_token") == "include")
+    modules = set(loaded.module_names())
+    assign_layouts(loaded.module, [layer for layer in ref.layers if layer in modules], params.get("layouts"),
+                   params.get("class_token") == "include")
     return ref
 
 
