@@ -6,14 +6,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from neurflow.circuit import Circuit
-from neurflow.cli.options import config_from_options, engine_options
 from neurflow.engine import groups as grouping
 from neurflow.engine.builder import CircuitBuilder, build_circuits
 from neurflow.engine.config import BuildConfig, group_space_of
@@ -22,6 +20,7 @@ from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images,
 from neurflow.engine.segments import channel_hooks
 from neurflow.format import load_circuit
 from tests.circuit_fixtures import SMALL_IMAGES, small_config
+from tests.engine.option_parsing import parsing_command
 
 
 def test_circuit_structure(real_circuit_dirs: list[Path]) -> None:
@@ -239,13 +238,7 @@ def test_group_space_setting_and_option() -> None:
     with pytest.raises(ValueError, match="group space must be one of"):
         BuildConfig("m", group_space="all")
 
-    seen: list[BuildConfig] = []
-
-    @click.command()
-    @engine_options
-    def command(**options: Any) -> None:
-        seen.append(config_from_options(options))
-
+    command, seen = parsing_command()
     runner = CliRunner()
     assert runner.invoke(command, ["-m", "resnet18"]).exit_code == 0
     assert runner.invoke(command, ["-m", "resnet18", "--group-space", "core"]).exit_code == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pytest
 import torch
@@ -15,7 +14,6 @@ from click.testing import CliRunner
 from torch import nn
 
 from neurflow.circuit import Circuit, ClassInfo
-from neurflow.cli.options import config_from_options, engine_options
 from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.config import BuildConfig
@@ -29,6 +27,7 @@ from neurflow.engine.models import LoadedModel, Preprocessing
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, normalise
 from neurflow.engine.segments import extract_segment
 from neurflow.format import load_circuit, save_circuit
+from tests.engine.option_parsing import parsing_command
 
 PREP = Preprocessing(resize=8, crop=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
@@ -247,13 +246,7 @@ def test_fixed_steps_keep_the_parameters_and_ids_of_before() -> None:
 
 
 def test_steps_option_takes_auto_or_a_positive_integer() -> None:
-    seen: list[BuildConfig] = []
-
-    @click.command()
-    @engine_options
-    def command(**options: Any) -> None:
-        seen.append(config_from_options(options))
-
+    command, seen = parsing_command()
     runner = CliRunner()
     assert runner.invoke(command, ["-m", "m"]).exit_code == 0
     assert runner.invoke(command, ["-m", "m", "--steps", "16"]).exit_code == 0
