@@ -11,6 +11,7 @@ May import: torch, torchvision, Pillow, ``neurflow.circuit``, ``neurflow.errors`
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 
 from neurflow.circuit import ClassInfo, label_matches
-from neurflow.engine.models import LoadedModel, Preprocessing
+from neurflow.engine.models import LoadedModel
 from neurflow.errors import NeurflowError
+from neurflow.registry import Preprocessing
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 PATCH_SCALES = (1.0, 0.5, 0.25)
@@ -66,21 +68,33 @@ class ViewImage:
 def list_images(folder: str | Path) -> list[ImageFile]:
     """Image files of a flat folder (no labels) or an ImageFolder ``<wnid or class>/file`` (labelled).
 
+    Linked folders and files are followed, as torchvision's ImageFolder does (a class folder may be a symbolic
+    link into another image set); a folder reached twice through links is walked once, so a link cycle ends.
+    A file's label is the name of the folder it was found in (the link's name for a linked class folder).
     Paths are absolute, so that a circuit's provenance still finds its images from another directory.
     """
     root = Path(folder).resolve()
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist or is not a folder")
-    files = [
-        ImageFile(path, None if path.parent == root else path.parent.name)
-        for path in sorted(root.rglob("*"))
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-    ]
+    files: list[ImageFile] = []
+    walked: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in walked:  # a link back to a folder already walked: a cycle or a second route
+            dirnames.clear()
+            continue
+        walked.add(real)
+        dirnames.sort()
+        here = Path(dirpath)
+        for name in sorted(filenames):
+            path = here / name
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                files.append(ImageFile(path, None if here == root else here.name))
     if not files:
         raise DataError(
             f"no images in {root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))} files, flat or in class folders)"
         )
-    return files
+    return sorted(files, key=lambda f: f.path)
 
 
 def view_box(width: int, height: int, prep: Preprocessing) -> tuple[tuple[int, int], tuple[int, int]]:

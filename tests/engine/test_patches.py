@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from neurflow.engine.models import Preprocessing
 from neurflow.engine.patches import (
     DataError,
     ImageFile,
@@ -18,6 +17,7 @@ from neurflow.engine.patches import (
     load_views,
     patch_boxes,
 )
+from neurflow.registry import Preprocessing
 
 
 def test_patch_grid_has_59_boxes_at_three_scales_with_half_overlap() -> None:
@@ -54,6 +54,25 @@ def test_flat_and_labelled_folders(tmp_path: Path) -> None:
     Image.new("RGB", (32, 32)).save(tmp_path / "n01" / "y.png")
     files = list_images(tmp_path)
     assert [(f.path.name, f.label) for f in files] == [("y.png", "n01"), ("x.jpg", None)]
+
+
+def test_linked_class_folders_and_files_are_followed_without_looping(tmp_path: Path) -> None:
+    """As torchvision's ImageFolder: a class folder may be a link into another image set, a file a link; the
+    label is the linked folder's own name; a link back up the tree is walked once, not forever."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "dogs").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(elsewhere / "dogs" / "a.jpg")
+    Image.new("RGB", (32, 32)).save(elsewhere / "b.png")
+    root = tmp_path / "set"
+    (root / "n02").mkdir(parents=True)
+    (root / "n01").symlink_to(elsewhere / "dogs", target_is_directory=True)
+    (root / "n02" / "b.png").symlink_to(elsewhere / "b.png")
+    (root / "n02" / "loop").symlink_to(root, target_is_directory=True)  # a cycle
+    (root / "n02" / "dangling.jpg").symlink_to(tmp_path / "missing.jpg")
+    files = list_images(root)
+    assert [(f.path.relative_to(root).as_posix(), f.label) for f in files] == [
+        ("n01/a.jpg", "n01"), ("n02/b.png", "n02")]
+    assert all(f.path.is_absolute() for f in files)
 
 
 def test_corrupt_images_are_skipped_and_counted(tmp_path: Path) -> None:

@@ -170,8 +170,14 @@ def test_usage_errors(tmp_path: Path, env: dict[str, str]) -> None:
 @pytest.mark.slow
 def test_build_then_ingest(clean_graph: neo4j.Driver, neo4j_settings, real_circuit_dirs: list[Path],
                            tmp_path: Path, env: dict[str, str]) -> None:
-    """The engine path: the same settings as the shared fixture give the same circuit, written into Neo4j."""
-    args = ["--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(SMALL_IMAGES),
+    """The engine path: the same settings as the shared fixture give the same circuit, written into Neo4j. The
+    images are a folder of linked class folders (links into the shipped set), as people assemble image sets:
+    the same images, so the same circuit id."""
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for folder in sorted(SMALL_IMAGES.iterdir()):
+        (linked / folder.name).symlink_to(folder, target_is_directory=True)
+    args = ["--model", "efficientnet-lite0", "--classes", "Samoyed", "--images", str(linked),
             "--layers", ",".join(SMALL_LAYERS), "--tau", "6", "--k", "12", "--steps", "8", "--max-images", "3",
             "--max-neuron-groups", "4", "--device", "cpu", "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(ingest_main, args, env=env)
