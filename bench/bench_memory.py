@@ -120,7 +120,7 @@ def child_main(argv: list[str]) -> int:
 
 def class_folder(source: Path, class_name: str, max_images: int, work: Path) -> Path:
     """A folder holding only the class's labelled images (copies), so the build reads no other class."""
-    from neurflow.engine.models import imagenet_categories, resolve_class
+    from neurflow.classes import imagenet_categories, resolve_class
 
     info = resolve_class(class_name, imagenet_categories())
     candidates = [source / info.wnid] if info.wnid else []

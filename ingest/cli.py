@@ -22,7 +22,6 @@ from typing import Any
 import click
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
-from ingest.atlas import AtlasOptions, run_atlas
 from ingest.pipeline import ingest_folders, summary_table
 from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsCommand, lost_connection
@@ -98,6 +97,8 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
                                      batch_rows=batch_rows, echo=click.echo, verbose=verbose)
         else:
             assert class_list is not None and images is not None
+            from ingest.atlas import AtlasOptions, run_atlas  # the engine (torch) only when building
+
             atlas = AtlasOptions(out=out, cache_dir=predictions_cache, workers=workers, ray_address=ray_address,
                                  retries=retries, force=force, batch_rows=batch_rows, progress=not no_progress,
                                  writers=writers)

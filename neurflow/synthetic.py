@@ -69,7 +69,7 @@ PATCHES_PER_IMAGE = len(PATCH_BOXES)
 
 def _class_names() -> tuple[list[str], list[str] | None]:
     try:
-        from neurflow.engine.models import imagenet_categories, imagenet_wnids
+        from neurflow.classes import imagenet_categories, imagenet_wnids
 
         return imagenet_categories(), imagenet_wnids()
     except Exception:  # noqa: BLE001 - torchvision missing: invented names still make a usable circuit

@@ -18,7 +18,7 @@ MODEL_ENV = "NEURFLOW_LLM_MODEL"
 
 
 def _class_index(query: str) -> tuple[int, str]:
-    from neurflow.engine.models import imagenet_categories, resolve_class
+    from neurflow.classes import imagenet_categories, resolve_class
 
     target = resolve_class(query, imagenet_categories())
     return target.index, target.name

@@ -1,10 +1,13 @@
 """The `neurflow` command line: `build`, `models`, `classes`, and the command groups of the other cli modules.
 
-May import: click and every neurflow package; nothing imports it but ``neurflow.cli``.
+Commands that run a model (`mask`, `fidelity`, `debug`, `validate`) and `label` (the OpenAI client) are imported
+when they are called, so that `neurflow --help`, `query`, `db`, `browser`, `classes` and `models` start in well
+under a second, and no command that runs no model imports torch.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import warnings
@@ -13,21 +16,63 @@ from typing import Any
 
 import click
 
+from neurflow.classes import imagenet_categories, imagenet_wnids, resolve_class
 from neurflow.cli.db import db
 from neurflow.cli.errors import CleanErrorsGroup
-from neurflow.cli.experiments import debug, fidelity, mask
-from neurflow.cli.label import label
 from neurflow.cli.options import config_from_options, engine_options, split_list
 from neurflow.cli.query import browser, query
-from neurflow.cli.validate import validate
-from neurflow.engine.models import REGISTRY, ModelError, imagenet_categories, imagenet_wnids, resolve_class
+from neurflow.registry import REGISTRY, ModelError
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
-@click.group(cls=CleanErrorsGroup)
+#: Commands imported on use: name -> (module, the first line of its help, which `neurflow --help` lists without
+#: importing it). tests/cli/test_main.py checks each line against the command's own.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "mask": ("neurflow.cli.experiments",
+             "Mask (or retain) neuron groups of a class circuit and measure what the model loses."),
+    "fidelity": ("neurflow.cli.experiments",
+                 "The paper's fidelity study (Figure 5): mask or retain each layer's core neurons."),
+    "debug": ("neurflow.cli.experiments",
+              "Which neuron groups of a class circuit an image triggers: the paper's metric M per group."),
+    "validate": ("neurflow.cli.validate",
+                 "The paper's evidence for core concept neurons, recomputed on a class circuit (docs/validation.md)."),
+    "label": ("neurflow.cli.label",
+              "Label the neuron groups of a class circuit with a multimodal LLM and store the labels on the graph."),
+}
+
+
+class NeurflowGroup(CleanErrorsGroup):
+    """The top-level group: the commands of ``LAZY_COMMANDS`` are imported only when they run (or show their
+    own --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
+            self.add_command(getattr(module, cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                limit = formatter.width - 6 - len(name)
+                rows.append((name, click.utils.make_default_short_help(LAZY_COMMANDS[name][1], limit)))
+            else:
+                command = self.commands[name]
+                if not command.hidden:
+                    rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=NeurflowGroup)
 @click.version_option(package_name="neurflow")
 def main() -> None:
     """NeurFlow circuits of image classifiers: build them, store them in Neo4j, query and test them."""
@@ -127,7 +172,7 @@ def classes(model: str, search: str | None) -> None:
         click.echo(f"{index:4d}  {wnids[index]:10s}  {name}")
 
 
-for _command in (db, query, browser, mask, fidelity, debug, label, validate):
+for _command in (db, query, browser):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from neurflow.engine.config import (
     STEPS_TIE,
     STEPS_TOLERANCE,
     BuildConfig,
+    parse_layout_overrides,
     parse_steps,
 )
-from neurflow.engine.layouts import parse_layout_overrides
-from neurflow.engine.models import default_quadrature
+from neurflow.registry import default_quadrature
 
 F = TypeVar("F", bound=Callable[..., Any])
 

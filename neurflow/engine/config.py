@@ -1,15 +1,16 @@
 """Build settings shared by `neurflow build` and `neurflow-ingest`.
 
-May import: torch (the device's defaults) only.
+Plain values only (no torch), so that the command lines can parse and check them before any model loads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 QUADRATURES = ("gauss-legendre", "riemann-midpoint", "gauss-legendre-graded")
 RANKINGS = ("sum", "mean-abs")
@@ -172,3 +173,14 @@ def parse_steps(value: object) -> int | str:
 def group_space_of(params: Mapping[str, Any]) -> str:
     """The group space a circuit was built with, from its ``params``: a missing key means ``core``."""
     return str(params.get("group_space", LEGACY_GROUP_SPACE))
+
+
+def parse_layout_overrides(values: Iterable[str]) -> dict[str, str]:
+    """``LAYER=KIND`` strings (``--layout``) as a mapping; a ValueError names a malformed one."""
+    overrides: dict[str, str] = {}
+    for value in values:
+        layer, sep, kind = value.partition("=")
+        if not sep or not layer or kind not in LAYOUTS:
+            raise ValueError(f"--layout takes LAYER=KIND with KIND one of {', '.join(LAYOUTS)}, not {value!r}")
+        overrides[layer] = kind
+    return overrides

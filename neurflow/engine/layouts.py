@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from neurflow.engine.config import LAYOUTS
-from neurflow.engine.models import ModelError
+from neurflow.registry import ModelError
 
 SUPPORTED_SHAPES = ("[batch, channels, height, width], [batch, channels, length] or [batch, units] "
                     "(channels-first), [batch, height, width, channels] (channels-last) or [batch, tokens, dim] "
@@ -186,17 +186,6 @@ def known_layout(model: nn.Module, layer: str) -> NeuronLayout:
         raise ModelError(f"the neuron layout of layer {layer!r} is not known yet: run a forward pass through it "
                          "first (neurflow.engine.layouts.probe_layouts)")
     return known
-
-
-def parse_layout_overrides(values: Iterable[str]) -> dict[str, str]:
-    """``LAYER=KIND`` strings (``--layout``) as a mapping; a ValueError names a malformed one."""
-    overrides: dict[str, str] = {}
-    for value in values:
-        layer, sep, kind = value.partition("=")
-        if not sep or not layer or kind not in LAYOUTS:
-            raise ValueError(f"--layout takes LAYER=KIND with KIND one of {', '.join(LAYOUTS)}, not {value!r}")
-        overrides[layer] = kind
-    return overrides
 
 
 def assign_layouts(model: nn.Module, layers: Iterable[str], overrides: Mapping[str, str] | None = None,

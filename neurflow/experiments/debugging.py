@@ -33,11 +33,12 @@ import torch
 from tqdm import tqdm
 
 from neurflow.circuit import Circuit, ClassInfo, CoreNeuron, NeuronGroup, label_matches
-from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, PatchSet, ViewImage, predict_views
 from neurflow.engine.segments import record_activations
 from neurflow.experiments.channels import Channels, merge_channels, neuron_count, random_channels
 from neurflow.experiments.runner import MaskedRunner, view_inputs
+from neurflow.registry import ModelError
 
 EPSILON = 1e-3
 PROBE_SIZE = 5

@@ -22,12 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 from neurflow.circuit import ClassInfo
-from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ViewImage
 from neurflow.experiments.ablation import Ablation
 from neurflow.experiments.channels import Channels, neuron_count, random_channels
 from neurflow.experiments.effects import effect_of
 from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
+from neurflow.registry import ModelError
 
 SCOPES = ("single", "cumulative")
 

@@ -22,12 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 from neurflow.circuit import ClassInfo, ModelInfo
-from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import PatchSet, ViewImage
 from neurflow.experiments.ablation import Ablation
 from neurflow.experiments.channels import Channels, check_channels, neuron_count, random_channels
 from neurflow.experiments.effects import Effect, RandomEffects, effect_of, summarise_random
 from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
+from neurflow.registry import ModelError
 
 
 @dataclass

@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from neurflow.engine.layouts import NeuronLayout, first_tensor, forward_visiting, known_layout
-from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ViewImage, normalise
 from neurflow.engine.segments import channel_hooks, extract_segment, trace
 from neurflow.experiments.channels import Channels, check_channels
+from neurflow.registry import ModelError
 
 MODES = ("mask", "retain")
 

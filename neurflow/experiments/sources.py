@@ -16,8 +16,9 @@ from pathlib import Path
 import neo4j
 
 from neurflow.circuit import ClassInfo
+from neurflow.classes import imagenet_categories, resolve_class
 from neurflow.engine.layouts import assign_layouts
-from neurflow.engine.models import LoadedModel, imagenet_categories, resolve_class
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
 from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
 from neurflow.experiments.channels import Channels, merge_channels

@@ -12,8 +12,8 @@ import neo4j
 import pytest
 from click.testing import CliRunner, Result
 
+from neurflow.classes import imagenet_categories, resolve_class
 from neurflow.cli.main import main
-from neurflow.engine.models import imagenet_categories, resolve_class
 from neurflow.engine.patches import list_images
 from neurflow.format import load_circuit
 from neurflow.graph.circuits import CircuitNotFoundError, find_circuit

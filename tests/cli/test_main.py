@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from neurflow.cli.main import main
+from neurflow.cli.main import LAZY_COMMANDS, main
 from neurflow.format import load_circuit
 from tests.circuit_fixtures import SMALL_IMAGES
 
@@ -28,6 +32,40 @@ def test_classes_search() -> None:
     assert code == 0 and "207  n02099601   golden retriever" in out
     code, out = run("classes", "--search", "retreiver")
     assert code != 0 and "golden retriever" in out
+
+
+def test_commands_imported_on_use_are_listed_with_their_own_first_help_line() -> None:
+    code, out = run("--help")
+    assert code == 0 and all(f"  {name} " in out for name in LAZY_COMMANDS)
+    context = click.Context(main)
+    for name, (_, first_line) in LAZY_COMMANDS.items():
+        command = main.get_command(context, name)
+        assert command is not None and (command.help or "").splitlines()[0] == first_line
+
+
+# What each command imports, in a fresh interpreter: the modules of torch and of the model-running packages.
+IMPORTS = """
+import json, sys
+from click.testing import CliRunner
+from neurflow.cli.main import main
+CliRunner().invoke(main, sys.argv[1:])
+heavy = ("torch", "torchvision", "neurflow.engine.models", "neurflow.experiments", "openai")
+print(json.dumps(sorted({m.split(".")[0] if m.startswith("torch") else m for m in sys.modules
+                         if m.startswith(heavy)})))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["query", "--list"], ["models"], ["classes", "-s", "terrier"],
+                                  ["db", "--help"], ["browser", "--help"], ["query", "graph-stats", "--help"]])
+def test_commands_that_run_no_model_import_no_torch(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", IMPORTS, *args], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_command_that_runs_a_model_is_imported_when_called() -> None:
+    done = subprocess.run([sys.executable, "-c", IMPORTS, "mask", "--help"], capture_output=True, text=True,
+                          check=True)
+    assert "torch" in json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow  # builds a circuit with the pretrained model, through the command line

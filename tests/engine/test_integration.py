@@ -23,10 +23,11 @@ from neurflow.engine.integration import (
     integrate_until_stable,
     set_change,
 )
-from neurflow.engine.models import LoadedModel, Preprocessing
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, normalise
 from neurflow.engine.segments import extract_segment
 from neurflow.format import load_circuit, save_circuit
+from neurflow.registry import Preprocessing
 from tests.engine.option_parsing import parsing_command
 
 PREP = Preprocessing(resize=8, crop=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))

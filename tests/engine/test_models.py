@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurflow.engine.models import REGISTRY, ModelError, imagenet_categories, load_model, resolve_class
+from neurflow.classes import imagenet_categories, resolve_class
+from neurflow.engine.models import load_model
+from neurflow.registry import REGISTRY, ModelError
 
 
 def test_registry_has_the_papers_layer_lists() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurflow.engine.models import ModelError, load_model
+from neurflow.engine.models import load_model
 from neurflow.engine.segments import (
     channel_hooks,
     extract_segment,
@@ -17,6 +17,7 @@ from neurflow.engine.segments import (
     spatial_mean,
     trace,
 )
+from neurflow.registry import ModelError
 
 PAIRS = {
     # skip connections with a downsampling branch, and the pooling + flatten before the classifier

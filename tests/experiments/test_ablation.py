@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, PatchSet, list_images, load_views
 from neurflow.engine.segments import channel_hooks, record_activations
 from neurflow.experiments.ablation import Ablation, channel_means, mean_ablation, view_means
 from neurflow.experiments.masking import masking_experiment
 from neurflow.experiments.runner import MaskedRunner, view_inputs
 from neurflow.experiments.sources import experiment_ablation
+from neurflow.registry import ModelError
 from tests.circuit_fixtures import SMALL_IMAGES
 from tests.experiments.support import SAMOYED, all_hooks
 from tests.experiments.test_runner import tiny_loaded

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurflow.engine.models import ModelError
 from neurflow.experiments.channels import (
     check_channels,
     merge_channels,
@@ -13,6 +12,7 @@ from neurflow.experiments.channels import (
     parse_neurons,
     random_channels,
 )
+from neurflow.registry import ModelError
 
 
 def test_parse_and_merge_neurons() -> None:

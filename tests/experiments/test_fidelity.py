@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neurflow.circuit import ClassInfo
-from neurflow.engine.models import LoadedModel, ModelError
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import list_images, load_views
 from neurflow.experiments.fidelity import (
     fidelity_study,
@@ -18,6 +18,7 @@ from neurflow.experiments.fidelity import (
     summarise_fidelity,
     write_fidelity_csv,
 )
+from neurflow.registry import ModelError
 from tests.circuit_fixtures import SMALL_IMAGES, small_config
 from tests.experiments.support import SAMOYED
 

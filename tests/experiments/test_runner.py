@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from neurflow.engine.models import LoadedModel, ModelError, Preprocessing
+from neurflow.engine.models import LoadedModel
 from neurflow.experiments.runner import MaskedRunner
+from neurflow.registry import ModelError, Preprocessing
 from tests.experiments.support import all_hooks
 
 

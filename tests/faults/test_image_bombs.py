@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from neurflow.circuit import Circuit
-from neurflow.engine.models import Preprocessing
 from neurflow.engine.patches import list_images, load_views
 from neurflow.labelling.crops import PatchImages
+from neurflow.registry import Preprocessing
 from tests.labelling.support import tiny_circuit
 
 LIMIT = 60_000  # pixels

@@ -21,11 +21,12 @@ from tqdm import tqdm
 
 from neurflow.circuit import Circuit
 from neurflow.engine.config import LEGACY_GROUP_SPACE, BuildConfig
-from neurflow.engine.models import LoadedModel, Preprocessing
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, list_images, load_view
 from neurflow.errors import NeurflowError
 from neurflow.experiments.ablation import ABLATIONS
 from neurflow.format import file_sha256, find_circuits, load_circuit
+from neurflow.registry import Preprocessing
 
 
 @dataclass

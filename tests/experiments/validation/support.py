@@ -13,9 +13,10 @@ from torch import nn
 from neurflow.circuit import ClassInfo
 from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.config import BuildConfig
-from neurflow.engine.models import LoadedModel, Preprocessing
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, normalise
 from neurflow.experiments.validation.inputs import StudyInputs, record_means, study_inputs
+from neurflow.registry import Preprocessing
 
 # Inputs are the pixels themselves; a uniform patch resized to 8x8 stays uniform.
 THREE_PREP = Preprocessing(resize=8, crop=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
