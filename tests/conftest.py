@@ -8,8 +8,9 @@ Markers (their meaning is in pyproject.toml). A test is marked here, never by ha
 - `slow`: the real circuits or the real image set (real_circuit_dirs, shared_images), or when it or one of
   its fixtures loads the pretrained EfficientNet-Lite0 (`load_model("efficientnet-lite0")` without random
   weights) or builds circuits (`build_circuits`).
-A test that starts a server or a process of its own, or builds through a command line, carries its markers
-by hand. A test that loads the pretrained EfficientNet-Lite0 without the `slow` marker fails, so that
+A test that starts a server or a process of its own, builds through a command line or through
+`CircuitBuilder` on a real architecture, or takes more than ~3 s here for another reason (`--durations` tells),
+carries its markers by hand, with the reason beside the marker. A test that loads the pretrained EfficientNet-Lite0 without the `slow` marker fails, so that
 `-m "not slow and not neo4j"` stays fast.
 """
 

@@ -1,7 +1,9 @@
-"""A ViT end to end on real images: `neurflow build --random-weights`, `neurflow-ingest`, and with a user's
-weights file `neurflow-ingest`, `neurflow mask` and `neurflow fidelity` unchanged, against the real Neo4j.
+"""A ViT end to end on real images, with a user's weights file: `neurflow build`, `neurflow-ingest --from`,
+`neurflow mask` and `neurflow fidelity` unchanged, against the real Neo4j.
 
-Small settings keep it to minutes on a CPU: two layers below the head, two images, tau 3, k 6, N 4.
+One build (a ViT-B/16 forward over 2 x 59 patches is most of the time): two layers below the head, two images,
+tau 3, k 6, N 4. The random ViT head and `--random-weights` are covered by tests/engine/test_layouts.py and
+tests/engine/test_models.py; `neurflow-ingest` building a circuit by tests/ingest.
 """
 
 from __future__ import annotations
@@ -62,11 +64,15 @@ def test_a_vit_builds_ingests_and_runs_mask_and_fidelity(neo4j_driver: neo4j.Dri
     for source in sorted((shared_images / SAMOYED).iterdir())[:3]:
         (folder_of_three / source.name).symlink_to(source)
     images = str(folder_of_three.parent)
+    # A user's weights file (random ViT weights saved as a state dict).
+    weights = tmp_path / "vit.pth"
+    torch.save(load_model("vit_b_16", random_weights=True, seed=7, device="cpu").module.state_dict(), weights)
     built = tmp_path / "built"
-    result = succeeded(CliRunner().invoke(main, ["build", "-m", "vit_b_16", "--random-weights", "--images", images,
-                                                 "--out", str(built), *SMALL]))
+    result = succeeded(CliRunner().invoke(main, ["build", "-m", "vit_b_16", "--weights", str(weights), "--images",
+                                                 images, "--out", str(built), *SMALL]))
     [folder] = find_circuits(built)
     circuit = load_circuit(folder)
+    assert circuit.model.weights_id.startswith("sha256:")
     assert circuit.layouts == {"heads": "channels-first", "encoder.layers.encoder_layer_11": "tokens",
                                "encoder.layers.encoder_layer_10": "tokens"}
     # Neurons of the blocks are hidden units: indices below 768, not token positions (< 197 would not tell).
@@ -80,15 +86,6 @@ def test_a_vit_builds_ingests_and_runs_mask_and_fidelity(neo4j_driver: neo4j.Dri
     assert {name: layout for name, (layout, _) in layers.items()} == circuit.layouts
     assert layers["encoder.layers.encoder_layer_10"][1] == len(circuit.neurons["encoder.layers.encoder_layer_10"])
 
-    # A user's weights file: the same commands, unchanged.
-    weights = tmp_path / "vit.pth"
-    torch.save(load_model("vit_b_16", random_weights=True, seed=7, device="cpu").module.state_dict(), weights)
-    out = tmp_path / "ingested"
-    result = succeeded(CliRunner().invoke(ingest_main, ["-m", "vit_b_16", "--weights", str(weights), "--images",
-                                                        images, "--out", str(out), *SMALL], env=env))
-    [folder] = find_circuits(out)
-    circuit = load_circuit(folder)
-    assert circuit.model.weights_id.startswith("sha256:")
     group = circuit.groups_of_layer("encoder.layers.encoder_layer_11")[0]
     conn = ["--uri", neo4j_settings.uri, "--user", neo4j_settings.user, "--database", neo4j_settings.database,
             *(["--password", neo4j_settings.password] if neo4j_settings.password else [])]

@@ -15,10 +15,11 @@ from neurflow.circuit import Circuit
 from neurflow.engine import groups as grouping
 from neurflow.engine.builder import CircuitBuilder, build_circuits
 from neurflow.engine.config import BuildConfig, group_space_of
-from neurflow.engine.models import ModelError, load_model
+from neurflow.engine.models import load_model
 from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views, predict_views
 from neurflow.engine.segments import channel_hooks
 from neurflow.format import load_circuit
+from neurflow.registry import ModelError
 from tests.circuit_fixtures import SMALL_IMAGES, small_config
 from tests.engine.option_parsing import parsing_command
 
@@ -27,7 +28,8 @@ def test_circuit_structure(real_circuit_dirs: list[Path]) -> None:
     circuit = load_circuit(real_circuit_dirs[0])
     cfg = small_config()
     assert circuit.target.name == "Samoyed" and circuit.layers == cfg.layers
-    assert circuit.params["group_space"] == "paper"  # the default    assert [n.key for n in circuit.neurons["_fc"]] == ["_fc:258"]
+    assert circuit.params["group_space"] == "paper"  # the default
+    assert [n.key for n in circuit.neurons["_fc"]] == ["_fc:258"]
     assert 1 <= len(circuit.neurons["_blocks.15"]) <= cfg.tau
     assert len(circuit.neurons["_blocks.14"]) <= cfg.tau * len(circuit.neurons["_blocks.15"])
     for layer, neurons in circuit.neurons.items():
@@ -116,6 +118,7 @@ def test_runs_on_the_cpu_when_asked() -> None:
     assert load_model("resnet18", random_weights=True, device="cpu").device == torch.device("cpu")
 
 
+@pytest.mark.slow  # builds through CircuitBuilder on ResNet18: ~3 s here
 def test_kept_lower_maps_give_the_same_attributions_as_recomputing_them() -> None:
     """The maps kept from the recording pass are the prefix outputs: no budget and a budget agree."""
     layers = ["fc", "layer4.1", "layer4.0"]
@@ -188,6 +191,7 @@ def build_with_spies(tiny_resnet: tuple[Any, list[Any], torch.Tensor], space: st
     return circuit, recorded, calls
 
 
+@pytest.mark.slow  # builds two ResNet18 circuits through CircuitBuilder: ~3 s here
 def test_the_builder_clusters_in_the_configured_space(tiny_resnet: tuple[Any, list[Any], torch.Tensor],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     circuits = {}

@@ -12,17 +12,18 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from neurflow.engine.attribution import completeness_gap, integrated_gradients, quadrature
+from neurflow.engine.config import parse_layout_overrides
 from neurflow.engine.layouts import (
     NeuronLayout,
     assign_layouts,
     detect_layout,
     known_layout,
     neuron_means,
-    parse_layout_overrides,
     probe_layouts,
 )
-from neurflow.engine.models import REGISTRY, LoadedModel, ModelError, load_model
+from neurflow.engine.models import LoadedModel, load_model
 from neurflow.engine.segments import canonical_segment, channel_hooks, record_layers, trace
+from neurflow.registry import REGISTRY, ModelError
 
 VIT_BLOCKS = ["heads", "encoder.layers.encoder_layer_11", "encoder.layers.encoder_layer_10"]
 SWIN_BLOCKS = ["head", "features.7.1", "features.7.0", "features.6"]
@@ -143,6 +144,7 @@ def test_integrated_gradients_agree_with_captum_on_a_vit_block(vit_block: tuple[
         torch.testing.assert_close(ours[row], reference.sum(2)[0], rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow  # 64 nodes, two rules, on a ViT-B/16 block: ~11 s here
 def test_integrated_gradients_are_complete_on_a_vit_block_with_graded_nodes(
         vit_block: tuple[nn.Module, torch.Tensor]) -> None:
     segment, h = vit_block
@@ -199,3 +201,14 @@ def test_masking_a_hidden_unit_changes_exactly_that_unit(model: str, layer: str,
     assert (after[..., unit] == 0).all() and (before[..., unit] != 0).any()
     assert known_layout(loaded.module, layer).kind in ("tokens", "channels-last")
     assert not torch.equal(plain, masked)
+
+
+def test_random_weights_give_a_vit_whose_logits_depend_on_the_image(vit: LoadedModel) -> None:
+    """torchvision initialises ViT's head to zeros; `--random-weights` redraws it, so that attributions from
+    the logits are not all zero."""
+    head = vit.module.get_submodule("heads.head")
+    assert isinstance(head, nn.Linear) and head.weight.any()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        logits = vit.module(torch.randn(2, 3, 224, 224))
+    assert not torch.allclose(logits[0], logits[1])

@@ -180,6 +180,9 @@ def test_neo4j_killed_mid_write_then_restarted_the_rerun_finishes(
     settings = ConnectionSettings(config.uri, "neo4j", sc.read_password(config.data_dir), "neo4j")
     try:
         args, env = ingest_args(folder, settings, *BATCH)
+        # The killed server stays down: 2 s of the driver's retries instead of the default 30 s, which the
+        # test would only wait out (the setting is the one tests/faults/test_lost_server.py uses).
+        env["NEURFLOW_NEO4J_RETRY_SECONDS"] = "2"
         process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True)
         with open_driver(settings) as driver:
