@@ -14,3 +14,7 @@ class NeurflowError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class CircuitLookupError(NeurflowError, LookupError):
+    """No circuit, or several, fit what was asked, or its folder or images moved; the message says what to pass."""

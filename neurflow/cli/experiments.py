@@ -24,7 +24,6 @@ from neurflow.experiments.channels import parse_neurons
 from neurflow.experiments.masking import MaskingResult
 from neurflow.experiments.runner import MODES
 from neurflow.experiments.sources import (
-    circuit_folder,
     circuit_of_class,
     experiment_ablation,
     fidelity_inputs,
@@ -36,6 +35,7 @@ from neurflow.experiments.sources import (
 from neurflow.graph.circuits import CircuitRef
 from neurflow.graph.connection import ConnectionSettings, open_driver
 from neurflow.graph.experiments import GroupRef
+from neurflow.workbench.circuits import circuit_in_folder, ingested_folder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -377,7 +377,8 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     with open_driver(settings) as driver:
         loaded = _load(model, weights, device)
         ref = circuit_of_class(driver, loaded, target, circuit_id, settings.database)
-    folder = circuit_folder(ref, circuit_dir)
+    # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
+    folder = circuit_in_folder(circuit_dir, circuit_id=ref.id)[1] if circuit_dir else ingested_folder(ref)
     circuit = load_circuit(folder)
     vectors = load_vectors(folder)
     source = Path(image)

@@ -9,19 +9,14 @@ import click
 from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsCommand
 from neurflow.cli.options import split_list
+from neurflow.graph.connection import open_driver
 from neurflow.labelling import llm
 from neurflow.labelling.requests import DETAILS, LabelRequest, estimate_tokens, image_tokens
 from neurflow.labelling.run import LabelSettings, plan_requests, run_requests
-from neurflow.labelling.selection import choose_circuit
+from neurflow.workbench.circuits import class_of, locate_circuit
+from neurflow.workbench.client import GraphClient
 
 MODEL_ENV = "NEURFLOW_LLM_MODEL"
-
-
-def _class_index(query: str) -> tuple[int, str]:
-    from neurflow.classes import imagenet_categories, resolve_class
-
-    target = resolve_class(query, imagenet_categories())
-    return target.index, target.name
 
 
 def _describe(number: int, total: int, request: LabelRequest, detail: str, cached: bool | None) -> list[str]:
@@ -98,7 +93,7 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
       neurflow label -m efficientnet-lite0 -c Samoyed --dry-run
       neurflow label -m resnet50 -c 207 --base-url http://127.0.0.1:11434/v1 --llm-model llava:13b
     """
-    class_index, class_name = _class_index(class_)
+    target = class_of(class_)  # an unknown class fails before anything else
     try:
         options = LabelSettings(
             layers=split_list(layers), max_images=max_images, evolution_images=evolution_images,
@@ -109,34 +104,32 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
         raise click.BadParameter(str(error)) from error
     api_key = None if dry_run else llm.resolve_api_key(api_key_env)
 
-    driver = None
+    graph = None
     try:
-        if circuit_dir is None or not dry_run:
-            from neurflow.graph.connection import open_driver
-
-            driver = open_driver(settings)
-        circuit, folder = choose_circuit(driver, model, class_index, circuit_id, circuit_dir, settings.database,
-                                         class_name, graph=settings.describe())
+        if circuit_dir is None or not dry_run:  # a dry run on a folder needs no graph
+            graph = GraphClient(settings, open_driver(settings))
+        found = locate_circuit(graph, cls=target.index, model=model, circuit_id=circuit_id, folder=circuit_dir)
+        circuit, folder = found.circuit, found.folder
         requests = plan_requests(circuit, folder, options)
         cache = None if no_cache else llm.ResponseCache(cache_dir)
         client = llm.LLMClient(
             model=llm_model, base_url=base_url, api_key=api_key, api_key_env=api_key_env, timeout=timeout,
             retry=llm.RetryPolicy(max_retries=max_retries), cache=cache,
         )
-        click.echo(f"Circuit {circuit.id}: {circuit.model.name}, class {class_index} ({class_name}), {folder}")
+        click.echo(f"Circuit {circuit.id}: {circuit.model.name}, class {target.index} ({target.name}), {folder}")
         click.echo(f"{len(requests)} request(s) to {llm_model} at {client.base_url}")
         if dry_run:
             _dry_run(requests, client, options)
             return
-        report = run_requests(requests, client, options, driver=driver, database=settings.database,
-                              echo=click.echo)
+        report = run_requests(requests, client, options, driver=graph.driver if graph else None,
+                              database=settings.database, echo=click.echo)
         click.echo(
             f"Done: {report.requests} request(s), {report.sent} sent, {report.cached} from the cache; "
             f"{report.parsed} parsed, {report.unparsed} stored raw; {report.written} node(s)/edge(s) written."
         )
     finally:
-        if driver is not None:
-            driver.close()
+        if graph is not None:
+            graph.close()
 
 
 def _dry_run(requests: list[LabelRequest], client: llm.LLMClient, options: LabelSettings) -> None:

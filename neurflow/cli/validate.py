@@ -24,6 +24,7 @@ from neurflow.experiments.ablation import ABLATIONS
 from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.result import StudyResult
 from neurflow.graph.connection import ConnectionSettings
+from neurflow.workbench.client import GraphClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,71 +132,53 @@ def _given(**values: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the shared run
 
 
-def _circuit_folder(common: Common, settings: ConnectionSettings) -> Path:
-    """The circuit's folder: under --circuit-dir, or the graph's circuit of the class (the one rule)."""
-    from neurflow.experiments.sources import resolve_classes
-    from neurflow.experiments.validation.inputs import find_circuit_folder, recorded_circuit_folder
-
-    if common.circuit_dir is None and common.class_ is None:
-        raise click.UsageError("give --circuit-dir DIR, or -c CLASS (and -m MODEL) for the graph's circuit")
-    target = resolve_classes([common.class_])[0] if common.class_ else None
-    if common.circuit_dir is not None:
-        return find_circuit_folder(common.circuit_dir, target.index if target else None, common.model,
-                                   common.circuit_id)
-    assert target is not None
-    from neurflow.graph.circuits import find_circuit
-    from neurflow.graph.connection import open_driver
-
-    with open_driver(settings) as driver:
-        ref = find_circuit(driver, common.model, target.index, common.circuit_id, settings.database, target.name)
-    return recorded_circuit_folder(ref.id, ref.folder)
-
-
-def _check_recordable(circuit_id: str, settings: ConnectionSettings) -> None:
+def _check_recordable(graph: GraphClient, circuit_id: str) -> None:
     """Before the long work: the circuit must be a complete circuit of the graph to be recorded."""
     from neurflow.graph.circuits import CircuitNotFoundError, circuit_by_id
-    from neurflow.graph.connection import open_driver
 
-    with open_driver(settings) as driver:
-        try:
-            circuit_by_id(driver, circuit_id, settings.database)
-        except CircuitNotFoundError as error:
-            raise CircuitNotFoundError(f"{error}: ingest it (`neurflow-ingest`), or pass --no-record") from error
-
-
-def _record(result: StudyResult, common: Common, csv_path: Path, png_path: Path,
-            settings: ConnectionSettings) -> str:
-    from neurflow.experiments.validation.records import validation_properties
-    from neurflow.graph.connection import open_driver
-    from neurflow.graph.validation import write_validation_study
-
-    props = validation_properties(result, common.ablation, csv_path, png_path)
-    with open_driver(settings) as driver:
-        return write_validation_study(driver, props, settings.database)
+    try:
+        circuit_by_id(graph.driver, circuit_id, graph.database)
+    except CircuitNotFoundError as error:
+        raise CircuitNotFoundError(f"{error}: ingest it (`neurflow-ingest`), or pass --no-record") from error
 
 
 def _run_study(study: str, common: Common, settings: ConnectionSettings,
                run: Callable[[StudyInputs, list[str]], StudyResult],
                plot: Callable[[StudyResult, Path], Path]) -> None:
     from neurflow.experiments.validation.inputs import study_inputs, study_layers
+    from neurflow.experiments.validation.records import validation_properties
     from neurflow.experiments.validation.result import write_csv
-    from neurflow.format import load_circuit
+    from neurflow.graph.connection import open_driver
+    from neurflow.graph.validation import write_validation_study
+    from neurflow.workbench.circuits import locate_circuit
 
-    folder = _circuit_folder(common, settings)
-    circuit = load_circuit(folder)
-    layers = study_layers(circuit, common.layers)
-    if common.record:
-        _check_recordable(circuit.id, settings)
-    click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "
-               f"{circuit.model.weights_id}) in {folder}; layers {', '.join(layers)}"
-               + (f"; {common.ablation} ablation" if common.ablation else ""), err=True)
-    inputs = study_inputs(folder, weights=common.weights, device=common.device,
-                          ablation=common.ablation or "zero", images=common.images, progress=common.progress)
-    result = run(inputs, layers)
-    out = Path(common.out) if common.out else Path("runs") / "validation" / f"{study}-{circuit.id}"
-    csv_path = write_csv(result, out / f"{study}.csv")
-    png_path = plot(result, out / f"{study}.png")
-    study_id = _record(result, common, csv_path, png_path, settings) if common.record else None
+    if common.circuit_dir is None and common.class_ is None:
+        raise click.UsageError("give --circuit-dir DIR, or -c CLASS (and -m MODEL) for the graph's circuit")
+    # One connection for the look-up and the record; none for a folder's circuit that is not recorded.
+    graph = GraphClient(settings, open_driver(settings)) if common.record or common.circuit_dir is None else None
+    try:
+        found = locate_circuit(None if common.circuit_dir else graph, cls=common.class_, model=common.model,
+                               circuit_id=common.circuit_id, folder=common.circuit_dir)
+        circuit, folder = found.circuit, found.folder
+        layers = study_layers(circuit, common.layers)
+        if graph is not None and common.record:
+            _check_recordable(graph, circuit.id)
+        click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "
+                   f"{circuit.model.weights_id}) in {folder}; layers {', '.join(layers)}"
+                   + (f"; {common.ablation} ablation" if common.ablation else ""), err=True)
+        inputs = study_inputs(folder, weights=common.weights, device=common.device,
+                              ablation=common.ablation or "zero", images=common.images, progress=common.progress)
+        result = run(inputs, layers)
+        out = Path(common.out) if common.out else Path("runs") / "validation" / f"{study}-{circuit.id}"
+        csv_path = write_csv(result, out / f"{study}.csv")
+        png_path = plot(result, out / f"{study}.png")
+        study_id = None
+        if graph is not None and common.record:
+            props = validation_properties(result, common.ablation, csv_path, png_path)
+            study_id = write_validation_study(graph.driver, props, graph.database)
+    finally:
+        if graph is not None:
+            graph.close()
     _print(result, csv_path, png_path, study_id)
 
 

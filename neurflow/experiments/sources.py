@@ -3,7 +3,7 @@
 circuit's folder on disk.
 
 The commands call these and only parse arguments and print. Errors are NeurflowErrors whose message says what
-to pass instead. May import the engine, ``neurflow.format``, ``neurflow.graph`` (reads) and this package.
+to pass instead.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images
 from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
 from neurflow.experiments.channels import Channels, merge_channels
 from neurflow.experiments.records import model_key_of
-from neurflow.format import find_circuits, load_circuit
 from neurflow.graph.circuits import CircuitNotFoundError, CircuitRef, circuit_by_id, find_circuit
 from neurflow.graph.experiments import GroupRef, circuit_groups, circuit_images, core_neurons, resolve_groups
 
@@ -116,18 +115,6 @@ def experiment_ablation(loaded: LoadedModel, kind: str, layers: Sequence[str], c
     if not views:
         raise DataError(f"no readable image in the reference folder {folder}")
     return mean_ablation(loaded, layers, class_views, views, str(folder), batch_size, progress)
-
-
-def circuit_folder(ref: CircuitRef, circuit_dir: str | Path | None) -> Path:
-    """The folder of circuit ``ref`` (its vectors.npz holds what metric M needs): as recorded at
-    ingestion, or found under ``circuit_dir``."""
-    candidates = find_circuits(circuit_dir) if circuit_dir else [Path(ref.folder)] if ref.folder else []
-    for folder in candidates:
-        if (folder / "circuit.json").is_file() and load_circuit(folder).id == ref.id:
-            return folder
-    where = f"under {circuit_dir}" if circuit_dir else f"at {ref.folder} (recorded at ingestion)"
-    raise DataError(f"the folder of circuit {ref.id} is not {where}; metric M needs its vectors.npz: "
-                    "pass --circuit-dir")
 
 
 # --------------------------------------------------------------------------- what `neurflow mask` masks

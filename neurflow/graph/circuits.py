@@ -16,13 +16,13 @@ from typing import Any
 
 import neo4j
 
-from neurflow.errors import NeurflowError
+from neurflow.errors import CircuitLookupError
 from neurflow.graph.statements import statement
 
 READ = neo4j.RoutingControl.READ
 
 
-class CircuitNotFoundError(NeurflowError, LookupError):
+class CircuitNotFoundError(CircuitLookupError):
     """No complete circuit matches; the message names what the graph holds instead."""
 
 

@@ -20,10 +20,10 @@ from click.testing import CliRunner, Result
 
 from neurflow.cli.main import main
 from neurflow.engine.segments import layer_output
+from neurflow.errors import CircuitLookupError
 from neurflow.experiments.validation.inputs import (
     StudyInputError,
     circuit_config,
-    find_circuit_folder,
     study_inputs,
 )
 from neurflow.format import load_circuit
@@ -32,6 +32,7 @@ from neurflow.graph.deletion import clear_graph
 from neurflow.graph.named_queries import run_query
 from neurflow.graph.validation import circuit_validation_studies
 from neurflow.graph.writer import write_circuit
+from neurflow.workbench.circuits import circuit_in_folder
 from tests.circuit_fixtures import REAL_CLASSES, SMALL_IMAGES, small_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -195,7 +196,7 @@ def test_errors_are_one_line(graph: dict[str, Path], neo4j_settings: ConnectionS
     fails(["k-sensitivity", "-c", "Samoyed", "--circuit-id", "0123456789abcdef"], r"no circuit '0123456789abcdef'")
     fails(["k-sensitivity", "--circuit-dir", str(tmp_path)], r"no circuit under")
     fails(["k-sensitivity", "--circuit-dir", str(graph["Samoyed"].parent), "--no-record"],
-          r"2 circuits under .* Pass -c CLASS")
+          r"2 circuits under .* Pass the class \(-c\)")
     fails(["k-sensitivity", "--circuit-dir", str(graph["Samoyed"]), "--layers", "_blocks.14", "--no-record"],
           r"'_blocks.14' is not an upper layer .* choose from _fc, _blocks.15")
     fails(["k-sensitivity", "--no-record"], r"give --circuit-dir DIR, or -c CLASS", code=2)
@@ -275,17 +276,17 @@ def test_study_inputs_refuse_other_weights_and_changed_images(tiny_circuit_dirs:
         study_inputs(copy, device="cpu", progress=False)
 
 
-def test_find_circuit_folder_picks_one_circuit(tiny_circuit_dirs: list[Path]) -> None:
+def test_the_one_circuit_of_a_folder_is_found(tiny_circuit_dirs: list[Path]) -> None:
     root = tiny_circuit_dirs[0].parent
     by_class = {load_circuit(f).target.index: f for f in tiny_circuit_dirs}
     for index, folder in by_class.items():
-        assert find_circuit_folder(root, index) == folder
-        assert find_circuit_folder(root, circuit_id=load_circuit(folder).id) == folder
-    assert find_circuit_folder(tiny_circuit_dirs[0]) == tiny_circuit_dirs[0]
-    with pytest.raises(StudyInputError, match="2 circuits under"):
-        find_circuit_folder(root)
-    with pytest.raises(StudyInputError, match="no circuit under .* fits"):
-        find_circuit_folder(root, model="resnet50")
+        assert circuit_in_folder(root, index)[1] == folder
+        assert circuit_in_folder(root, circuit_id=load_circuit(folder).id)[1] == folder
+    assert circuit_in_folder(tiny_circuit_dirs[0])[1] == tiny_circuit_dirs[0]
+    with pytest.raises(CircuitLookupError, match="2 circuits under"):
+        circuit_in_folder(root)
+    with pytest.raises(CircuitLookupError, match="no circuit under .* fits"):
+        circuit_in_folder(root, model="resnet50")
 
 
 def test_the_circuits_build_settings_round_trip(tiny_circuit_dirs: list[Path]) -> None:

@@ -2,9 +2,6 @@
 
 ``StudyInputs`` is built by :func:`study_inputs` from a circuit folder (a built circuit, or the folder the
 graph's circuit was ingested from). The studies only read it.
-
-May import: torch, numpy, Pillow, tqdm, the engine, the core modules (never the graph: the CLI resolves a graph
-circuit to its folder first).
 """
 
 from __future__ import annotations
@@ -23,9 +20,9 @@ from neurflow.circuit import Circuit
 from neurflow.engine.config import LEGACY_GROUP_SPACE, BuildConfig
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, list_images, load_view
-from neurflow.errors import NeurflowError
+from neurflow.errors import CircuitLookupError
 from neurflow.experiments.ablation import ABLATIONS
-from neurflow.format import file_sha256, find_circuits, load_circuit
+from neurflow.format import file_sha256, load_circuit
 from neurflow.registry import Preprocessing
 
 
@@ -60,8 +57,9 @@ RUNTIME_SETTINGS = frozenset({"model", "weights", "random_weights", "device", "b
                               "map_cache_mb", "extra"})
 
 
-class StudyInputError(NeurflowError, ValueError):
-    """A circuit whose model, weights or images cannot be reproduced here; the message says what to pass."""
+class StudyInputError(CircuitLookupError, ValueError):
+    """A circuit whose model, weights or images cannot be reproduced here; the message says what to pass. A
+    :class:`~neurflow.errors.CircuitLookupError`, like every failure to find or open a circuit."""
 
 
 def study_inputs(
@@ -191,36 +189,6 @@ def record_means(inputs: StudyInputs, progress: bool = True) -> dict[str, np.nda
 
 
 # --------------------------------------------------------------------------- which circuit, which layers
-
-
-def find_circuit_folder(root: str | Path, class_index: int | None = None, model: str | None = None,
-                        circuit_id: str | None = None) -> Path:
-    """The one circuit folder under ``root`` (``root`` itself, or a folder of circuits) of the class, model
-    (name or ``name@weightsId``) and id asked for; an error lists the candidates when none or several fit."""
-    candidates = [(folder, load_circuit(folder)) for folder in find_circuits(root)]
-    if not candidates:
-        raise StudyInputError(f"no circuit under {root}: build one with `neurflow build`")
-    fitting = [
-        (folder, circuit) for folder, circuit in candidates
-        if (class_index is None or circuit.target.index == class_index)
-        and (model is None or model in (circuit.model.name, circuit.model.key))
-        and (circuit_id is None or circuit.id == circuit_id)
-    ]
-    if len(fitting) == 1:
-        return fitting[0][0]
-    shown = "; ".join(f"{c.id} ({c.target.name}, {c.model.name}) in {f}" for f, c in (fitting or candidates)[:8])
-    if not fitting:
-        raise StudyInputError(f"no circuit under {root} fits the class, model and id asked for. There: {shown}")
-    raise StudyInputError(f"{len(fitting)} circuits under {root} fit: {shown}. Pass -c CLASS or --circuit-id ID")
-
-
-def recorded_circuit_folder(circuit_id: str, folder: str | None) -> Path:
-    """The folder a graph circuit was ingested from, checked to still hold that circuit."""
-    if folder and (Path(folder) / "circuit.json").is_file() and load_circuit(folder).id == circuit_id:
-        return Path(folder)
-    where = f"at {folder}, where it was ingested from" if folder else "recorded in the graph"
-    raise StudyInputError(f"the folder of circuit {circuit_id} is not {where}: pass --circuit-dir DIR "
-                          "(the circuit's folder, or a folder of circuits)")
 
 
 def study_layers(circuit: Circuit, layers: Sequence[str] | None = None) -> list[str]:
