@@ -5,9 +5,6 @@ For each planned class (``neurflow.engine.atlas``: its images and its circuit id
 its complete circuit is already in the graph: *skipped*; its folder is already saved under ``--out``: written
 from the folder (*from folder*, nothing rebuilt); else *built*, then written. A class that fails is reported
 and built again up to ``retries`` times; the others go on. A summary line counts each kind.
-
-May import: neo4j, ``neurflow.engine``, ``neurflow.format``, ``neurflow.graph``, ``neurflow.pictures``,
-``ingest.pipeline``, ``ingest.workers`` (Ray, optional); no click.
 """
 
 from __future__ import annotations

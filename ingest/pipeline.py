@@ -1,7 +1,5 @@
 """Ingestion glue: circuit folders -> Neo4j, with per-class progress and a summary table.
 
-May import: neo4j, ``neurflow.format`` and ``neurflow.graph`` (no click: ``ingest/cli.py`` is the command).
-
 >>> from ingest.pipeline import ingest_folders, summary_table             # doctest: +SKIP
 >>> results = ingest_folders(driver, find_circuits("circuits/"))           # doctest: +SKIP
 >>> print(summary_table(results))                                           # doctest: +SKIP

@@ -5,8 +5,6 @@ soon as it is saved, to write it into Neo4j while the others build.
 ``workers=N`` starts a local Ray with N actors: one GPU each when there are GPUs, else the CPU cores split
 between them (``torch.set_num_threads``). ``address`` joins an existing cluster (``ray start --head``); its
 workers must see the image folder and ``--out`` at the same paths (a shared file system).
-
-May import: ray (optional), torch, ``neurflow.engine``, ``neurflow.format``, ``neurflow.pictures``; no Neo4j.
 """
 
 from __future__ import annotations

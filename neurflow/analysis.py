@@ -5,8 +5,6 @@ the class logit's attribution that reaches it through the circuit, summed over a
 circuit that keeps what carries a given share of it, the group-edge shares (written on ``FLOWS_TO`` edges) and
 the strongest paths up to the logit and down to the lowest layer. Used by the graph writer, the pictures,
 labelling and debugging.
-
-May import: numpy and ``neurflow.circuit`` only (no torch, no neo4j).
 """
 
 from __future__ import annotations

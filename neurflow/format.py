@@ -7,8 +7,6 @@ A circuit folder holds:
   (``act/<layer>``, rows = patch ids, columns = ``channels/<layer>``) and the semantic groups' representative
   vectors (``sg/<layer>``, rows in ``sgkeys/<layer>`` order);
 - ``thumbnails/<patch id>.jpg``: small JPEGs of every patch that appears in a concept.
-
-May import: numpy, Pillow, ``neurflow.circuit``, ``neurflow.errors``; no torch, Neo4j or subpackage.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
 """Pictures: patch montages of groups and a layered drawing of a class circuit.
-
-May import: matplotlib, numpy, Pillow, ``neurflow.circuit``, ``neurflow.analysis``, ``neurflow.format``; no
-torch, Neo4j, subpackage.
 """
 
 from __future__ import annotations

@@ -11,9 +11,6 @@ Lower neurons are drawn from a per-layer popularity that depends on ``seed`` onl
 classes share neurons the way real ones do, most of all in the small, generic lower layers. Images carry a
 folder label: the class's wnid, or (``foreign_fraction`` of them) another class's wnid.
 
-May import: numpy, ``neurflow.circuit``, and the engine's ``groups`` and ``patches`` (the group edges and
-patch boxes of a real build, so that synthetic circuits cannot drift from real ones).
-
 >>> from neurflow.synthetic import synthetic_circuit
 >>> c = synthetic_circuit(207, tau=4, k=6, layers=["_fc", "_blocks.15", "_blocks.14"])
 >>> c.target.name, c.layers[0], [n.channel for n in c.neurons["_fc"]]

@@ -24,13 +24,14 @@ from neurflow.graph.named_queries import (
     QueryError,
     QueryTimeoutError,
     bind_params,
+    describe_queries,
     list_queries,
     load_query,
     parse_param_options,
     refuse_load_csv,
     run_query,
 )
-from neurflow.graph.query_output import FORMATS, describe_queries, format_rows
+from neurflow.graph.query_output import FORMATS, format_rows
 
 BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
 GUIDE = "neurflow-guide.html"

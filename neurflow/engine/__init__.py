@@ -3,8 +3,4 @@
 ``models`` (loading, class names), ``patches`` (images and their 59 crops), ``segments`` (torch.fx segments
 between layers, recording and masking hooks), ``attribution`` (batched integrated gradients), ``groups``
 (semantic and neuron groups, edge weights), ``config`` (the build settings) and ``builder`` (the pipeline).
-
-May import: torch, torchvision, numpy, scipy, scikit-learn, Pillow, tqdm, ``neurflow.circuit``,
-``neurflow.format``, ``neurflow.errors``. Never the graph, experiments, labelling or cli packages, nor click
-(import-linter contracts in pyproject.toml).
 """

@@ -6,9 +6,6 @@ The predictions of a folder are cached per model and weights, keyed by each imag
 circuit id before the build, which lets an ingestion skip a class whose circuit is already in the graph or
 already saved under ``--out``.
 
-May import: torch, numpy, the engine's config, models, patches and builder; ``neurflow.circuit``,
-``neurflow.format``, ``neurflow.pictures``.
-
 >>> loaded = load_model("efficientnet-lite0")                                       # doctest: +SKIP
 >>> predictions = predict_folder(loaded, list_images("imagewoof-val"), PredictionCache(cache_dir, loaded))  # doctest: +SKIP
 >>> plans = plan_classes(loaded, config, ["all"], predictions)                       # doctest: +SKIP

@@ -12,8 +12,6 @@ Why graded nodes: a block that starts with LayerNorm (ViT, Swin) sees LN(alpha h
 except for its epsilon, so f(alpha h) jumps from f(0) to nearly its alpha = 0.01 value within alpha ~ 1e-7..1e-5.
 Uniform nodes never land there: on a ViT-B/16 block the completeness gap stays at 40-120 % of f(h) - f(0) for
 N = 8..64, while the graded rule reaches 0.1-0.3 % at N = 64 (tests/engine/test_layouts.py, docs/layouts.md).
-
-May import: torch, numpy, ``neurflow.engine.layouts``.
 """
 
 from __future__ import annotations

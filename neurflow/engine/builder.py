@@ -1,7 +1,5 @@
 """Builds NeurFlow class circuits: the pipeline that ties models, patches, hooks, attribution and groups.
 
-May import: torch, numpy, Pillow, tqdm, ``neurflow.circuit``, ``neurflow.format``, the other engine modules.
-
 >>> from neurflow.engine.config import BuildConfig
 >>> from neurflow.engine.builder import build_circuits
 >>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),

@@ -2,8 +2,6 @@
 
 What is clustered depends on the group space (``BuildConfig.group_space``, docs/grouping.md):
 :func:`semantic_group_features` and :func:`neuron_group_features` give the clustering inputs of both spaces.
-
-May import: numpy, scipy, scikit-learn, ``neurflow.circuit``.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ the targets not yet settled get the next one. A target settles at a level N (nev
 
 A target keeps the attributions of the level it settled at, or of ``steps_max`` (then recorded as unsettled).
 What a pair used is a :class:`PairIntegration`, written into the circuit (``Circuit.integration``).
-
-May import: numpy only.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ so that integrated gradients, knock-outs and groups are written once: :meth:`Neu
 A layer's layout is found from the shape of its output and the type of its module (:func:`detect_layout`),
 overridable per layer (:func:`assign_layouts`, ``--layout LAYER=KIND``), and remembered on the layer's module so
 that every hook and segment of the process reads the same one.
-
-May import: torch, ``neurflow.engine.config``, ``neurflow.engine.models``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
 """Model registry: loading, weights identity, preprocessing, class and layer names.
 
-May import: torch, torchvision, the EfficientNet-Lite0 packages, ``neurflow.circuit``, ``neurflow.errors``.
-
 >>> from neurflow.engine.models import load_model
 >>> loaded = load_model("resnet18", random_weights=True)
 >>> loaded.layers[:2]

@@ -4,8 +4,6 @@ Every image is seen as the model sees it (shorter side resized, centre crop: the
 model predicts as the class (or the folder labels so), most confident first. A view's patches are squares of
 100/50/25 % of its side at 50 % overlap (1 + 9 + 49 = 59), each resized to the input size. A patch keeps its
 image's path and sha256, its box in the original image's pixels, and its scale.
-
-May import: torch, torchvision, Pillow, ``neurflow.circuit``, ``neurflow.errors``, ``neurflow.engine.models``.
 """
 
 from __future__ import annotations

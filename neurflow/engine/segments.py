@@ -10,8 +10,6 @@
   (:mod:`neurflow.engine.layouts`), so that attribution and knock-outs read every layout alike.
 - :func:`channel_hooks`: forward hooks that ablate channels (masking): set them to zero, or to a given value
   per channel (e.g. its mean), removed on exit.
-
-May import: torch, ``neurflow.engine.models``, ``neurflow.engine.layouts``.
 """
 
 from __future__ import annotations

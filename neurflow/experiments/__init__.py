@@ -4,8 +4,4 @@
 - ``masking``, ``fidelity``, ``debugging``: the three experiments (pure functions of a loaded model);
 - ``sources``: which circuit, neurons and images an experiment uses (graph reads, image folders);
 - ``records``: results as graph records, written through ``neurflow.graph.experiments``.
-
-May import: the engine, ``neurflow.circuit``, ``neurflow.format``, ``neurflow.analysis`` and ``neurflow.graph``.
-This package holds no Cypher and never imports the cli or labelling packages (checked by import-linter, see
-pyproject.toml).
 """

@@ -15,8 +15,6 @@ float tensor per layer, the value :func:`neurflow.engine.segments.channel_hooks`
 :class:`~neurflow.experiments.runner.MaskedRunner`) and the validation studies' knockout put in place of a
 channel. Every input has the model's input size, so every map of a layer has the same number of positions and
 the mean of the per-input spatial means is the mean over inputs and positions.
-
-May import torch, tqdm and the engine.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Sets of channels (neurons) per layer: parsed from text, merged, checked and drawn at random.
 
 A channel set maps a layer to its chosen channels, e.g. ``{"_blocks.15": [3, 17]}``. Pure functions of
-plain values and numpy's random generator; may import ``neurflow.engine.models`` (for ModelError) only.
+plain values and numpy's random generator.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ Metric M of a neuron group G on a crop x::
 The score of G on an image is the maximum of M over the image's 59 crops (the same crops as the circuit's
 patches, :class:`~neurflow.engine.patches.PatchSet`); crops with M at or above G's threshold (0.8 unless set
 per group) are outlined in the picture. See docs/experiments.md for how the authors' code differs.
-
-May import torch, the engine, ``neurflow.circuit`` and this package's channels and runner.
 """
 
 from __future__ import annotations

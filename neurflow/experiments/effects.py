@@ -1,7 +1,7 @@
 """What a mask does to a class: logits before and after compared (:class:`Effect`), and the spread of the
 same mask with random neurons (:class:`RandomEffects`).
 
-Pure functions of logit tensors. May import torch, numpy and :mod:`neurflow.experiments.channels`.
+Pure functions of logit tensors.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ random neurons; its summary over classes, CSV and four-panel plot. Masked neuron
 set to their mean (:class:`~neurflow.experiments.ablation.Ablation`).
 
 Pure functions of a :class:`~neurflow.engine.models.LoadedModel`, views and core neurons; rows are
-dataclasses (``to_dict()`` for JSON). May import torch, the engine and the other modules of this package.
+dataclasses (``to_dict()`` for JSON).
 
 >>> rows = fidelity_study(loaded, target, views, {"_fc": [258], "_blocks.15": [3, 17]})   # doctest: +SKIP
 >>> write_fidelity_csv(rows, "fidelity/fidelity.csv")                                    # doctest: +SKIP

@@ -4,7 +4,7 @@ Masked channels are zeroed, or set to their mean (:class:`~neurflow.experiments.
 
 Everything here is a pure function of a :class:`~neurflow.engine.models.LoadedModel`, a few views and a set of
 channels; results are dataclasses (``to_dict()`` for JSON). Logits under masks come from
-:class:`~neurflow.experiments.runner.MaskedRunner`. May import torch, the engine and this package.
+:class:`~neurflow.experiments.runner.MaskedRunner`.
 
 >>> from neurflow.engine.models import load_model
 >>> loaded = load_model("efficientnet-lite0")                                        # doctest: +SKIP

@@ -2,8 +2,7 @@
 FidelityResult nodes, and the calls that write them (:mod:`neurflow.graph.experiments`).
 
 Neo4j properties are numbers, strings and lists of them, never maps: nested results (per draw, per image) are
-kept as JSON text (``resultJson``) and NaN is stored as null. May import the engine (for LoadedModel), the
-other modules of this package and ``neurflow.graph`` (no Cypher here).
+kept as JSON text (``resultJson``) and NaN is stored as null.
 """
 
 from __future__ import annotations

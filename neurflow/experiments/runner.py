@@ -12,8 +12,6 @@ A :class:`MaskedRunner` computes the model's logits of a fixed set of inputs und
 whole model once, keeps the output of the lowest masked layer and afterwards only runs the rest of the
 model (a segment cut out of the model's torch.fx graph), with the hooks on the same modules. It checks
 that the segment reproduces the model's logits and otherwise runs the whole model every time.
-
-May import: torch, the engine and :mod:`neurflow.experiments.channels`.
 """
 
 from __future__ import annotations

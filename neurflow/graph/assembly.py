@@ -3,8 +3,6 @@
 ``mvn dependency:copy-dependencies`` copies Neo4j and Neo4j Browser into a cache folder once
 (``neurflow.graph.server_config.neo4j_home``); the packaged ``pom.xml`` and ``neo4j.conf`` templates live in
 ``neurflow/resources/neo4j/``.
-
-May import: ``neurflow.graph.server_config``.
 """
 
 from __future__ import annotations

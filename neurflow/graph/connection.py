@@ -2,8 +2,6 @@
 
 Settings come from explicit values, then ``NEO4J_URI/USER/PASSWORD/DATABASE``, then the local server of
 ``neurflow db start``, whose password is only sent to that server itself: see :func:`resolve_connection`.
-
-May import: neo4j, ``neurflow.errors``, ``neurflow.graph.server_config``, ``neurflow.graph.server``.
 """
 
 from __future__ import annotations

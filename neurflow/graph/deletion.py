@@ -1,8 +1,5 @@
 """Deleting from the graph: one circuit with everything scoped to it, the parts of a circuit whose node is
 kept for a new write, or the whole graph.
-
-May import: neo4j, ``neurflow.graph.statements``, ``neurflow.graph.server_config`` (the default database name),
-``neurflow.graph.schema`` (its errors).
 """
 
 from __future__ import annotations

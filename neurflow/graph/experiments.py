@@ -15,8 +15,6 @@ Writes (one managed write transaction each) take properties already built
     (:FidelityStudy {id, createdAt, draws, seed, csvPath, pngPath, ...})
         -[:OF_MODEL]->(:Model), -[:FOR_CLASS]->(:Class), -[:ON_CIRCUIT]->(:Circuit),
         -[:HAS_RESULT]->(:FidelityResult {classIndex, layer, scope, mode, coreRelative, ...})-[:AT_LAYER]->(:Layer)
-
-May import: neo4j, ``neurflow.errors`` and ``neurflow.graph``; plain values in and out.
 """
 
 from __future__ import annotations

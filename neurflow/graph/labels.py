@@ -3,9 +3,6 @@
 
 The statements are ``cypher/labels/*.cypher``. Callers pass plain values (ids, strings, dicts); what the LLM was
 asked and how its answer was read is ``neurflow.labelling``'s business, which calls these functions.
-
-May import: ``neo4j`` and ``neurflow.graph.statements``. Never torch, click, or the engine, experiments,
-labelling or cli packages.
 """
 
 from __future__ import annotations

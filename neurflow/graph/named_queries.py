@@ -111,6 +111,16 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def describe_queries(infos: Sequence[QueryInfo]) -> str:
+    """The text of ``neurflow query --list``."""
+    blocks = []
+    for info in infos:
+        lines = [info.name, f"    {info.description}"]
+        lines += [f"    --param {p.signature()}: {p.description}" for p in info.params]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def queries_dir() -> Path:
     """The folder of named queries: ``$NEURFLOW_QUERIES``, else the ones installed with neurflow.
 

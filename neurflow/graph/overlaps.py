@@ -3,8 +3,6 @@
 Groups of complete circuits of other classes of the same model, in the same layer below the logit, get an
 edge when the Jaccard index of their member neurons is at least :data:`OVERLAP_MIN_JACCARD` (recorded on the
 DataModel node by :mod:`neurflow.graph.schema`).
-
-May import: neo4j, ``neurflow.graph.statements``, ``neurflow.graph.rows``.
 """
 
 from __future__ import annotations
@@ -14,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import neo4j
 
+from neurflow.graph.schema import OVERLAP_MIN_JACCARD
 from neurflow.graph.statements import statement
 
 if TYPE_CHECKING:
     from neurflow.graph.rows import CircuitRows
 
 #: Pairs of neuron groups (same model and layer, different classes) at least this similar get an OVERLAPS edge.
-OVERLAP_MIN_JACCARD = 0.2
 
 
 def overlap_rows(tx: neo4j.ManagedTransaction, rows: CircuitRows,

@@ -1,8 +1,4 @@
-"""How the rows of a named query are shown: driver values as plain data, and rows as a text table, JSON or CSV;
-the text of ``neurflow query --list``.
-
-May import: neo4j only.
-"""
+"""How the rows of a named query are shown: driver values as plain data, and rows as a text table, JSON or CSV."""
 
 from __future__ import annotations
 
@@ -10,14 +6,11 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import neo4j
 import neo4j.graph
 import neo4j.time
-
-if TYPE_CHECKING:
-    from neurflow.graph.named_queries import QueryInfo
 
 FORMATS = ("table", "json", "csv")
 
@@ -94,13 +87,3 @@ def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: 
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines)
-
-
-def describe_queries(infos: Sequence[QueryInfo]) -> str:
-    """The text of ``neurflow query --list``."""
-    blocks = []
-    for info in infos:
-        lines = [info.name, f"    {info.description}"]
-        lines += [f"    --param {p.signature()}: {p.description}" for p in info.params]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)

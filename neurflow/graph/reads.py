@@ -1,6 +1,4 @@
 """Small reads of the circuit store: a circuit's status, the incomplete circuits, and what the graph holds.
-
-May import: neo4j, ``neurflow.graph.statements``.
 """
 
 from __future__ import annotations

@@ -7,25 +7,27 @@ experiments and studies, stays), the new parts written and completed, and the la
 links carried over to every neuron group with the same id and the same member neurons. What belonged to a
 group that changed is dropped with it and counted in ``not_carried``. One transaction holds the whole circuit
 in the server's memory (a few hundred MB for the largest circuits); see docs/reliability.md.
-
-May import: neo4j and the graph package's deletion, rows, statements and writes.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import neo4j
 
 from neurflow.graph.deletion import CIRCUIT_SCOPED_LABELS, WriteConflictError, delete_orphans
 from neurflow.graph.rows import CircuitRows, scoped_key
 from neurflow.graph.statements import statement, with_label
-from neurflow.graph.writes import circuit_writes, complete_circuit, new_write_id, run_rows, writer_tag
-
-if TYPE_CHECKING:
-    from neurflow.graph.writer import IngestResult
+from neurflow.graph.writes import (
+    IngestResult,
+    circuit_writes,
+    complete_circuit,
+    new_write_id,
+    run_rows,
+    writer_tag,
+)
 
 #: More than any circuit has: the forced rewrite deletes the old parts in one statement per label.
 _ALL = 2**62

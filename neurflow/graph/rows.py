@@ -2,9 +2,6 @@
 
 Keys of the shared nodes (``model_key``, ``graph_neuron_key``, ``patch_key``) and :func:`circuit_rows`, which
 refuses a circuit whose parts refer to each other inconsistently before anything is written.
-
-May import: ``neurflow.circuit``, ``neurflow.analysis``, ``neurflow.format``, ``neurflow.graph.schema`` (its
-version and errors).
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 ``ensure_schema`` creates the constraints and indexes of ``cypher/schema/`` (idempotent), waits for them, and
 checks that the database's DataModel node was written by this major version of the graph model
 (docs/graph-model.md).
-
-May import: neo4j, ``neurflow.errors``, ``neurflow.graph.statements``, ``neurflow.graph.overlaps``.
 """
 
 from __future__ import annotations
@@ -14,12 +12,14 @@ import weakref
 import neo4j
 
 from neurflow.errors import NeurflowError
-from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD
 from neurflow.graph.statements import each_statement, records, statement
 
 DATA_MODEL_NAME = "neurflow"
 #: Version of the graph model; a graph written by another major version is refused.
 DATA_MODEL_VERSION = "1.3"
+#: Neuron groups of two circuits get an OVERLAPS edge when the Jaccard index of their member neurons is at least
+#: this (neurflow.graph.overlaps); recorded on the DataModel node.
+OVERLAP_MIN_JACCARD = 0.2
 
 
 class StoreError(NeurflowError, RuntimeError):

@@ -4,8 +4,6 @@ The server (assembled on first use by ``neurflow.graph.assembly``) runs as a pla
 ``java -cp 'lib/*' org.neo4j.server.CommunityEntryPoint`` process with a generated ``neo4j.conf``. Data, logs,
 configuration, PID file and the generated password live in one data folder (``neurflow.graph.server_config``).
 See docs/neo4j.md.
-
-May import: neo4j, ``neurflow.graph.server_config``, ``neurflow.graph.assembly``.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 Explicit values win, then the environment (``NEURFLOW_NEO4J_*``), then the data folder's last ``neo4j.conf``,
 then the defaults. Nothing here starts or stops a process (``neurflow.graph.server`` does).
-
-May import: ``neurflow.errors`` only.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ is a parameter. A few statements take a label or relationship type from a fixed 
 (``{label}`` or ``{type}`` in the file), since Cypher cannot bind labels as parameters. A file may hold several
 statements (schema commands), each ending with ``;`` at the end of a line.
 
-May import: neo4j only.
-
 >>> statement("circuits/by-id")[:5]
 'MATCH'
 """

@@ -7,8 +7,6 @@
 
 The properties are built by :mod:`neurflow.experiments.validation.records`; the named query
 ``validation-summary`` lists the studies of complete circuits.
-
-May import: neo4j, ``neurflow.errors`` and ``neurflow.graph``; plain values in and out.
 """
 
 from __future__ import annotations

@@ -12,9 +12,6 @@ added (:mod:`neurflow.graph.replacement`). An incomplete one (an ingestion that 
 taken over: what it wrote is deleted and written again, so counts end up as after one clean ingestion. See
 docs/graph-model.md for the graph model and docs/reliability.md for the rules and their tests.
 
-May import: neo4j, ``neurflow.circuit`` and the graph package's schema, rows, overlaps, reads, deletion,
-replacement and statements.
-
 >>> from neurflow.graph.writer import write_circuit                                   # doctest: +SKIP
 >>> write_circuit(driver, load_circuit("circuits/0258-samoyed"), "circuits/0258-samoyed").status  # doctest: +SKIP
 'written'
@@ -24,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, LiteralString
@@ -34,13 +30,13 @@ from neo4j.exceptions import IncompleteCommit
 
 from neurflow.circuit import Circuit
 from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
-from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD
 from neurflow.graph.reads import circuit_state
 from neurflow.graph.replacement import replace_circuit
 from neurflow.graph.rows import circuit_rows
-from neurflow.graph.schema import ensure_schema_once
+from neurflow.graph.schema import OVERLAP_MIN_JACCARD, ensure_schema_once
 from neurflow.graph.statements import statement
 from neurflow.graph.writes import (
+    IngestResult,
     RowRels,
     chunks,
     circuit_writes,
@@ -59,32 +55,6 @@ Progress = Callable[[str, int, int], None]
 """``progress(step, rows_done, rows_total)`` after each batch."""
 
 __all__ = ["DEFAULT_BATCH_ROWS", "IngestResult", "Progress", "WriteConflictError", "write_circuit"]
-
-
-@dataclass
-class IngestResult:
-    """What :func:`write_circuit` did with one circuit.
-
-    ``status``: ``written`` (new), ``skipped`` (already complete), ``outdated`` (complete but written by graph
-    model 1.0, without influence: left as it is; ``force`` rewrites it), ``rewritten`` (an earlier attempt,
-    dead or still running, was taken over and its parts deleted first) or ``replaced`` (complete, ``force``).
-    ``carried``: for ``replaced``, what users had added to the old circuit and the new one keeps (labels,
-    evolutions, masked groups); ``not_carried``: the same for groups that changed, dropped with the old ones.
-    """
-
-    circuit_id: str
-    class_name: str
-    class_index: int
-    status: str
-    nodes: int = 0
-    relationships: int = 0
-    seconds: float = 0.0
-    carried: dict[str, int] = field(default_factory=dict)
-    not_carried: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def relationships_per_second(self) -> float:
-        return self.relationships / self.seconds if self.seconds > 0 else 0.0
 
 
 class BatchWriter:

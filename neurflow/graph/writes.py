@@ -3,8 +3,6 @@
 
 Every statement merges on keys and reports how many relationships it *ensured* (created or found), so a
 batch run twice leaves the graph as it was and a missing node still shows as a shortfall.
-
-May import: neo4j and the graph package's deletion, overlaps, rows, schema and statements.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 import neo4j
@@ -25,6 +24,32 @@ from neurflow.graph.statements import statement
 
 RowRels = Callable[[Any], int]
 """Relationships one row of a write must ensure (create, or find when the batch runs again)."""
+
+
+@dataclass
+class IngestResult:
+    """What :func:`neurflow.graph.writer.write_circuit` did with one circuit.
+
+    ``status``: ``written`` (new), ``skipped`` (already complete), ``outdated`` (complete but written by graph
+    model 1.0, without influence: left as it is; ``force`` rewrites it), ``rewritten`` (an earlier attempt,
+    dead or still running, was taken over and its parts deleted first) or ``replaced`` (complete, ``force``).
+    ``carried``: for ``replaced``, what users had added to the old circuit and the new one keeps (labels,
+    evolutions, masked groups); ``not_carried``: the same for groups that changed, dropped with the old ones.
+    """
+
+    circuit_id: str
+    class_name: str
+    class_index: int
+    status: str
+    nodes: int = 0
+    relationships: int = 0
+    seconds: float = 0.0
+    carried: dict[str, int] = field(default_factory=dict)
+    not_carried: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def relationships_per_second(self) -> float:
+        return self.relationships / self.seconds if self.seconds > 0 else 0.0
 
 
 def one(_: Any) -> int:

@@ -5,7 +5,4 @@ One job per module, lowest first: ``errors`` (LabellingError), ``prompts`` (the 
 answers), ``llm`` (the OpenAI-compatible client: cache, retries, errors), ``selection`` (which circuit, from the
 graph or from folders) and ``run`` (planning and running a labelling run). The Cypher writes are
 ``neurflow.graph.labels``.
-
-May import: ``neurflow.circuit``, ``neurflow.format``, ``neurflow.analysis``, ``neurflow.pictures`` and
-``neurflow.graph`` (to write labels). Never torch, the engine, experiments or cli (checked by import-linter).
 """

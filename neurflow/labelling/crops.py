@@ -1,7 +1,5 @@
 """The patch images sent to the LLM: a crop of the original image at the patch box (original pixels), resized
 and JPEG-encoded; the circuit folder's thumbnail when the original is missing, unreadable or changed.
-
-May import: PIL, ``neurflow.circuit`` and ``neurflow.format``. Never torch or the engine.
 """
 
 from __future__ import annotations

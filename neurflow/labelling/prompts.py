@@ -3,8 +3,6 @@ NeurFlow (Cao et al., ICLR 2025), Appendix G: files ``neurflow/resources/prompts
 
 A released prompt version is never edited: copy it to the next version and change ``PROMPT_VERSIONS``. Every
 stored label names its prompt version, and the version is part of the answer cache key.
-
-May import: ``neurflow.labelling.errors``. Reads only the package's own resource files.
 """
 
 from __future__ import annotations

@@ -3,9 +3,6 @@
 - **group caption**: a group's most central patches after the caption prompt;
 - **feature evolution**: a group (group 1) and the lower-layer groups that feed it most (groups 2..N), each
   after a ``Group k (higher|lower layer):`` text part.
-
-May import: ``neurflow.circuit``, ``neurflow.pictures`` and the labelling modules below this one (prompts,
-crops). Never torch, the engine or the graph.
 """
 
 from __future__ import annotations

@@ -5,9 +5,6 @@ Captions are planned from the top layer down, then feature evolutions. An answer
 raw (``labelRaw`` / ``evolutionRaw``) with a warning and never stops the run. A write that Neo4j refuses, or a
 server lost mid-run, stops it with a :class:`LabellingError` that says which write failed and how many went in;
 every answer is cached before it is written, so the next run only writes.
-
-May import: ``neo4j.exceptions``, ``neurflow.circuit``, ``neurflow.analysis``, ``neurflow.graph.labels`` (the
-writes) and the other labelling modules. Never torch, the engine, experiments or cli.
 """
 
 from __future__ import annotations

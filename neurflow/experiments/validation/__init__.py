@@ -9,6 +9,4 @@
 Each study returns a :class:`~neurflow.experiments.validation.result.StudyResult` (its CSV rows, summary
 figures and parameters) and has a ``plot_<study>`` function; the CLI writes the CSV and PNG and records the study
 in the graph (``neurflow.graph.validation``).
-
-May import: the engine, ``neurflow.experiments``, the core modules. Never the graph, labelling or cli.
 """

@@ -1,6 +1,4 @@
 """What every validation study shares: its layer pairs, its targets, a builder and the class's activations.
-
-May import: the engine, ``neurflow.circuit``, ``neurflow.errors``, ``neurflow.experiments.validation.inputs``.
 """
 
 from __future__ import annotations

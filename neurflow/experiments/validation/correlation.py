@@ -14,8 +14,6 @@ importance knocked out, less of the concept left); the figure is mean |r| per si
 undefined when L or the importance is constant over the sets (e.g. no set changes the concept): it is left
 empty in the CSV and counts as 0 in the means, as the authors' code does.
 
-May import: numpy, scipy, tqdm, matplotlib, the engine and this package.
-
 >>> result = run_correlation(inputs, layers=["_blocks.15"], sizes=(1, 5, 20), targets=8)   # doctest: +SKIP
 >>> plot_correlation(result, "correlation.png")                                            # doctest: +SKIP
 """

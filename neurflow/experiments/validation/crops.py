@@ -13,8 +13,6 @@ the concepts of each layer are made of. The paper's Figure 18 shows a percentage
 (from the authors' scores per size); these are the plain counts. Nothing is knocked out, so the inputs'
 ``ablation`` plays no part.
 
-May import: numpy, tqdm, matplotlib, the engine, ``neurflow.circuit``, ``neurflow.errors`` and this package.
-
 >>> result = run_crops(inputs, layers=["_blocks.15"], targets=8)   # doctest: +SKIP
 >>> plot_crops(result, "crops.png")                                 # doctest: +SKIP
 """

@@ -13,8 +13,6 @@ ranks a prefix of those rows: one integrated-gradients pass per layer pair, what
 Nothing is knocked out, so the inputs' ``ablation`` plays no part. The small helpers here (layer pairs,
 targets, the builder, the recorded activations, core sets per k) are shared with the other studies.
 
-May import: numpy, tqdm, matplotlib, the engine, ``neurflow.circuit``, ``neurflow.errors`` and this package.
-
 >>> result = run_k_sensitivity(inputs, layers=["_blocks.15"], targets=8)   # doctest: +SKIP
 >>> plot_k_sensitivity(result, "k-sensitivity.png")                         # doctest: +SKIP
 """

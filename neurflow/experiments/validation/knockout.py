@@ -16,8 +16,6 @@ is taken over all of them (ties by patch index, the builder's order). Batched: e
 (knockout set, patch) inputs, built from the recorded lower maps by one multiply-add of a per-set mask, and
 reads every target at once; only the targets' spatial means leave the call.
 
-May import: torch, numpy, tqdm, the engine, ``neurflow.circuit`` and this package.
-
 >>> losses = knockout_losses(segment, maps, [3, 7], {3: v3, 7: v7}, [[], [0], [0, 5]])   # doctest: +SKIP
 >>> losses.shape   # [targets, sets]; losses[:, 0] == 1 (nothing knocked out)            # doctest: +SKIP
 """

@@ -15,8 +15,6 @@ Per layer and tau: the mean over targets of L(random) - L(core) (positive: the c
 t-interval over targets (a single target, as at the logit layer: over its random sets), the cases (target,
 random set) where the random set does better (a lower L), and the baselines' mean L.
 
-May import: numpy, scipy, torch, tqdm, matplotlib, the engine and this package.
-
 >>> result = run_optimality(inputs, layers=["_blocks.15"], taus=(10, 30), random_sets=50)   # doctest: +SKIP
 >>> plot_optimality(result, "optimality.png")                                              # doctest: +SKIP
 """

@@ -7,7 +7,7 @@ parallel lists (``summaryNames``, ``summaryValues``: what the ``validation-summa
 (``summaryJson``). A NaN figure stays NaN in the list and JSON (null) and is left out of the flat properties.
 
 The write itself is :func:`neurflow.graph.validation.write_validation_study` (called by the CLI): this module
-only builds plain values. May import the core modules and this package's ``result``; no torch, no graph.
+only builds plain values.
 """
 
 from __future__ import annotations
