@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -54,6 +55,31 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON data: NaN and infinities become null, numpy scalars and arrays plain numbers and
+    lists, tuples lists, keys text. Every result neurflow writes as JSON goes through :func:`strict_json`.
+
+    >>> jsonable({"a": float("nan"), "b": (1, np.float32(0.5))})
+    {'a': None, 'b': [1, 0.5]}
+    """
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    return value
+
+
+def strict_json(value: Any, **options: Any) -> str:
+    """JSON text of ``value`` that every JSON reader accepts (no NaN: see :func:`jsonable`)."""
+    return json.dumps(jsonable(value), allow_nan=False, **options)
 
 
 def _slug(text: str) -> str:

@@ -19,6 +19,7 @@ from neurflow.format import (
     load_circuit,
     load_vectors,
     save_circuit,
+    strict_json,
 )
 from neurflow.synthetic import synthetic_circuit
 from tests.circuit_fixtures import SMALL_IMAGES, small_config
@@ -102,3 +103,11 @@ def test_a_format_1_0_circuit_keeps_its_id_without_the_images() -> None:
     assert old.format_version == "1.0" and old.id == data["id"]
     assert circuit_to_dict(old)["id"] == data["id"]
     assert isinstance(old.images[0], ImageRecord)
+
+
+def test_results_are_written_as_strict_json() -> None:
+    """NaN and infinities (a study's undefined figure) become null: every JSON reader accepts the text."""
+    text = strict_json({"r": float("nan"), "inf": float("-inf"), "v": np.float32(0.25), "t": (1, np.int64(2)),
+                        "a": np.array([1.5, np.nan])})
+    assert json.loads(text) == {"r": None, "inf": None, "v": 0.25, "t": [1, 2], "a": [1.5, None]}
+    assert "NaN" not in text and "Infinity" not in text

@@ -7,7 +7,6 @@ the main group, whose :class:`~neurflow.cli.errors.CleanErrorsGroup` turns expec
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import numpy as np
 
 from neurflow.cli.db import connection_options
 from neurflow.engine.models import LoadedModel
@@ -32,6 +30,7 @@ from neurflow.experiments.sources import (
     masking_inputs,
     resolve_classes,
 )
+from neurflow.format import strict_json
 from neurflow.graph.circuits import CircuitRef
 from neurflow.graph.connection import ConnectionSettings, open_driver
 from neurflow.graph.experiments import GroupRef
@@ -79,21 +78,8 @@ def _load(model: str, weights: str | None, device: str | None) -> LoadedModel:
     return load_model(model, weights, device=device)
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN and infinities become null: strict JSON."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return _jsonable(value.item())
-    return value
-
-
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(_jsonable(data), indent=1, allow_nan=False))
+    click.echo(strict_json(data, indent=1))
 
 
 def _slug(text: str) -> str:

@@ -20,6 +20,7 @@ from neurflow.circuit import ClassInfo
 from neurflow.engine.models import LoadedModel
 from neurflow.experiments.fidelity import FidelityRow, summarise_fidelity
 from neurflow.experiments.masking import MaskingResult
+from neurflow.format import strict_json
 from neurflow.graph.circuits import CircuitRef
 from neurflow.graph.experiments import GroupRef, write_fidelity_study, write_masking_experiment
 
@@ -94,7 +95,7 @@ def masking_properties(result: MaskingResult, circuit: CircuitRef | None, groups
         "randomLogitChangeStd": _clean(r.logit_change_std),
         "topImages": [i.path for i in result.images[:5]],
         "topImageDrops": [i.drop for i in result.images[:5]],
-        "resultJson": json.dumps(result.to_dict(), allow_nan=True),
+        "resultJson": strict_json(result.to_dict()),
         "neurflowVersion": neurflow_version(),
     }
 
@@ -146,7 +147,7 @@ def fidelity_properties(rows: Sequence[FidelityRow], loaded_name: str, weights_i
         "seed": seed,
         "csvPath": csv_path,
         "pngPath": png_path,
-        "summaryJson": json.dumps([s.__dict__ for s in summary], allow_nan=True),
+        "summaryJson": strict_json([s.__dict__ for s in summary]),
         "neurflowVersion": neurflow_version(),
     }
     # One number per panel: relative accuracy averaged over layers and classes (core and random).

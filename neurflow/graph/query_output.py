@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import neo4j
 import neo4j.graph
 import neo4j.time
+
+from neurflow.format import strict_json
 
 FORMATS = ("table", "json", "csv")
 
@@ -69,7 +70,7 @@ def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: 
                 max_width: int = 60) -> str:
     """Rows as an aligned text table (long cells cut at ``max_width``), JSON (a list of objects) or CSV."""
     if fmt == "json":
-        return json.dumps([dict(r) for r in rows], indent=1, default=str)
+        return strict_json([dict(r) for r in rows], indent=1, default=str)  # NaN (e.g. a study's figure): null
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

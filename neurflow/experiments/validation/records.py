@@ -12,16 +12,15 @@ only builds plain values.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from neurflow.experiments.validation.result import StudyResult
+from neurflow.format import strict_json
 
 SUMMARY_PREFIX = "summary"
 
@@ -52,19 +51,6 @@ def _number(value: Any) -> float:
     raise TypeError(f"a summary figure must be a number, not {type(value).__name__}: {value!r}")
 
 
-def _jsonable(value: Any) -> Any:
-    """Strict JSON: NaN and infinities become null, numpy scalars plain numbers, tuples lists."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        return _jsonable(value.item())
-    return value
-
-
 def validation_properties(
     result: StudyResult,
     ablation: str | None,
@@ -92,10 +78,10 @@ def validation_properties(
         "ablation": ablation,
         "seed": parameters.get("seed"),
         "rows": len(result.rows),
-        "parametersJson": json.dumps(_jsonable(parameters), sort_keys=True, allow_nan=False),
+        "parametersJson": strict_json(parameters, sort_keys=True),
         "summaryNames": names,
         "summaryValues": values,
-        "summaryJson": json.dumps(_jsonable(dict(zip(names, values, strict=True))), allow_nan=False),
+        "summaryJson": strict_json(dict(zip(names, values, strict=True))),
         "csvPath": str(Path(csv_path).resolve()) if csv_path is not None else None,
         "pngPath": str(Path(png_path).resolve()) if png_path is not None else None,
         "neurflowVersion": neurflow_version(),
