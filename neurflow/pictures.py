@@ -12,6 +12,7 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -121,3 +122,11 @@ def draw_circuit_folders(folders: Sequence[Path], prune_share: float | None = No
         draw_circuit(load_circuit(folder), picture, folder, prune_share=prune_share)
         pictures.append(picture)
     return pictures
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Saves a figure (a results plot) as a PNG at ``path``, its folder created when needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path

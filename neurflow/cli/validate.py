@@ -21,7 +21,6 @@ from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsGroup
 from neurflow.cli.options import split_list
 from neurflow.experiments.ablation import ABLATIONS
-from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.result import StudyResult
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.workbench.client import GraphClient
@@ -142,44 +141,40 @@ def _check_recordable(graph: GraphClient, circuit_id: str) -> None:
         raise CircuitNotFoundError(f"{error}: ingest it (`neurflow-ingest`), or pass --no-record") from error
 
 
-def _run_study(study: str, common: Common, settings: ConnectionSettings,
-               run: Callable[[StudyInputs, list[str]], StudyResult],
-               plot: Callable[[StudyResult, Path], Path]) -> None:
-    from neurflow.experiments.validation.inputs import study_inputs, study_layers
-    from neurflow.experiments.validation.records import validation_properties
+def _run_study(study: str, common: Common, settings: ConnectionSettings, options: dict[str, Any]) -> None:
+    """Finds and opens the circuit, runs the study on it (neurflow.workbench.runs), saves its CSV and PNG,
+    records it and prints the summary."""
+    from neurflow.experiments.validation.inputs import study_layers
     from neurflow.experiments.validation.result import write_csv
     from neurflow.graph.connection import open_driver
-    from neurflow.graph.validation import write_validation_study
-    from neurflow.workbench.circuits import locate_circuit
+    from neurflow.pictures import save_figure
+    from neurflow.workbench.handle import open_circuit
+    from neurflow.workbench.runs import StudySettings, run_study
 
     if common.circuit_dir is None and common.class_ is None:
         raise click.UsageError("give --circuit-dir DIR, or -c CLASS (and -m MODEL) for the graph's circuit")
     # One connection for the look-up and the record; none for a folder's circuit that is not recorded.
     graph = GraphClient(settings, open_driver(settings)) if common.record or common.circuit_dir is None else None
     try:
-        found = locate_circuit(None if common.circuit_dir else graph, cls=common.class_, model=common.model,
-                               circuit_id=common.circuit_id, folder=common.circuit_dir)
-        circuit, folder = found.circuit, found.folder
+        handle = open_circuit(None if common.circuit_dir else graph, cls=common.class_, model=common.model,
+                              circuit_id=common.circuit_id, folder=common.circuit_dir, weights=common.weights,
+                              device=common.device, images=common.images, progress=common.progress)
+        circuit = handle.circuit
         layers = study_layers(circuit, common.layers)
         if graph is not None and common.record:
             _check_recordable(graph, circuit.id)
         click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "
-                   f"{circuit.model.weights_id}) in {folder}; layers {', '.join(layers)}"
+                   f"{circuit.model.weights_id}) in {handle.folder}; layers {', '.join(layers)}"
                    + (f"; {common.ablation} ablation" if common.ablation else ""), err=True)
-        inputs = study_inputs(folder, weights=common.weights, device=common.device,
-                              ablation=common.ablation or "zero", images=common.images, progress=common.progress)
-        result = run(inputs, layers)
+        run = run_study(handle, StudySettings(study, layers, common.targets, common.ablation or "zero", **options))
         out = Path(common.out) if common.out else Path("runs") / "validation" / f"{study}-{circuit.id}"
-        csv_path = write_csv(result, out / f"{study}.csv")
-        png_path = plot(result, out / f"{study}.png")
-        study_id = None
-        if graph is not None and common.record:
-            props = validation_properties(result, common.ablation, csv_path, png_path)
-            study_id = write_validation_study(graph.driver, props, graph.database)
+        csv_path = write_csv(run.result, out / f"{study}.csv")
+        png_path = save_figure(run.plot(), out / f"{study}.png")
+        study_id = run.record(graph, str(csv_path), str(png_path)) if graph is not None and common.record else None
     finally:
         if graph is not None:
             graph.close()
-    _print(result, csv_path, png_path, study_id)
+    _print(run.result, csv_path, png_path, study_id)
 
 
 def _print(result: StudyResult, csv_path: Path, png_path: Path, study_id: str | None) -> None:
@@ -225,16 +220,9 @@ def correlation(settings: ConnectionSettings, sizes: str | None, sets_per_size: 
     Example:
       neurflow validate correlation -m efficientnet-lite0 -c Samoyed --targets 8 --sizes 1,5,20
     """
-    from neurflow.experiments.validation.correlation import plot_correlation, run_correlation
-
     common = _common(options)
     chosen = _given(sizes=_numbers(sizes, int, "--sizes"), sets_per_size=sets_per_size, singles=singles)
-
-    def run(inputs: StudyInputs, layers: list[str]) -> StudyResult:
-        return run_correlation(inputs, layers, targets=common.targets, seed=seed, progress=common.progress,
-                               **chosen)
-
-    _run_study("correlation", common, settings, run, plot_correlation)
+    _run_study("correlation", common, settings, chosen | {"seed": seed})
 
 
 @validate.command("optimality")
@@ -253,16 +241,9 @@ def optimality(settings: ConnectionSettings, taus: str | None, random_sets: int 
     Example:
       neurflow validate optimality -m efficientnet-lite0 -c Samoyed --taus 10,30 --random-sets 50
     """
-    from neurflow.experiments.validation.optimality import plot_optimality, run_optimality
-
     common = _common(options)
     chosen = _given(taus=_numbers(taus, int, "--taus"), random_sets=random_sets)
-
-    def run(inputs: StudyInputs, layers: list[str]) -> StudyResult:
-        return run_optimality(inputs, layers, targets=common.targets, seed=seed, progress=common.progress,
-                              **chosen)
-
-    _run_study("optimality", common, settings, run, plot_optimality)
+    _run_study("optimality", common, settings, chosen | {"seed": seed})
 
 
 @validate.command("k-sensitivity")
@@ -277,15 +258,8 @@ def k_sensitivity(settings: ConnectionSettings, ks: str | None, reference_k: int
     Example:
       neurflow validate k-sensitivity -m efficientnet-lite0 -c Samoyed --ks 30,50,90,190
     """
-    from neurflow.experiments.validation.k_sensitivity import plot_k_sensitivity, run_k_sensitivity
-
     common = _common(options)
-    chosen = _given(ks=_numbers(ks, int, "--ks"), reference_k=reference_k)
-
-    def run(inputs: StudyInputs, layers: list[str]) -> StudyResult:
-        return run_k_sensitivity(inputs, layers, targets=common.targets, progress=common.progress, **chosen)
-
-    _run_study("k-sensitivity", common, settings, run, plot_k_sensitivity)
+    _run_study("k-sensitivity", common, settings, _given(ks=_numbers(ks, int, "--ks"), reference_k=reference_k))
 
 
 @validate.command("crops")
@@ -300,12 +274,5 @@ def crops(settings: ConnectionSettings, mixes: str | None, **options: Any) -> No
     Example:
       neurflow validate crops -m efficientnet-lite0 -c Samoyed --mixes "1;1,0.5;0.25"
     """
-    from neurflow.experiments.validation.crops import plot_crops, run_crops
-
     common = _common(options)
-    chosen = _given(mixes=_mixes(mixes))
-
-    def run(inputs: StudyInputs, layers: list[str]) -> StudyResult:
-        return run_crops(inputs, layers, targets=common.targets, progress=common.progress, **chosen)
-
-    _run_study("crops", common, settings, run, plot_crops)
+    _run_study("crops", common, settings, _given(mixes=_mixes(mixes)))

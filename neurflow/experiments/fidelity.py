@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from neurflow.circuit import ClassInfo
@@ -28,6 +29,7 @@ from neurflow.experiments.ablation import Ablation
 from neurflow.experiments.channels import Channels, neuron_count, random_channels
 from neurflow.experiments.effects import effect_of
 from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
+from neurflow.pictures import save_figure
 from neurflow.registry import ModelError
 
 SCOPES = ("single", "cumulative")
@@ -180,17 +182,15 @@ def write_fidelity_csv(rows: Sequence[FidelityRow], path: str | Path) -> Path:
     return path
 
 
-def plot_fidelity(rows: Sequence[FidelityRow], path: str | Path, title: str = "") -> Path:
+def figure_fidelity(rows: Sequence[FidelityRow], title: str = "") -> Figure:
     """Four panels as in the paper's Figure 5 (single/multi-layer, masking/retaining): relative accuracy of
     the core neurons (solid) and of random neurons (dashed, +- the spread over draws), mean over classes."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     summary = summarise_fidelity(rows)
     layers = list(dict.fromkeys(s.layer for s in sorted(summary, key=lambda s: s.depth)))
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), sharey=True)
+    fig = Figure(figsize=(16, 4.2))
+    axes = fig.subplots(1, 4, sharey=True)
     panels = [(scope, mode) for scope in SCOPES for mode in MODES]
     for ax, (scope, mode) in zip(axes, panels, strict=True):
         chosen = {s.layer: s for s in summary if s.scope == scope and s.mode == mode}
@@ -210,8 +210,9 @@ def plot_fidelity(rows: Sequence[FidelityRow], path: str | Path, title: str = ""
     classes = sorted({r.class_name for r in rows})
     fig.suptitle(title or f"Fidelity of core neurons ({len(classes)} class(es): {', '.join(classes)[:90]})")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_fidelity(rows: Sequence[FidelityRow], path: str | Path, title: str = "") -> Path:
+    """:func:`figure_fidelity` saved as a PNG at ``path``."""
+    return save_figure(figure_fidelity(rows, title), path, dpi=110)

@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from neurflow.circuit import neuron_key
 from neurflow.experiments.validation.common import StudySettingsError
 from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.knockout import LayerPair, draw_random_sets, layer_rng, prepare_pairs
 from neurflow.experiments.validation.result import StudyResult
+from neurflow.pictures import save_figure
 
 SIZES = (1, 2, 5, 10, 20, 30, 50)
 COLUMNS = ["layer", "lower_layer", "target", "size", "r", "n_sets", "mean_loss", "std_loss"]
@@ -153,19 +155,15 @@ def summarise_correlation(rows: Sequence[dict[str, Any]], sizes: Sequence[int]) 
     return summary
 
 
-def plot_correlation(result: StudyResult, path: str | Path) -> Path:
+def figure_correlation(result: StudyResult) -> Figure:
     """Mean |r| against the knockout set's size, one line per layer and their mean (as the paper's Figure 6)."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     sizes = list(result.parameters["sizes"])
     positions = list(range(len(sizes)))
     lower_of = {row["layer"]: row["lower_layer"] for row in result.rows}
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     for layer in result.layers:
         values = [result.summary.get(f"mean_abs_r[{layer},size={size}]", math.nan) for size in sizes]
         targets = int(result.summary.get(f"targets[{layer}]", 0))
@@ -184,6 +182,9 @@ def plot_correlation(result: StudyResult, path: str | Path) -> Path:
                  fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_correlation(result: StudyResult, path: str | Path) -> Path:
+    """:func:`figure_correlation` saved as a PNG at ``path``."""
+    return save_figure(figure_correlation(result), path, dpi=120)

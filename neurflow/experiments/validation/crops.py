@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from neurflow.circuit import neuron_key
@@ -43,6 +44,7 @@ from neurflow.experiments.validation.k_sensitivity import (
     summarise_overlaps,
 )
 from neurflow.experiments.validation.result import StudyResult
+from neurflow.pictures import save_figure
 
 Mix = tuple[float, ...]
 DEFAULT_MIXES: tuple[Mix, ...] = ((1.0,), (1.0, 0.5), (0.5, 0.25), (1.0, 0.25), (0.25,))
@@ -147,20 +149,16 @@ def _reference_shares(per_layer: dict[str, dict[int, tuple[np.ndarray, np.ndarra
     return shares
 
 
-def plot_crops(result: StudyResult, path: str | Path) -> Path:
+def figure_crops(result: StudyResult) -> Figure:
     """Left: mean overlap with the reference mix's core sets, bars per mix and layer. Right: the share of each
     scale among the targets' concepts V_a with the reference mix, per layer (as the paper's Figure 18)."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tau = float(result.parameters["tau"])
     mixes = [mix_label(mix) for mix in result.parameters["mixes"]]
     reference = [float(scale) for scale in result.parameters["reference"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1.4, 1]})
+    fig = Figure(figsize=(13, 4.4))
+    (left, right) = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
     width = 0.8 / max(1, len(result.layers))
     for i, layer in enumerate(result.layers):
         means = [result.summary.get(f"mean_overlap[{layer},mix={mix}]", np.nan) for mix in mixes]
@@ -182,6 +180,9 @@ def plot_crops(result: StudyResult, path: str | Path) -> Path:
     right.legend(fontsize=8)
     fig.suptitle(f"crops: {result.class_name} ({result.model_key})")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_crops(result: StudyResult, path: str | Path) -> Path:
+    """:func:`figure_crops` saved as a PNG at ``path``."""
+    return save_figure(figure_crops(result), path, dpi=120)

@@ -71,6 +71,7 @@ def study_inputs(
     ablation: str = "zero",
     images: str | Path | None = None,
     progress: bool = True,
+    loaded: LoadedModel | None = None,
 ) -> StudyInputs:
     """Everything a validation study needs to recompute parts of the circuit in ``circuit_folder``.
 
@@ -92,8 +93,9 @@ def study_inputs(
     wanted = circuit.model.weights_id
     if weights is None and wanted.startswith("random:"):
         random_weights = True  # reproducible from the circuit's seed; the weights id below confirms it
-    loaded = load_model(circuit.model.name, weights, random_weights, device, list(circuit.layers),
-                        int(params.get("seed", 0)))
+    if loaded is None:  # ``loaded``: the model a study of the same circuit loaded already
+        loaded = load_model(circuit.model.name, weights, random_weights, device, list(circuit.layers),
+                            int(params.get("seed", 0)))
     if loaded.weights_id != wanted:
         raise StudyInputError(
             f"circuit {circuit.id} was built with {circuit.model.name} weights {wanted}, but the loaded weights "

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from neurflow.circuit import neuron_key
@@ -38,6 +39,7 @@ from neurflow.experiments.validation.common import (
 )
 from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.result import StudyResult
+from neurflow.pictures import save_figure
 
 K_VALUES = tuple(range(30, 191, 20))
 REFERENCE_K = 50
@@ -160,19 +162,15 @@ def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequenc
     return summary
 
 
-def plot_k_sensitivity(result: StudyResult, path: str | Path) -> Path:
+def figure_k_sensitivity(result: StudyResult) -> Figure:
     """Mean overlap with the reference k against k, one line per layer (with +-1 std over targets), the
     study's tau and the paper's Table 5 bound (14/16 of tau)."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tau = float(result.parameters["tau"])
     ks = list(result.parameters["ks"])
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     for layer in result.layers:
         values = [[float(r["overlap"]) for r in result.rows if r["layer"] == layer and r["k"] == k] for k in ks]
         mean = np.array([np.mean(v) for v in values])
@@ -190,6 +188,9 @@ def plot_k_sensitivity(result: StudyResult, path: str | Path) -> Path:
     ax.set_title(f"k-sensitivity: {result.class_name} ({result.model_key})")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_k_sensitivity(result: StudyResult, path: str | Path) -> Path:
+    """:func:`figure_k_sensitivity` saved as a PNG at ``path``."""
+    return save_figure(figure_k_sensitivity(result), path, dpi=120)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from scipy import stats
 
 from neurflow.circuit import neuron_key
@@ -42,6 +43,7 @@ from neurflow.experiments.validation.knockout import (
     prepare_pairs,
 )
 from neurflow.experiments.validation.result import StudyResult
+from neurflow.pictures import save_figure
 
 TAUS = (10, 30, 50)
 METHODS = ("core", "activation", "gradient_x_activation")
@@ -231,20 +233,16 @@ def summarise_optimality(rows: Sequence[dict[str, Any]], layers: Sequence[str], 
     return summary
 
 
-def plot_optimality(result: StudyResult, path: str | Path) -> Path:
+def figure_optimality(result: StudyResult) -> Figure:
     """One panel per tau, one group of bars per layer (as the paper's Figure 4): L(random) - L(core) with its
     99 % interval, the best random set's margin, and the baselines' L - L(core). Above 0: the core set destroys
     more of the concept than the other set."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     taus = list(result.parameters["taus"])
     layers = result.layers
-    fig, axes = plt.subplots(1, len(taus), figsize=(4.2 * len(taus), 4.2), sharey=True, squeeze=False)
+    fig = Figure(figsize=(4.2 * len(taus), 4.2))
+    axes = fig.subplots(1, len(taus), sharey=True, squeeze=False)
     width = 0.26
     x = np.arange(len(layers))
     lower_of = {row["layer"]: row["lower_layer"] for row in result.rows}
@@ -271,6 +269,9 @@ def plot_optimality(result: StudyResult, path: str | Path) -> Path:
     ablation = result.parameters.get("ablation", "zero")
     fig.suptitle(f"Optimality of core sets: {result.class_name} ({result.model_key}, {ablation} ablation)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_optimality(result: StudyResult, path: str | Path) -> Path:
+    """:func:`figure_optimality` saved as a PNG at ``path``."""
+    return save_figure(figure_optimality(result), path, dpi=120)

@@ -1,0 +1,126 @@
+"""A circuit, opened: the circuit found by the one rule, its folder and graph entry, its vectors, and (on first
+use) the model with the circuit's weights and layouts and the circuit's own images, recorded once.
+
+>>> from neurflow.workbench import connect, open_circuit
+>>> samoyed = open_circuit(connect(), cls="Samoyed", model="efficientnet-lite0")      # doctest: +SKIP
+>>> samoyed.circuit.id, samoyed.folder                                                 # doctest: +SKIP
+>>> samoyed.groups()[["group", "layer", "influence", "neurons"]].head()                # doctest: +SKIP
+>>> samoyed.model.weights_id                        # loads the model the circuit was built with  # doctest: +SKIP
+
+Nothing here imports torch until the model, the images or an experiment is asked for. Every failure to find
+or open a circuit is a :class:`~neurflow.errors.CircuitLookupError` naming what to pass: no circuit, several,
+a moved folder, moved or changed images (``images=``: where they are now), other weights (``weights=``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neurflow.analysis import circuit_influence
+from neurflow.circuit import Circuit, ClassInfo
+from neurflow.format import load_vectors
+from neurflow.graph.circuits import CircuitRef
+from neurflow.workbench.circuits import CircuitLocation, locate_circuit
+from neurflow.workbench.client import GraphClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from neurflow.engine.models import LoadedModel
+    from neurflow.experiments.validation.inputs import StudyInputs
+
+
+@dataclass
+class CircuitHandle:
+    """An opened circuit (see the module). ``graph`` is where its experiments and studies are recorded (None:
+    nowhere); ``weights``, ``device``, ``images`` say how to load its model and find its images."""
+
+    location: CircuitLocation
+    graph: GraphClient | None = None
+    weights: str | Path | None = None
+    device: str | None = None
+    images: str | Path | None = None
+    progress: bool = True
+    _inputs: dict[str, StudyInputs] = field(default_factory=dict, repr=False)
+
+    @property
+    def circuit(self) -> Circuit:
+        return self.location.circuit
+
+    @property
+    def folder(self) -> Path:
+        return self.location.folder
+
+    @property
+    def entry(self) -> CircuitRef | None:
+        """The circuit's node in the graph (None when opened from a folder without a graph)."""
+        return self.location.entry
+
+    @property
+    def target(self) -> ClassInfo:
+        return self.circuit.target
+
+    @functools.cached_property
+    def vectors(self) -> dict[str, np.ndarray]:
+        """The circuit's vectors.npz (semantic groups' mean activations, concept activations)."""
+        return load_vectors(self.folder)
+
+    def groups(self) -> pd.DataFrame:
+        """The neuron groups, logit layer first and by influence within a layer: group id, layer, influence
+        (share of the logit's attribution that reaches the group), member neurons and semantic groups."""
+        import pandas as pd
+
+        influence = circuit_influence(self.circuit)
+        depth = {layer: i for i, layer in enumerate(self.circuit.layers)}
+        rows = [{"group": g.id, "layer": g.layer, "depth": depth[g.layer],
+                 "influence": influence.groups.get(g.id, 0.0), "neurons": list(g.neurons),
+                 "semanticGroups": len(g.semantic_groups), "patches": len(g.patches)}
+                for g in self.circuit.neuron_groups]
+        frame = pd.DataFrame(rows)
+        return frame.sort_values(["depth", "influence"], ascending=[True, False], ignore_index=True)
+
+    def inputs(self, ablation: str = "zero") -> StudyInputs:
+        """The model the circuit was built with (its weights checked), the circuit's images (each checked by
+        sha256) and patches, and its build settings: what studies and experiments recompute from. Loaded once
+        per ablation (``mean`` also records each layer's channel means over the class's patches)."""
+        if ablation not in self._inputs:
+            from neurflow.engine.layouts import assign_layouts
+            from neurflow.experiments.validation.inputs import study_inputs
+
+            reuse = next(iter(self._inputs.values()), None)
+            inputs = study_inputs(self.folder, weights=self.weights, device=self.device, ablation=ablation,
+                                  images=self.images, progress=self.progress, loaded=reuse.loaded if reuse else None)
+            params = self.circuit.params
+            # The layouts the circuit's layers were built with, so that masks reach the neurons it names.
+            assign_layouts(inputs.loaded.module, list(self.circuit.layers), params.get("layouts"),
+                           params.get("class_token") == "include")
+            self._inputs[ablation] = inputs
+        return self._inputs[ablation]
+
+    @property
+    def model(self) -> LoadedModel:
+        """The model, loaded with the circuit's weights (``weights=`` or the pretrained ones; random weights
+        again from the circuit's seed)."""
+        return self.inputs().loaded
+
+    def __repr__(self) -> str:
+        c = self.circuit
+        return (f"CircuitHandle({c.target.name!r}, {c.model.name}, circuit {c.id}, {len(c.layers)} layers, "
+                f"{len(c.neuron_groups)} groups, folder {self.folder})")
+
+
+def open_circuit(graph: GraphClient | None = None, *, cls: str | int | None = None, model: str | None = None,
+                 circuit_id: str | None = None, folder: str | Path | None = None,
+                 weights: str | Path | None = None, device: str | None = None, images: str | Path | None = None,
+                 progress: bool = True) -> CircuitHandle:
+    """The circuit asked for, opened. Which circuit: :func:`neurflow.workbench.circuits.locate_circuit` (the
+    class by name, index or wnid; ``model`` a name or a key ``name@weightsId``; ``circuit_id``; ``folder``: a
+    circuit folder or a folder of circuits). With ``graph``, the circuit must be in it, and experiments and
+    studies run on the handle are recorded there."""
+    location = locate_circuit(graph, cls=cls, model=model, circuit_id=circuit_id, folder=folder)
+    return CircuitHandle(location, graph, weights, device, images, progress)

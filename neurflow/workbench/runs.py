@@ -1,0 +1,241 @@
+"""Experiments and studies on an opened circuit: ``run_x(handle, settings) -> result``, each result with
+``.table()`` (a pandas DataFrame), ``.plot()`` (a matplotlib figure) and ``.record(graph)`` (its node in the
+graph; returns its id). The command lines print, save and record through these.
+
+>>> from neurflow.workbench import connect, open_circuit
+>>> from neurflow.workbench.runs import MaskSettings, StudySettings, run_mask, run_study
+>>> graph = connect()                                                                  # doctest: +SKIP
+>>> samoyed = open_circuit(graph, cls="Samoyed", model="efficientnet-lite0")          # doctest: +SKIP
+>>> masked = run_mask(samoyed, MaskSettings(groups=["_blocks.15/g1"]))                # doctest: +SKIP
+>>> masked.table().head(); masked.plot(); masked.record(graph)                        # doctest: +SKIP
+>>> study = run_study(samoyed, StudySettings("k-sensitivity", ks=[30, 50, 90]))        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from neurflow.format import strict_json
+from neurflow.graph.experiments import GroupRef, circuit_groups, resolve_groups
+from neurflow.workbench.client import GraphClient
+from neurflow.workbench.handle import CircuitHandle
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from neurflow.experiments.masking import MaskingResult
+    from neurflow.experiments.validation.result import StudyResult
+
+STUDIES = ("correlation", "optimality", "k-sensitivity", "crops")
+
+
+def _graph(handle: CircuitHandle, graph: GraphClient | None) -> GraphClient:
+    chosen = graph or handle.graph
+    if chosen is None:
+        raise ValueError("recording needs a graph: open the circuit with one, or pass it to record()")
+    return chosen
+
+
+def circuit_group_refs(handle: CircuitHandle) -> list[GroupRef]:
+    """The circuit's neuron groups as experiments name them: from the graph when the handle has one (their
+    keys link the record), else from the circuit file."""
+    if handle.graph is not None and handle.entry is not None:
+        return circuit_groups(handle.graph.driver, handle.circuit.id, handle.graph.database)
+    depth = {layer: i for i, layer in enumerate(handle.circuit.layers)}
+    return [GroupRef(f"{handle.circuit.id}|{g.id}", g.id, g.layer, depth[g.layer],
+                     sorted(int(n.rpartition(":")[2]) for n in g.neurons))
+            for g in handle.circuit.neuron_groups]
+
+
+# --------------------------------------------------------------------------- masking
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """What `neurflow mask` takes: group ids (``_blocks.15/g1``) or neurons (``{"_blocks.15": [3, 17]}``), the
+    mode (``mask`` or ``retain``), random draws and their seed, the patches ranked, and the ablation (``zero``,
+    or ``mean`` over the class's patches or the whole images of ``reference_images``)."""
+
+    groups: Sequence[str] = ()
+    neurons: dict[str, list[int]] | None = None
+    mode: str = "mask"
+    random_draws: int = 10
+    seed: int = 0
+    patch_images: int = 2
+    top: int = 10
+    ablation: str = "zero"
+    reference_images: str | None = None
+    batch_size: int = 32
+
+
+@dataclass
+class MaskRun:
+    """A masking experiment on a circuit: the model's loss under the mask, against random neurons."""
+
+    handle: CircuitHandle
+    settings: MaskSettings
+    result: MaskingResult
+    groups: list[GroupRef]
+
+    def table(self) -> pd.DataFrame:
+        """One row per image, largest drop of the class logit first."""
+        import pandas as pd
+
+        return pd.DataFrame([{"image": i.path, "logitBefore": i.logit_before, "logitAfter": i.logit_after,
+                              "drop": i.drop, "probBefore": i.prob_before, "probAfter": i.prob_after,
+                              "predictedBefore": i.predicted_before, "predictedAfter": i.predicted_after}
+                             for i in self.result.images])
+
+    def plot(self) -> Figure:
+        """The chosen neurons' effect beside the random draws' (mean and spread), and the drop per image."""
+        from matplotlib.figure import Figure
+
+        e, r = self.result.effect, self.result.random
+        fig = Figure(figsize=(11, 3.8))
+        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
+        names = ["class probability", "class logit / 10"]
+        chosen = [e.mean_prob_change, e.mean_logit_change / 10]
+        random = [r.prob_change_mean, r.logit_change_mean / 10]
+        spread = [r.prob_change_std, r.logit_change_std / 10]
+        x = range(len(names))
+        left.bar([i - 0.2 for i in x], chosen, 0.4, label="chosen neurons", color="#c0392b")
+        left.bar([i + 0.2 for i in x], random, 0.4, yerr=spread, label=f"random ({r.draws} draws)", color="#95a5a6")
+        left.set_xticks(list(x), names)
+        left.axhline(0, color="black", linewidth=0.8)
+        left.set_ylabel("mean change")
+        left.legend(fontsize=8)
+        drops = sorted((i.drop for i in self.result.images), reverse=True)
+        right.bar(range(len(drops)), drops, color="#c0392b")
+        right.set_xlabel("image (largest drop first)")
+        right.set_ylabel("class logit drop")
+        what = ", ".join(g.group_id for g in self.groups) or "the given neurons"
+        fig.suptitle(f"{self.result.mode} {what} of {self.result.target.name!r} ({self.result.model.name}, "
+                     f"{self.result.ablation} ablation): accuracy {e.accuracy_before:.2f} -> {e.accuracy_after:.2f}",
+                     fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict() | {"circuit_id": self.handle.circuit.id,
+                                        "groups": [g.group_id for g in self.groups]}
+
+    def to_json(self) -> str:
+        return strict_json(self.to_dict(), indent=1)
+
+    def record(self, graph: GraphClient | None = None) -> str:
+        """Writes a MaskingExperiment linked to the model, class, circuit and masked groups; returns its id."""
+        from neurflow.experiments.records import record_masking_experiment
+
+        graph = _graph(self.handle, graph)
+        return record_masking_experiment(graph.driver, self.result, self.handle.entry, self.groups, "circuit",
+                                         graph.database)
+
+
+def run_mask(handle: CircuitHandle, settings: MaskSettings) -> MaskRun:
+    """Masks (or retains) the groups or neurons of ``settings`` on the circuit's own images."""
+    from neurflow.experiments.channels import merge_channels
+    from neurflow.experiments.masking import masking_experiment
+    from neurflow.experiments.sources import experiment_ablation
+
+    if bool(settings.groups) == bool(settings.neurons):
+        raise ValueError("give either groups or neurons to mask")
+    inputs = handle.inputs()
+    groups = resolve_groups(circuit_group_refs(handle), settings.groups) if settings.groups else []
+    channels = merge_channels(*(g.neurons for g in groups)) if groups else dict(settings.neurons or {})
+    if not groups:
+        inputs.loaded.check_layers(list(channels))
+    values = experiment_ablation(inputs.loaded, settings.ablation, list(channels), inputs.views,
+                                 settings.reference_images, settings.batch_size, handle.progress)
+    result = masking_experiment(inputs.loaded, handle.target, inputs.views, channels, settings.mode,
+                                settings.random_draws, settings.seed, settings.patch_images, max(settings.top, 10),
+                                settings.batch_size, progress=handle.progress, ablation=values)
+    return MaskRun(handle, settings, result, groups)
+
+
+# --------------------------------------------------------------------------- validation studies
+
+
+class StudySettings:
+    """A validation study (``correlation``, ``optimality``, ``k-sensitivity``, ``crops``; docs/validation.md):
+    the upper layers it looks at (default: all but the bottom), at most ``targets`` target neurons per layer,
+    the ablation of the studies that knock neurons out, and the study's own options (``sizes``,
+    ``sets_per_size``, ``singles``, ``seed``; ``taus``, ``random_sets``, ``seed``; ``ks``, ``reference_k``;
+    ``mixes``), their defaults the paper's."""
+
+    def __init__(self, study: str, layers: Sequence[str] | None = None, targets: int | None = None,
+                 ablation: str = "zero", **options: Any) -> None:
+        if study not in STUDIES:
+            raise ValueError(f"study must be one of {', '.join(STUDIES)}, not {study!r}")
+        self.study, self.layers, self.targets, self.ablation, self.options = study, layers, targets, ablation, options
+
+    @property
+    def knocks_out(self) -> bool:
+        """Correlation and optimality knock neurons out (and take an ablation); the others do not."""
+        return self.study in ("correlation", "optimality")
+
+    def __repr__(self) -> str:
+        return (f"StudySettings({self.study!r}, layers={self.layers}, targets={self.targets}, "
+                f"ablation={self.ablation!r}, options={self.options})")
+
+
+@dataclass
+class StudyRun:
+    """A validation study's result on a circuit: rows, summary figures, the paper's plot."""
+
+    handle: CircuitHandle
+    settings: StudySettings
+    result: StudyResult
+    figure_of: Callable[[StudyResult], Figure]
+
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.result.rows, columns=self.result.columns)
+
+    def plot(self) -> Figure:
+        return self.figure_of(self.result)
+
+    def record(self, graph: GraphClient | None = None, csv_path: str | None = None,
+               png_path: str | None = None) -> str:
+        """Writes a ValidationStudy node on the circuit (with the paths of its CSV and PNG when saved)."""
+        from neurflow.experiments.validation.records import validation_properties
+        from neurflow.graph.validation import write_validation_study
+
+        graph = _graph(self.handle, graph)
+        ablation = self.settings.ablation if self.settings.knocks_out else None
+        props = validation_properties(self.result, ablation, csv_path, png_path)
+        return write_validation_study(graph.driver, props, graph.database)
+
+
+def _study_functions(study: str) -> tuple[Callable[..., StudyResult], Callable[[StudyResult], Figure]]:
+    if study == "correlation":
+        from neurflow.experiments.validation.correlation import figure_correlation, run_correlation
+
+        return run_correlation, figure_correlation
+    if study == "optimality":
+        from neurflow.experiments.validation.optimality import figure_optimality, run_optimality
+
+        return run_optimality, figure_optimality
+    if study == "k-sensitivity":
+        from neurflow.experiments.validation.k_sensitivity import figure_k_sensitivity, run_k_sensitivity
+
+        return run_k_sensitivity, figure_k_sensitivity
+    from neurflow.experiments.validation.crops import figure_crops, run_crops
+
+    return run_crops, figure_crops
+
+
+def run_study(handle: CircuitHandle, settings: StudySettings) -> StudyRun:
+    """Runs the validation study of ``settings`` on the circuit."""
+    from neurflow.experiments.validation.inputs import study_layers
+
+    layers = study_layers(handle.circuit, settings.layers)
+    inputs = handle.inputs(settings.ablation if settings.knocks_out else "zero")
+    run, figure = _study_functions(settings.study)
+    result = run(inputs, layers, targets=settings.targets, progress=handle.progress, **settings.options)
+    return StudyRun(handle, settings, result, figure)
+
+
