@@ -84,6 +84,13 @@ class CircuitHandle:
         frame = pd.DataFrame(rows)
         return frame.sort_values(["depth", "influence"], ascending=[True, False], ignore_index=True)
 
+    def draw(self, prune: float | None = None) -> Path:
+        """The circuit's picture (``circuit.png`` in its folder; ``prune=0.8``: the groups carrying 80 % of each
+        layer's influence, ``circuit-pruned-80.png``), drawn as `neurflow draw` does; returns its path."""
+        from neurflow.pictures import draw_circuit, picture_path
+
+        return draw_circuit(self.circuit, picture_path(self.folder, prune), self.folder, prune_share=prune)
+
     def inputs(self, ablation: str = "zero") -> StudyInputs:
         """The model the circuit was built with (its weights checked), the circuit's images (each checked by
         sha256) and patches, and its build settings: what studies and experiments recompute from. Loaded once

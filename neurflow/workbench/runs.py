@@ -92,6 +92,7 @@ class MaskRun:
     def plot(self) -> Figure:
         """The chosen neurons' effect beside the random draws' (mean and spread), and the drop per image."""
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         e, r = self.result.effect, self.result.random
         fig = Figure(figsize=(11, 3.8))
@@ -108,7 +109,8 @@ class MaskRun:
         left.set_ylabel("mean change")
         left.legend(fontsize=8)
         drops = sorted((i.drop for i in self.result.images), reverse=True)
-        right.bar(range(len(drops)), drops, color="#c0392b")
+        right.bar(range(1, len(drops) + 1), drops, color="#c0392b")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.set_xlabel("image (largest drop first)")
         right.set_ylabel("class logit drop")
         what = ", ".join(g.group_id for g in self.groups) or "the given neurons"
