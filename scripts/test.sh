@@ -69,4 +69,4 @@ else
 fi
 
 echo "== pytest"
-python -m pytest "${selection[@]}" "${marks_args[@]}"
+python -m pytest --durations=15 "${selection[@]}" "${marks_args[@]}"  # the slowest, so that time is seen

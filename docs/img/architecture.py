@@ -37,15 +37,18 @@ USES: list[tuple[str, str, str]] = [
     ("labelling", "captions and feature\nevolutions from an LLM", "labelling"),
 ]
 COLOURS = {"engine": "#4C8EDA", "circuit": "#C990C0", "graph": "#57C7E3", "experiments": "#F79767",
-           "labelling": "#8DCC93", "cli": "#D9C8AE", "ingest": "#D9C8AE", "core": "#C990C0"}
+           "labelling": "#8DCC93", "cli": "#D9C8AE", "ingest": "#D9C8AE", "core": "#C990C0",
+           "workbench": "#F4D35E"}
 # Packages of the bottom panel: name -> (x, y, colour key). Top: the entry points; bottom: the core.
 PACKAGES: dict[str, tuple[float, float, str]] = {
-    "cli": (2.5, 4.4, "cli"), "ingest": (7.5, 4.4, "ingest"),
+    "cli": (2.5, 5.5, "cli"), "ingest": (7.5, 5.5, "ingest"),
+    "workbench": (5.0, 4.05, "workbench"),
     "experiments": (1.0, 2.6, "experiments"), "labelling": (5.0, 2.6, "labelling"),
     "engine": (1.0, 0.8, "engine"), "pictures": (5.0, 0.8, "core"), "graph": (9.0, 0.8, "graph"),
-    "circuit, format,\nanalysis, errors": (5.0, -1.0, "core"),
+    "circuit, format, analysis,\nregistry, classes, errors": (5.0, -1.0, "core"),
 }
-CORE_MODULES = {"circuit", "format", "analysis", "errors"}  # synthetic.py (test data) is left out
+CORE = "circuit, format, analysis,\nregistry, classes, errors"
+CORE_MODULES = {"circuit", "format", "analysis", "errors", "registry", "classes"}  # synthetic.py: test data
 
 
 def package_of(module: str) -> str | None:
@@ -56,7 +59,7 @@ def package_of(module: str) -> str | None:
     if parts[0] != "neurflow" or len(parts) < 2:
         return None
     if parts[1] in CORE_MODULES:
-        return "circuit, format,\nanalysis, errors"
+        return CORE
     if parts[1] in ("queries",):
         return "graph"
     return parts[1] if parts[1] in PACKAGES else None
@@ -126,18 +129,18 @@ def draw_flow(ax: Axes) -> None:
 
 
 def draw_packages(ax: Axes, edges: dict[tuple[str, str], int]) -> None:
-    w, h = 2.2, 0.8
+    w, h = 2.6, 0.8
     for name, (x, y, key) in PACKAGES.items():
         box(ax, x, y, w, h, name, "", COLOURS[key])
     for (source, target), count in sorted(edges.items()):
         (x0, y0, _), (x1, y1, _) = PACKAGES[source], PACKAGES[target]
         arrow(ax, border((x0, y0), (x1, y1), w, h), border((x1, y1), (x0, y0), w, h),
               colour="#555555", width=0.6 + 0.15 * min(count, 10), rad=0.06)
-    ax.text(-0.2, 5.1, "Packages: an arrow is 'imports' (read from the code; width grows with the number of "
-            "imports). Contracts in pyproject.toml forbid every other direction.", fontsize=10, ha="left",
-            fontweight="bold")
+    ax.text(-0.2, 6.2, "Packages, one layer per row: an arrow is 'imports' (read from the code; width grows with "
+            "the number of imports).\nThe layers contract in pyproject.toml forbids every upward import.",
+            fontsize=10, ha="left", fontweight="bold")
     ax.set_xlim(-0.4, 10.8)
-    ax.set_ylim(-1.6, 5.4)
+    ax.set_ylim(-1.6, 6.6)
 
 
 def main() -> None:
@@ -145,7 +148,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "architecture.png")
     args = parser.parse_args()
     edges = import_edges()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 10), gridspec_kw={"height_ratios": [1.0, 1.45]})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 10.5), gridspec_kw={"height_ratios": [1.0, 1.6]})
     for ax in (top, bottom):
         ax.set_aspect("equal")
         ax.axis("off")

@@ -1,7 +1,7 @@
 """A ViT end to end on real images, with a user's weights file: `neurflow build`, `neurflow-ingest --from`,
 `neurflow mask` and `neurflow fidelity` unchanged, against the real Neo4j.
 
-One build (a ViT-B/16 forward over 2 x 59 patches is most of the time): two layers below the head, two images,
+One build (a ViT-B/16 forward over the 59 patches is most of the time): two layers below the head, one image,
 tau 3, k 6, N 4. The random ViT head and `--random-weights` are covered by tests/engine/test_layouts.py and
 tests/engine/test_models.py; `neurflow-ingest` building a circuit by tests/ingest.
 """
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
 SAMOYED = "n02111889"
 LAYERS = "heads,encoder.layers.encoder_layer_11,encoder.layers.encoder_layer_10"
-SMALL = ["--classes", "Samoyed", "--label-source", "folder", "--max-images", "2", "--layers", LAYERS, "--tau", "3",
+SMALL = ["--classes", "Samoyed", "--label-source", "folder", "--max-images", "1", "--layers", LAYERS, "--tau", "3",
          "--k", "6", "--steps", "4", "--device", "cpu", "--no-progress"]
 
 
@@ -95,7 +95,7 @@ def test_a_vit_builds_ingests_and_runs_mask_and_fidelity(neo4j_driver: neo4j.Dri
     data = json.loads(masked.stdout)
     assert data["circuit_id"] == circuit.id
     assert data["channels"] == {group.layer: sorted(int(n.rpartition(":")[2]) for n in group.neurons)}
-    assert data["effect"]["images"] == 2
+    assert data["effect"]["images"] == 1
     fidelity = succeeded(CliRunner().invoke(main, ["fidelity", *model, "-c", "Samoyed", "--random-draws", "1",
                                                    "--out", str(tmp_path / "fidelity"), "--json", *conn]))
     rows = json.loads(fidelity.stdout)["rows"]
