@@ -31,11 +31,11 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
 #: Commands imported on use: name -> (module, the first line of its help, which `neurflow --help` lists without
 #: importing it). tests/cli/test_main.py checks each line against the command's own.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "mask": ("neurflow.cli.experiments",
+    "mask": ("neurflow.cli.mask",
              "Mask (or retain) neuron groups of a class circuit and measure what the model loses."),
-    "fidelity": ("neurflow.cli.experiments",
+    "fidelity": ("neurflow.cli.fidelity",
                  "The paper's fidelity study (Figure 5): mask or retain each layer's core neurons."),
-    "debug": ("neurflow.cli.experiments",
+    "debug": ("neurflow.cli.debug",
               "Which neuron groups of a class circuit an image triggers: the paper's metric M per group."),
     "validate": ("neurflow.cli.validate",
                  "The paper's evidence for core concept neurons, recomputed on a class circuit (docs/validation.md)."),

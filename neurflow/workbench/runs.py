@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from neurflow.format import strict_json
+from neurflow.graph.circuits import CircuitRef
 from neurflow.graph.experiments import GroupRef, circuit_groups, resolve_groups
 from neurflow.workbench.client import GraphClient
 from neurflow.workbench.handle import CircuitHandle
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from neurflow.engine.models import LoadedModel
+    from neurflow.experiments.fidelity import FidelityRow
     from neurflow.experiments.masking import MaskingResult
     from neurflow.experiments.validation.result import StudyResult
 
@@ -241,3 +244,84 @@ def run_study(handle: CircuitHandle, settings: StudySettings) -> StudyRun:
     return StudyRun(handle, settings, result, figure)
 
 
+
+
+# --------------------------------------------------------------------------- fidelity over classes
+
+
+@dataclass(frozen=True)
+class FidelitySettings:
+    """What `neurflow fidelity` takes: random draws per layer and setting, their seed, the ablation (``zero``,
+    or ``mean`` over each class's patches or the whole images of ``reference_images``), and the images:
+    each circuit's own (default) or those of the folder ``images`` predicted as each class, at most
+    ``max_images`` per class."""
+
+    random_draws: int = 5
+    seed: int = 0
+    ablation: str = "zero"
+    reference_images: str | None = None
+    images: str | None = None
+    max_images: int | None = None
+    batch_size: int = 32
+
+
+@dataclass
+class FidelityRun:
+    """The paper's fidelity study (Figure 5) over the circuits of several classes."""
+
+    loaded: LoadedModel
+    circuits: list[CircuitRef]
+    settings: FidelitySettings
+    rows: list[FidelityRow]
+    ablation_reference: str | None
+
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([row.to_dict() for row in self.rows])
+
+    def plot(self) -> Figure:
+        from neurflow.experiments.fidelity import figure_fidelity
+
+        classes = ", ".join(dict.fromkeys(c.class_name for c in self.circuits))
+        return figure_fidelity(self.rows, f"{self.loaded.name}: fidelity of core neurons ({classes}), "
+                                          f"{self.settings.ablation} ablation")
+
+    def record(self, graph: GraphClient, csv_path: str | None = None, png_path: str | None = None) -> str:
+        """Writes a FidelityStudy (one FidelityResult per class, layer, scope and mode); returns its id."""
+        from neurflow.experiments.records import record_fidelity_study
+
+        s = self.settings
+        return record_fidelity_study(graph.driver, self.rows, self.circuits, self.loaded.name, self.loaded.weights_id,
+                                     s.random_draws, s.seed, csv_path, png_path, graph.database, s.ablation,
+                                     self.ablation_reference)
+
+
+def run_fidelity(graph: GraphClient, loaded: LoadedModel, classes: Sequence[str | int], settings: FidelitySettings,
+                 circuit_ids: Sequence[str] = (), progress: bool = True,
+                 echo: Callable[[str], None] | None = None) -> FidelityRun:
+    """The fidelity study of the graph's circuits of ``classes`` for the loaded model and weights (the newest
+    complete circuit of each, or the one of ``circuit_ids`` that is of the class); ``echo`` hears a line per
+    class as it starts."""
+    from neurflow.experiments.fidelity import fidelity_study
+    from neurflow.experiments.sources import experiment_ablation, fidelity_inputs, resolve_classes
+
+    s = settings
+    targets = resolve_classes([str(c) for c in classes])
+    study = fidelity_inputs(graph.driver, loaded, targets, circuit_ids, s.images, s.max_images, s.batch_size,
+                            graph.database, asked=[str(c) for c in classes])
+    below = list(dict.fromkeys(layer for t in targets for layer in list(study.cores[t.index])[1:]))
+    # Reference means are the same for every class: one pass over the folder for all layers.
+    shared = (experiment_ablation(loaded, s.ablation, below, [], s.reference_images, s.batch_size, progress)
+              if s.reference_images else None)
+    rows, reference = [], shared.reference if shared else None
+    for target in targets:
+        views, core = study.views[target.index], study.cores[target.index]
+        if echo is not None:
+            echo(f"{target.name}: {len(views)} image(s), layers {', '.join(core)}")
+        values = shared or experiment_ablation(loaded, s.ablation, list(core)[1:], views, None, s.batch_size,
+                                               progress)
+        reference = values.reference
+        rows += fidelity_study(loaded, target, views, core, s.random_draws, s.seed, batch_size=s.batch_size,
+                               progress=progress, ablation=values)
+    return FidelityRun(loaded, study.circuits, settings, rows, reference)

@@ -21,7 +21,7 @@ from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.writer import write_circuit
 from neurflow.workbench import GraphClient, open_circuit, queries
-from neurflow.workbench.runs import MaskSettings, StudySettings, run_mask, run_study
+from neurflow.workbench.runs import FidelitySettings, MaskSettings, StudySettings, run_fidelity, run_mask, run_study
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
@@ -103,3 +103,17 @@ def test_masking_from_python_is_the_command_lines(graph: GraphClient) -> None:
     experiment_id = masked.record()
     rows = queries.masking_experiments(graph, class_="Samoyed", raw=True)
     assert [r["experiment"] for r in rows] == [experiment_id]
+
+
+def test_fidelity_from_python_has_a_table_a_plot_and_a_record(graph: GraphClient) -> None:
+    loaded = open_circuit(graph, cls="Samoyed", model="efficientnet-lite0", device="cpu", progress=False).model
+    run = run_fidelity(graph, loaded, ["Samoyed", "golden retriever"], FidelitySettings(random_draws=1),
+                       progress=False)
+    table = run.table()
+    below = {"_blocks.15", "_blocks.14"}
+    assert set(table["layer"]) == below and set(table["class_name"]) == {"Samoyed", "golden retriever"}
+    assert {(s, m) for s, m in zip(table["scope"], table["mode"], strict=True)} == {
+        (scope, mode) for scope in ("single", "cumulative") for mode in ("mask", "retain")}
+    assert len(run.plot().axes) == 4
+    study_id = run.record(graph)
+    assert study_id in set(queries.fidelity_summary(graph)["study"])
