@@ -21,7 +21,14 @@ from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.writer import write_circuit
 from neurflow.workbench import GraphClient, open_circuit, queries
-from neurflow.workbench.runs import FidelitySettings, MaskSettings, StudySettings, run_fidelity, run_mask, run_study
+from neurflow.workbench.runs import (
+    FidelitySettings,
+    MaskSettings,
+    StudySettings,
+    run_fidelity,
+    run_mask,
+    run_study,
+)
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
