@@ -96,6 +96,15 @@ def _make_private(config: ServerConfig) -> None:
 # --------------------------------------------------------------------------- password
 
 
+def new_password() -> str:
+    """A random password for the local server. Never one that starts with "-": neo4j-admin would read it as an
+    option and refuse the start (a token_urlsafe token starts with "-" once in 64)."""
+    while True:
+        password = secrets.token_urlsafe(24)
+        if not password.startswith("-"):
+            return password
+
+
 def _ensure_password(config: ServerConfig, java: str) -> None:
     """Generate the password file (0600) and set it as the initial password before the first start."""
     system_db = config.data_dir / "data" / "databases" / "system"
@@ -108,7 +117,7 @@ def _ensure_password(config: ServerConfig, java: str) -> None:
             )
         return  # The initial password only counts before the first start.
     if password is None:
-        password = secrets.token_urlsafe(24)
+        password = new_password()
         _write_private(config.password_file, password + "\n")
     # An @file (expanded by picocli) keeps the password off the process list.
     args_file = config.data_dir / "run" / "set-password.args"

@@ -334,3 +334,10 @@ def test_second_server_start_browser_stop(tmp_path: Path, monkeypatch: pytest.Mo
     assert not ns.server_status(config).running
     assert not config.pid_file.exists()
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_generated_password_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """neo4j-admin reads an argument that starts with "-" as an option: such a password failed a fresh start."""
+    tokens = iter(["-starts-like-an-option", "_fine-token"])
+    monkeypatch.setattr(ns.secrets, "token_urlsafe", lambda _: next(tokens))
+    assert ns.new_password() == "_fine-token"
