@@ -14,11 +14,9 @@ torch_pins="torch==2.14.1 torchvision==0.29.1"
 pyproject_hash="$(python -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
 setup_stamp="$pyproject_hash $torch_pins"
 if [ "$(cat .venv/.neurflow-setup 2>/dev/null)" != "$setup_stamp" ]; then
-  # --no-compile: Python compiles what it imports when it first imports it, not the thousands of files of torch
-  # and ray that neurflow never loads (15 s of a fresh clone's set-up here).
   # shellcheck disable=SC2086
-  python -m pip install -q --disable-pip-version-check --no-compile $torch_pins
-  python -m pip install -q --disable-pip-version-check --no-compile -e '.[test]'
+  python -m pip install -q --disable-pip-version-check $torch_pins
+  python -m pip install -q --disable-pip-version-check -e '.[test]'
   echo "$setup_stamp" > .venv/.neurflow-setup
 fi
 
