@@ -62,13 +62,6 @@ def test_commands_that_run_no_model_import_no_torch(args: list[str]) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
-@pytest.mark.slow  # a fresh interpreter that imports torch: ~6 s here
-def test_a_command_that_runs_a_model_is_imported_when_called() -> None:
-    done = subprocess.run([sys.executable, "-c", IMPORTS, "mask", "--help"], capture_output=True, text=True,
-                          check=True)
-    assert "torch" in json.loads(done.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.slow  # builds a circuit with the pretrained model, through the command line
 def test_build_writes_circuit_and_picture(tmp_path: Path) -> None:
     code, out = run(
