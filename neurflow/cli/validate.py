@@ -1,134 +1,33 @@
 """``neurflow validate correlation|optimality|k-sensitivity|crops``: the paper's evidence for core concept neurons,
 recomputed on one class circuit.
 
-Each command finds the circuit (``--circuit-dir``, or the graph's circuit of ``-c CLASS`` by the one rule of
-:mod:`neurflow.graph.circuits`), loads what it was built from (:func:`~neurflow.experiments.validation.inputs.
-study_inputs`), runs the study of :mod:`neurflow.experiments.validation`, writes ``<out>/<study>.csv`` and
-``.png``, prints the summary and a short table, and records a ValidationStudy in the graph
-(:mod:`neurflow.graph.validation`; ``--no-record`` skips the graph, so a built folder needs no Neo4j).
+Each command opens the circuit (``--circuit-dir``, or the graph's circuit of ``-c CLASS``: the one rule of
+:mod:`neurflow.workbench.circuits`), runs the study on it (:func:`neurflow.workbench.runs.run_study`), writes
+``<out>/<study>.csv`` and ``.png``, prints the summary and a short table, and records a ValidationStudy in the
+graph (``--no-record`` skips the graph, so a built folder needs no Neo4j). Shared options: ``study_options``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsGroup
-from neurflow.cli.options import split_list
-from neurflow.experiments.ablation import ABLATIONS
+from neurflow.cli.study_options import (
+    Common,
+    ablation_option,
+    common_options,
+    given_options,
+    parse_mixes,
+    parse_numbers,
+    pop_common,
+)
 from neurflow.experiments.validation.result import StudyResult
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.workbench.client import GraphClient
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True)
-class Common:
-    """The options every study command shares."""
-
-    circuit_dir: str | None
-    model: str | None
-    class_: str | None
-    circuit_id: str | None
-    weights: str | None
-    images: str | None
-    layers: list[str] | None
-    targets: int | None
-    ablation: str | None
-    """None for the studies that knock nothing out."""
-    device: str | None
-    out: str | None
-    progress: bool
-    record: bool
-
-
-COMMON_NAMES = ("circuit_dir", "model", "class_", "circuit_id", "weights", "images", "layers", "targets",
-                "ablation", "device", "out", "no_progress", "no_record")
-
-
-def _common_options(func: F) -> F:
-    options = [
-        click.option("--circuit-dir", type=click.Path(exists=True, file_okay=False), default=None,
-                     help="A circuit folder, or a folder of circuits (then -c and -m pick one). Default: the "
-                          "graph's circuit of -c CLASS, from the folder it was ingested from."),
-        click.option("--model", "-m", default=None, help="Model name or key (name@weightsId); default: any."),
-        click.option("--class", "-c", "class_", default=None, help="Class name, index or wnid."),
-        click.option("--circuit-id", default=None, help="Circuit id; default: the newest complete one."),
-        click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="State-dict file the circuit was built with; default: the pretrained weights."),
-        click.option("--images", "-i", type=click.Path(exists=True, file_okay=False), default=None,
-                     help="Where the circuit's images are now, when they moved (found by sha256)."),
-        click.option("--layers", default=None,
-                     help="Comma-separated upper layers to study; default: every layer but the bottom."),
-        click.option("--targets", type=click.IntRange(1), default=None,
-                     help="At most this many target neurons per layer; default: all core neurons."),
-        click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: CUDA when present."),
-        click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
-                     help="Folder for <study>.csv and <study>.png; default: runs/validation/<study>-<circuit id>."),
-        click.option("--no-progress", is_flag=True, help="No progress bars."),
-        click.option("--no-record", is_flag=True, help="Do not write a ValidationStudy node (no Neo4j needed "
-                                                       "with --circuit-dir)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-# Only the studies that knock neurons out (correlation, optimality) take it: k-sensitivity and crops ablate nothing.
-ablation_option = click.option(
-    "--ablation", type=click.Choice(ABLATIONS), default="zero", show_default=True,
-    help="Knocked-out neurons are set to 0 (the paper), or to their mean over the class's patches and positions.")
-
-
-def _common(options: dict[str, Any]) -> Common:
-    """Pops the shared options out of a command's keyword arguments."""
-    values = {name: options.pop(name, None) for name in COMMON_NAMES}
-    return Common(
-        circuit_dir=values["circuit_dir"], model=values["model"], class_=values["class_"],
-        circuit_id=values["circuit_id"], weights=values["weights"], images=values["images"],
-        layers=split_list(values["layers"]), targets=values["targets"], ablation=values["ablation"],
-        device=values["device"], out=values["out"], progress=not values["no_progress"],
-        record=not values["no_record"],
-    )
-
-
-def _numbers(text: str | None, kind: type, name: str) -> list[Any] | None:
-    """``"1,2,5"`` -> ``[1, 2, 5]``; None when not given (the study's default)."""
-    parts = split_list(text)
-    if parts is None:
-        return None
-    try:
-        return [kind(part) for part in parts]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of {kind.__name__}s",
-                                 param_hint=name) from None
-
-
-def _mixes(text: str | None) -> list[tuple[float, ...]] | None:
-    """``"1;1,0.5;0.5,0.25"`` -> ``[(1.0,), (1.0, 0.5), (0.5, 0.25)]``."""
-    if text is None or not text.strip():
-        return None
-    mixes = []
-    for part in text.split(";"):
-        scales = _numbers(part, float, "--mixes")
-        if not scales:
-            raise click.BadParameter(f"{text!r} has an empty mix", param_hint="--mixes")
-        mixes.append(tuple(scales))
-    return mixes
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    """The study options the user gave: the others keep the study function's defaults."""
-    return {name: value for name, value in values.items() if value is not None}
-
-
-# --------------------------------------------------------------------------- the shared run
 
 
 def _check_recordable(graph: GraphClient, circuit_id: str) -> None:
@@ -203,7 +102,7 @@ def validate() -> None:
 
 
 @validate.command("correlation")
-@_common_options
+@common_options
 @ablation_option
 @click.option("--sizes", default=None, help="Knockout set sizes [default: 1,2,5,10,20,30,50].")
 @click.option("--sets-per-size", type=click.IntRange(2), default=None,
@@ -220,13 +119,14 @@ def correlation(settings: ConnectionSettings, sizes: str | None, sets_per_size: 
     Example:
       neurflow validate correlation -m efficientnet-lite0 -c Samoyed --targets 8 --sizes 1,5,20
     """
-    common = _common(options)
-    chosen = _given(sizes=_numbers(sizes, int, "--sizes"), sets_per_size=sets_per_size, singles=singles)
+    common = pop_common(options)
+    chosen = given_options(sizes=parse_numbers(sizes, int, "--sizes"), sets_per_size=sets_per_size,
+                           singles=singles)
     _run_study("correlation", common, settings, chosen | {"seed": seed})
 
 
 @validate.command("optimality")
-@_common_options
+@common_options
 @ablation_option
 @click.option("--taus", default=None, help="Core set sizes [default: 10,30,50].")
 @click.option("--random-sets", type=click.IntRange(2), default=None,
@@ -241,13 +141,13 @@ def optimality(settings: ConnectionSettings, taus: str | None, random_sets: int 
     Example:
       neurflow validate optimality -m efficientnet-lite0 -c Samoyed --taus 10,30 --random-sets 50
     """
-    common = _common(options)
-    chosen = _given(taus=_numbers(taus, int, "--taus"), random_sets=random_sets)
+    common = pop_common(options)
+    chosen = given_options(taus=parse_numbers(taus, int, "--taus"), random_sets=random_sets)
     _run_study("optimality", common, settings, chosen | {"seed": seed})
 
 
 @validate.command("k-sensitivity")
-@_common_options
+@common_options
 @click.option("--ks", default=None, help="Concept sizes k [default: 30,50,70,...,190].")
 @click.option("--reference-k", type=click.IntRange(1), default=None, help="The k compared with [default: 50].")
 @connection_options
@@ -258,12 +158,13 @@ def k_sensitivity(settings: ConnectionSettings, ks: str | None, reference_k: int
     Example:
       neurflow validate k-sensitivity -m efficientnet-lite0 -c Samoyed --ks 30,50,90,190
     """
-    common = _common(options)
-    _run_study("k-sensitivity", common, settings, _given(ks=_numbers(ks, int, "--ks"), reference_k=reference_k))
+    common = pop_common(options)
+    chosen = given_options(ks=parse_numbers(ks, int, "--ks"), reference_k=reference_k)
+    _run_study("k-sensitivity", common, settings, chosen)
 
 
 @validate.command("crops")
-@_common_options
+@common_options
 @click.option("--mixes", default=None,
               help='Patch scale mixes, ";" between mixes [default: "1;1,0.5;0.5,0.25;1,0.25;0.25"].')
 @connection_options
@@ -274,5 +175,5 @@ def crops(settings: ConnectionSettings, mixes: str | None, **options: Any) -> No
     Example:
       neurflow validate crops -m efficientnet-lite0 -c Samoyed --mixes "1;1,0.5;0.25"
     """
-    common = _common(options)
-    _run_study("crops", common, settings, _given(mixes=_mixes(mixes)))
+    common = pop_common(options)
+    _run_study("crops", common, settings, given_options(mixes=parse_mixes(mixes)))
