@@ -15,7 +15,6 @@ import logging
 from typing import Any
 
 import click
-from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from neurflow.errors import NeurflowError
 
@@ -39,6 +38,9 @@ def one_line(error: BaseException) -> str | None:
     """The message shown for ``error``, or None when it is not an expected failure."""
     if isinstance(error, NeurflowError | FileNotFoundError):
         return str(error)
+    # Imported here: commands that never talk to Neo4j (`neurflow --help`, `models`) start without the driver.
+    from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
     if isinstance(error, ServiceUnavailable | SessionExpired):
         return lost_connection(error)
     if isinstance(error, AuthError):

@@ -1,8 +1,8 @@
 """The `neurflow` command line: `build`, `models`, `classes`, and the command groups of the other cli modules.
 
-Commands that run a model (`mask`, `fidelity`, `debug`, `validate`) and `label` (the OpenAI client) are imported
-when they are called, so that `neurflow --help`, `query`, `db`, `browser`, `classes` and `models` start in well
-under a second, and no command that runs no model imports torch.
+The other commands are imported when they are called: `neurflow --help`, `models`, `classes` and `draw` start
+without the Neo4j driver, `query`, `db` and `browser` without torch, and only the commands that run a model
+(`build`, `mask`, `fidelity`, `debug`, `validate`) import it; `label` brings the OpenAI client.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from typing import Any
 import click
 
 from neurflow.classes import imagenet_categories, imagenet_wnids, resolve_class
-from neurflow.cli.db import db
 from neurflow.cli.errors import CleanErrorsGroup
 from neurflow.cli.options import config_from_options, engine_options, split_list
-from neurflow.cli.query import browser, query
 from neurflow.registry import REGISTRY, ModelError
 
 
@@ -31,6 +29,9 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
 #: Commands imported on use: name -> (module, the first line of its help, which `neurflow --help` lists without
 #: importing it). tests/cli/test_main.py checks each line against the command's own.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("neurflow.cli.db", "Run a local Neo4j Community server (no Docker) for neurflow."),
+    "query": ("neurflow.cli.query", "Run the named query NAME (see --list) in a read transaction and print its rows."),
+    "browser": ("neurflow.cli.query", "Neo4j Browser: neurflow's stylesheet and guide (`:style` and `:play`)."),
     "mask": ("neurflow.cli.mask",
              "Mask (or retain) neuron groups of a class circuit and measure what the model loses."),
     "fidelity": ("neurflow.cli.fidelity",
@@ -60,13 +61,11 @@ class NeurflowGroup(CleanErrorsGroup):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
+            limit = formatter.width - 6 - len(name)
             if name in LAZY_COMMANDS and name not in self.commands:
-                limit = formatter.width - 6 - len(name)
                 rows.append((name, click.utils.make_default_short_help(LAZY_COMMANDS[name][1], limit)))
-            else:
-                command = self.commands[name]
-                if not command.hidden:
-                    rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+            elif not self.commands[name].hidden:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -171,9 +170,6 @@ def classes(model: str, search: str | None) -> None:
     for index, name in rows:
         click.echo(f"{index:4d}  {wnids[index]:10s}  {name}")
 
-
-for _command in (db, query, browser):
-    main.add_command(_command)
 
 if __name__ == "__main__":
     sys.exit(main())

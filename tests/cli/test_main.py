@@ -43,23 +43,32 @@ def test_commands_imported_on_use_are_listed_with_their_own_first_help_line() ->
         assert command is not None and (command.help or "").splitlines()[0] == first_line
 
 
-# What each command imports, in a fresh interpreter: the modules of torch and of the model-running packages.
+# What a command imports, in a fresh interpreter: the top-level packages of sys.modules and neurflow's modules.
 IMPORTS = """
 import json, sys
 from click.testing import CliRunner
 from neurflow.cli.main import main
 CliRunner().invoke(main, sys.argv[1:])
-heavy = ("torch", "torchvision", "neurflow.engine.models", "neurflow.experiments", "openai")
-print(json.dumps(sorted({m.split(".")[0] if m.startswith("torch") else m for m in sys.modules
-                         if m.startswith(heavy)})))
+print(json.dumps(sorted({m if m.startswith("neurflow.") else m.split(".")[0] for m in sys.modules})))
 """
+
+
+def imported_by(*args: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", IMPORTS, *args], capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize("args", [["--help"], ["query", "--list"], ["models"], ["classes", "-s", "terrier"],
                                   ["db", "--help"], ["browser", "--help"], ["query", "graph-stats", "--help"]])
 def test_commands_that_run_no_model_import_no_torch(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-c", IMPORTS, *args], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    modules = imported_by(*args)
+    heavy = {"torch", "torchvision", "neurflow.engine.models", "neurflow.experiments", "openai"}
+    assert modules & heavy == set()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["models"], ["classes", "-s", "terrier"]])
+def test_commands_that_need_no_graph_import_no_driver(args: list[str]) -> None:
+    assert "neo4j" not in imported_by(*args)
 
 
 @pytest.mark.slow  # builds a circuit with the pretrained model, through the command line
