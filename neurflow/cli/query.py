@@ -21,6 +21,7 @@ import neo4j
 from neurflow.cli.db import connection_options
 from neurflow.graph.connection import ConnectionSettings, open_driver
 from neurflow.graph.named_queries import (
+    DEFAULT_TIMEOUT,
     QueryError,
     QueryTimeoutError,
     bind_params,
@@ -36,7 +37,6 @@ from neurflow.graph.query_output import FORMATS, format_rows
 BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
 GUIDE = "neurflow-guide.html"
 STYLE = "neurflow.grass"
-DEFAULT_TIMEOUT = 30.0
 
 
 class QueryUsageError(click.UsageError):

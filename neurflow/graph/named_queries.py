@@ -50,6 +50,9 @@ LIMIT_PARAMS = frozenset({"limit", "n", "thumbnails"})
 """Int parameters that count rows, paths or thumbnails: never negative."""
 CLASS_PARAM_DOC = "index or wnid"
 """A string parameter whose header description holds these words names a class."""
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a user's named query may run before Neo4j stops it: `neurflow query --timeout` and the workbench's
+query functions default to it (the local server's own limit is 60 s)."""
 TIMEOUT_CODES = frozenset({
     "Neo.ClientError.Transaction.TransactionTimedOut",
     "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",  # Neo4j 5 also for the server's limit

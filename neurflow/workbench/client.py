@@ -14,10 +14,7 @@ from typing import Any
 import neo4j
 
 from neurflow.graph.connection import ConnectionSettings, open_driver, resolve_connection
-from neurflow.graph.named_queries import run_query
-
-#: Seconds a named query may run from Python before Neo4j stops it (the command line's --timeout default).
-QUERY_TIMEOUT = 30.0
+from neurflow.graph.named_queries import DEFAULT_TIMEOUT, run_query
 
 
 @dataclass
@@ -36,7 +33,7 @@ class GraphClient:
         return self.settings.database
 
     def run_query(self, name: str, params: Mapping[str, Any] | None = None,
-                  timeout: float | None = QUERY_TIMEOUT) -> tuple[list[str], list[dict[str, Any]]]:
+                  timeout: float | None = DEFAULT_TIMEOUT) -> tuple[list[str], list[dict[str, Any]]]:
         """The named query ``name`` (``queries/NAME.cypher``) in a read transaction: its columns and rows."""
         return run_query(self.driver, name, params, self.database, timeout=timeout)
 

@@ -23,8 +23,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from neurflow.graph.named_queries import QueryInfo, list_queries, load_query
-from neurflow.workbench.client import QUERY_TIMEOUT, GraphClient
+from neurflow.graph.named_queries import DEFAULT_TIMEOUT, QueryInfo, list_queries
+from neurflow.workbench.client import GraphClient
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,7 +55,7 @@ def query_function(info: QueryInfo) -> Callable[..., Any]:
     """The function of one named query (see the module's docstring)."""
     by_python = {python_name(p.name): p for p in info.params}
 
-    def run(client: GraphClient, *, raw: bool = False, timeout: float | None = QUERY_TIMEOUT,
+    def run(client: GraphClient, *, raw: bool = False, timeout: float | None = DEFAULT_TIMEOUT,
             **params: Any) -> Any:
         unknown = sorted(set(params) - set(by_python))
         if unknown:
@@ -76,7 +76,7 @@ def query_function(info: QueryInfo) -> Callable[..., Any]:
         for name, p in by_python.items()
     ]
     extras = [inspect.Parameter("raw", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
-              inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=QUERY_TIMEOUT,
+              inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_TIMEOUT,
                                 annotation=float | None)]
     run.__signature__ = inspect.Signature([client_param, *keyword_params, *extras])  # type: ignore[attr-defined]
     run.__name__ = run.__qualname__ = python_name(info.name)
@@ -91,10 +91,12 @@ def query_function(info: QueryInfo) -> Callable[..., Any]:
 
 
 def __getattr__(name: str) -> Callable[..., Any]:
-    for info in list_queries():
+    infos = list_queries()
+    for info in infos:
         if python_name(info.name) == name:
-            return query_function(load_query(info.name))
-    raise AttributeError(f"no named query {name!r}; there are: {', '.join(sorted(names()))}")
+            return query_function(info)
+    raise AttributeError(f"no named query {name!r}; there are: "
+                         f"{', '.join(sorted(python_name(i.name) for i in infos))}")
 
 
 def __dir__() -> list[str]:
