@@ -18,7 +18,7 @@ from neurflow.experiments.sources import (
     resolve_classes,
 )
 from neurflow.graph.connection import ConnectionSettings, open_driver
-from neurflow.workbench.circuits import circuit_in_folder, ingested_folder
+from neurflow.workbench.circuits import circuit_in_folder, ingested_circuit
 
 
 def _group_thresholds(values: Sequence[str]) -> dict[str, float]:
@@ -73,7 +73,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
       neurflow debug ../shared/data/imagewoof-val -m efficientnet-lite0 -c Samoyed --out debug/
     """
     from neurflow.experiments.debugging import debug_image, draw_debug, false_positives, group_probes
-    from neurflow.format import load_circuit, load_vectors
+    from neurflow.format import load_vectors
 
     thresholds = _group_thresholds(group_thresholds)
     target = resolve_classes([class_])[0]
@@ -81,8 +81,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         loaded = load(model, weights, device)
         ref = circuit_of_class(driver, loaded, target, circuit_id, settings.database)
     # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
-    folder = circuit_in_folder(circuit_dir, circuit_id=ref.id)[1] if circuit_dir else ingested_folder(ref)
-    circuit = load_circuit(folder)
+    circuit, folder = circuit_in_folder(circuit_dir, circuit_id=ref.id) if circuit_dir else ingested_circuit(ref)
     vectors = load_vectors(folder)
     source = Path(image)
     if source.is_file():

@@ -60,8 +60,8 @@ def _run_study(study: str, common: Common, settings: ConnectionSettings, options
                               device=common.device, images=common.images, progress=common.progress)
         circuit = handle.circuit
         layers = study_layers(circuit, common.layers)
-        if graph is not None and common.record:
-            _check_recordable(graph, circuit.id)
+        if graph is not None and common.record and common.circuit_dir is not None:
+            _check_recordable(graph, circuit.id)  # a folder's circuit (one found in the graph is complete)
         click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "
                    f"{circuit.model.weights_id}) in {handle.folder}; layers {', '.join(layers)}"
                    + (f"; {common.ablation} ablation" if common.ablation else ""), err=True)

@@ -76,8 +76,8 @@ def circuit_in_folder(folder: str | Path, cls: str | int | None = None, model: s
                              "model (-m) or the circuit id (--circuit-id) to choose one")
 
 
-def ingested_folder(entry: CircuitRef) -> Path:
-    """The folder a graph circuit was ingested from, checked to still hold that circuit."""
+def ingested_circuit(entry: CircuitRef) -> tuple[Circuit, Path]:
+    """A graph circuit read from the folder it was ingested from, checked to still be that circuit."""
     folder = Path(entry.folder) if entry.folder else None
     if folder is None or not (folder / "circuit.json").is_file():
         where = f"from {entry.folder}, which holds no circuit.json any more" if entry.folder else "with no folder"
@@ -87,7 +87,7 @@ def ingested_folder(entry: CircuitRef) -> Path:
     if held.id != entry.id:
         raise CircuitLookupError(f"{folder} now holds circuit {held.id}, not {entry.id}: pass the folder of "
                                  f"{entry.id} with --circuit-dir DIR")
-    return folder
+    return held, folder
 
 
 def locate_circuit(client: GraphClient | None = None, *, cls: str | int | None = None, model: str | None = None,
@@ -115,8 +115,7 @@ def locate_circuit(client: GraphClient | None = None, *, cls: str | int | None =
     else:
         target = class_of(cls)
         entry = find_circuit(client.driver, model, target.index, circuit_id, client.database, target.name)
-    where = ingested_folder(entry)
-    return CircuitLocation(load_circuit(where), where, entry)
+    return CircuitLocation(*ingested_circuit(entry), entry)
 
 
 def _model_matches(entry: CircuitRef, model: str | None) -> bool:

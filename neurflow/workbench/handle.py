@@ -101,7 +101,8 @@ class CircuitHandle:
 
             reuse = next(iter(self._inputs.values()), None)
             inputs = study_inputs(self.folder, weights=self.weights, device=self.device, ablation=ablation,
-                                  images=self.images, progress=self.progress, loaded=reuse.loaded if reuse else None)
+                                  images=self.images, progress=self.progress, loaded=reuse.loaded if reuse else None,
+                                  circuit=self.circuit)
             params = self.circuit.params
             # The layouts the circuit's layers were built with, so that masks reach the neurons it names.
             assign_layouts(inputs.loaded.module, list(self.circuit.layers), params.get("layouts"),

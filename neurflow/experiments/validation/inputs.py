@@ -72,6 +72,7 @@ def study_inputs(
     images: str | Path | None = None,
     progress: bool = True,
     loaded: LoadedModel | None = None,
+    circuit: Circuit | None = None,
 ) -> StudyInputs:
     """Everything a validation study needs to recompute parts of the circuit in ``circuit_folder``.
 
@@ -88,7 +89,8 @@ def study_inputs(
     if ablation not in ABLATIONS:
         raise StudyInputError(f"ablation must be one of {ABLATIONS}, not {ablation!r}")
     folder = Path(circuit_folder)
-    circuit = load_circuit(folder)
+    if circuit is None:  # ``circuit``: the folder's circuit, when the caller has read it already
+        circuit = load_circuit(folder)
     params = circuit.params
     wanted = circuit.model.weights_id
     if weights is None and wanted.startswith("random:"):
