@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     classes = work / "classes.txt"
     classes.write_text("\n".join(CLASSES) + "\n")
     env = {**os.environ, "NEURFLOW_CACHE": str(work / "cache"), "RAY_AUTH_MODE": "disabled"}
-    common = [sys.executable, "-m", "ingest.cli", "-m", "efficientnet-lite0", "--images", str(args.images), *SETTINGS]
+    common = [sys.executable, "-m", "neurflow.ingest.cli", "-m", "efficientnet-lite0", "--images", str(args.images), *SETTINGS]
     base = [*common, "--classes-file", str(classes)]
     # predictions first (cached, with one class built), so that every timed run starts from the same cache
     subprocess.run([*common, "--out", str(work / "warm"), "--classes", CLASSES[0]], env=env, cwd=ROOT, check=True,

@@ -19,7 +19,6 @@ from pathlib import Path
 import neo4j
 from tqdm import tqdm
 
-from ingest.pipeline import Echo, FolderResult, ingest_folder
 from neurflow.engine.atlas import (
     ClassPlan,
     FolderPredictions,
@@ -36,6 +35,7 @@ from neurflow.engine.models import LoadedModel, load_model
 from neurflow.engine.patches import DataError, list_images
 from neurflow.format import CIRCUIT_FILE
 from neurflow.graph.reads import circuit_status
+from neurflow.ingest.pipeline import Echo, FolderResult, ingest_folder
 
 Built = tuple[ClassPlan, Path | None, str | None]
 """A plan with the folder its circuit was saved in, or the error that stopped it."""
@@ -176,7 +176,7 @@ def _builds(loaded: LoadedModel, config: BuildConfig, plans: Sequence[ClassPlan]
     if not plans:
         return iter(())
     if options.workers or options.ray_address:
-        from ingest.workers import ray_builds
+        from neurflow.ingest.workers import ray_builds
 
         return ray_builds(config, plans, options.out, options.workers, options.ray_address, options.retries)
     return _build_here(loaded, config, plans, options.out, options.retries)

@@ -22,7 +22,6 @@ from typing import Any
 import click
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 
-from ingest.pipeline import ingest_folders, summary_table
 from neurflow.cli.db import connection_options
 from neurflow.cli.errors import CleanErrorsCommand, lost_connection
 from neurflow.cli.options import config_from_options, engine_options, split_list
@@ -30,6 +29,7 @@ from neurflow.format import find_circuits
 from neurflow.graph.connection import ConnectionSettings, Neo4jConnectionError, open_driver
 from neurflow.graph.schema import ensure_schema
 from neurflow.graph.writer import DEFAULT_BATCH_ROWS
+from neurflow.ingest.pipeline import ingest_folders, summary_table
 
 
 @click.command(
@@ -97,7 +97,7 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
                                      batch_rows=batch_rows, echo=click.echo, verbose=verbose)
         else:
             assert class_list is not None and images is not None
-            from ingest.atlas import AtlasOptions, run_atlas  # the engine (torch) only when building
+            from neurflow.ingest.atlas import AtlasOptions, run_atlas  # the engine (torch) only when building
 
             atlas = AtlasOptions(out=out, cache_dir=predictions_cache, workers=workers, ray_address=ray_address,
                                  retries=retries, force=force, batch_rows=batch_rows, progress=not no_progress,

@@ -1,6 +1,6 @@
 """Ingestion glue: circuit folders -> Neo4j, with per-class progress and a summary table.
 
->>> from ingest.pipeline import ingest_folders, summary_table             # doctest: +SKIP
+>>> from neurflow.ingest.pipeline import ingest_folders, summary_table             # doctest: +SKIP
 >>> results = ingest_folders(driver, find_circuits("circuits/"))           # doctest: +SKIP
 >>> print(summary_table(results))                                           # doctest: +SKIP
 """

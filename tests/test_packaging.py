@@ -45,8 +45,10 @@ def files_under(folder: Path, pattern: str = "**/*") -> set[str]:
 def test_every_package_folder_is_listed_and_every_listed_package_exists() -> None:
     config = setuptools_config()
     listed, package_dir = set(config["packages"]), config.get("package-dir", {})
+    # ingest/ is installed as neurflow.ingest (neurflow/ingest links to it).
     found = {
-        ".".join(init.parent.relative_to(ROOT).parts)
+        ".".join(("neurflow", *init.parent.relative_to(ROOT).parts) if root == "ingest"
+                 else init.parent.relative_to(ROOT).parts)
         for root in ("neurflow", "ingest")
         for init in (ROOT / root).rglob("__init__.py")
         if "__pycache__" not in init.parts
@@ -114,10 +116,13 @@ def run_installed(venv: Path, tool: str, *args: str, cwd: Path, **env: str) -> s
 
 @pytest.mark.slow
 def test_the_install_holds_the_package_and_its_data(installed: Path, tmp_path: Path) -> None:
-    code = "import ingest.cli, neurflow, neurflow.queries as q; print(neurflow.__file__); print(q.__file__)"
+    code = ("import importlib.util, neurflow.ingest.cli, neurflow, neurflow.queries as q; "
+            "print(neurflow.__file__); print(q.__file__); print(importlib.util.find_spec('ingest'))")
     result = run_installed(installed, "python", "-c", code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    package, queries = (Path(line).parent for line in result.stdout.splitlines())
+    package_file, queries_file, top_level_ingest = result.stdout.splitlines()
+    assert top_level_ingest == "None", "a top-level `ingest` module is installed"
+    package, queries = Path(package_file).parent, Path(queries_file).parent
     assert package.is_relative_to(installed), f"{package}: the repository's neurflow shadows the install"
     assert queries == package / "queries"
     source = ROOT / "neurflow"

@@ -52,10 +52,8 @@ CORE_MODULES = {"circuit", "format", "analysis", "errors", "registry", "classes"
 
 
 def package_of(module: str) -> str | None:
-    """The bottom panel's box of a ``neurflow.*`` or ``ingest.*`` module."""
+    """The bottom panel's box of a ``neurflow.*`` module (ingest/ is ``neurflow.ingest``)."""
     parts = module.split(".")
-    if parts[0] == "ingest":
-        return "ingest"
     if parts[0] != "neurflow" or len(parts) < 2:
         return None
     if parts[1] in CORE_MODULES:
@@ -69,7 +67,8 @@ def import_edges() -> dict[tuple[str, str], int]:
     """(importer box, imported box) -> number of import statements, from every module's ast."""
     edges: dict[tuple[str, str], int] = defaultdict(int)
     for path in [*ROOT.glob("neurflow/**/*.py"), *ROOT.glob("ingest/*.py")]:
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(("neurflow", *parts) if parts[0] == "ingest" else parts).removesuffix(".__init__")
         source = package_of(module)
         if source is None:
             continue

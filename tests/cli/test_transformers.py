@@ -16,12 +16,12 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from ingest.cli import main as ingest_main
 from neurflow.cli.main import main
 from neurflow.engine.models import load_model
 from neurflow.format import find_circuits, load_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.deletion import clear_graph
+from neurflow.ingest.cli import main as ingest_main
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 

@@ -17,11 +17,11 @@ import neo4j
 import pytest
 from click.testing import CliRunner, Result
 
-from ingest.cli import main as ingest_main
 from neurflow.cli.errors import one_line
 from neurflow.format import FormatError, load_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.reads import graph_counts
+from neurflow.ingest.cli import main as ingest_main
 from neurflow.synthetic import save_synthetic
 from tests.circuit_fixtures import SMALL_IMAGES
 from tests.helpers import small_synthetic

@@ -62,7 +62,7 @@ def save_all(circuits: Sequence[Circuit], root: Path) -> Path:
 
 def ingest_args(folder: Path, settings: ConnectionSettings, *extra: str) -> tuple[list[str], dict[str, str]]:
     """``neurflow-ingest --from FOLDER`` as its own process; the password goes in the environment."""
-    args = [sys.executable, "-m", "ingest.cli", "--from", str(folder), "--uri", settings.uri, "--user",
+    args = [sys.executable, "-m", "neurflow.ingest.cli", "--from", str(folder), "--uri", settings.uri, "--user",
             settings.user, "--database", settings.database, *extra]
     env = {**os.environ, "NEO4J_PASSWORD": settings.password or "", "PYTHONPATH": str(REPO)}
     return args, env

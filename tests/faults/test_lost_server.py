@@ -23,7 +23,6 @@ import pytest
 import torch
 from click.testing import CliRunner, Result
 
-from ingest.cli import main as ingest_main
 from neurflow.circuit import Circuit
 from neurflow.cli.errors import DRIVER_LOGGERS
 from neurflow.cli.main import main
@@ -34,6 +33,7 @@ from neurflow.graph.deletion import clear_graph
 from neurflow.graph.named_queries import run_query
 from neurflow.graph.reads import circuit_status, graph_counts, incomplete_circuits
 from neurflow.graph.writer import write_circuit
+from neurflow.ingest.cli import main as ingest_main
 from neurflow.synthetic import save_synthetic, synthetic_circuit
 from tests.circuit_fixtures import SMALL_IMAGES
 from tests.faults.proxy import BoltProxy

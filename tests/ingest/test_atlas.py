@@ -84,7 +84,7 @@ def test_all_classes_and_the_planned_circuit_id(loaded, tmp_path: Path) -> None:
 
 
 def _ingest_args(settings: ConnectionSettings, out: Path, cache: Path, *extra: str) -> tuple[list[str], dict]:
-    args = [sys.executable, "-m", "ingest.cli", *BUILD, "--out", str(out), "--predictions-cache", str(cache),
+    args = [sys.executable, "-m", "neurflow.ingest.cli", *BUILD, "--out", str(out), "--predictions-cache", str(cache),
             "--uri", settings.uri, "--user", settings.user, "--database", settings.database, *extra]
     env = {**os.environ, "NEO4J_PASSWORD": settings.password or "", "PYTHONPATH": str(REPO),
            "RAY_AUTH_MODE": "disabled"}

@@ -15,11 +15,11 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from ingest.cli import main as ingest_main
 from neurflow.format import load_circuit
 from neurflow.graph.deletion import clear_graph
 from neurflow.graph.named_queries import run_query
 from neurflow.graph.reads import graph_counts, incomplete_circuits
+from neurflow.ingest.cli import main as ingest_main
 from tests.circuit_fixtures import SMALL_IMAGES, SMALL_LAYERS
 from tests.helpers import expected_counts
 
@@ -99,7 +99,7 @@ def test_a_killed_ingestion_is_hidden_and_the_next_run_matches_a_clean_one(
     # One row per transaction makes the ingestion slow enough to be killed inside a circuit: --verbose says
     # when the first circuit's semantic groups (its largest step) start, and the graph when some are written.
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "--from", str(circuits_dir), "--batch-rows", "1", "--verbose"],
+        [sys.executable, "-m", "neurflow.ingest.cli", "--from", str(circuits_dir), "--batch-rows", "1", "--verbose"],
         cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,
     )
