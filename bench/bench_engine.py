@@ -44,7 +44,8 @@ from neurflow.engine.builder import CircuitBuilder  # noqa: E402
 from neurflow.engine.config import STEPS_MAX, STEPS_TOLERANCE, BuildConfig  # noqa: E402
 from neurflow.engine.integration import PairIntegration  # noqa: E402
 from neurflow.engine.models import load_model  # noqa: E402
-from neurflow.engine.patches import PatchSet, list_images, load_views, predict_views, select_class_images  # noqa: E402  # noqa: E402
+from neurflow.engine.patches import PatchSet, list_images, load_views, predict_views, select_class_images  # noqa: E402
+from neurflow.engine.ranking import core_set  # noqa: E402
 
 SHARED_IMAGES = Path(os.environ.get("NEURFLOW_IMAGEWOOF", ROOT.parent / "shared" / "data" / "imagewoof-val"))
 DEFAULT_IMAGES = SHARED_IMAGES if SHARED_IMAGES.is_dir() else ROOT / "tests" / "data" / "imagewoof"
@@ -362,13 +363,12 @@ def main(argv: list[str] | None = None) -> int:
                            steps_max=args.auto_max)
 
     def builder(steps: int | str, quadrature: str = "gauss-legendre") -> CircuitBuilder:
-        made = CircuitBuilder(loaded, config(steps, quadrature), progress=False)
-        made.maps = recorder.maps  # the lower maps kept by neurflow's one recording pass
-        return made
+        return CircuitBuilder(loaded, config(steps, quadrature), progress=False)
 
     recorder = CircuitBuilder(loaded, config(args.steps), progress=False)
     clock = time.perf_counter()
-    acts = recorder.record(patches)
+    recording = recorder.record(patches)  # the lower maps kept by neurflow's one recording pass: every run uses them
+    acts = recording.means
     record_seconds = time.perf_counter() - clock
     authors_record_seconds = None
     if not args.skip_authors:
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(views)} image(s) predicted as it ({', '.join(v.file.path.name for v in views)}), "
         f"{len(patches)} patches",
         f"- activation pass (V_a of every neuron): neurflow one forward over all patches recording every layer "
-        f"and keeping the lower maps ({', '.join(recorder.maps) or 'none'}) {record_seconds:.1f} s"
+        f"and keeping the lower maps ({', '.join(recording.maps) or 'none'}) {record_seconds:.1f} s"
         + (f"; authors a separate input-to-layer forward per layer {authors_record_seconds:.1f} s"
            if authors_record_seconds is not None else "")
         + ". Both runs below use neurflow's activations, so V_a is the same; the last table row adds each "
@@ -408,10 +408,18 @@ def main(argv: list[str] | None = None) -> int:
     echo()
 
     def neurflow_select(b: CircuitBuilder):
-        return lambda per_patch, tau: b.core_set(per_patch)[0]
+        return lambda per_patch, tau: core_set(per_patch, b.config.tau, b.config.ranking)[0]
+
+    # What --steps auto used per pair, from its last run (each step returns how it integrated its pair).
+    auto_integration: dict[tuple[str, str], PairIntegration] = {}
 
     def neurflow_attribute(b: CircuitBuilder):
-        return lambda upper, lower, concepts: b.attribute(patches, upper, lower, concepts)
+        def attribute(upper: str, lower: str, concepts: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+            step = b.step(recording, upper, lower, concepts)
+            if step.integration is not None:
+                auto_integration[upper, lower] = step.integration
+            return step.per_patch
+        return attribute
 
     fast = builder(args.fast_steps)
     slow = builder(args.steps)
@@ -513,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for line in section1:
         echo(line)
-    section_auto = auto_section(args, runs, auto.integration, pairs)
+    section_auto = auto_section(args, runs, auto_integration, pairs)
     for line in section_auto:
         echo(line)
 

@@ -46,7 +46,9 @@ from neurflow.engine.patches import (
     predict_views,
     select_class_images,
 )
-from neurflow.engine.segments import canonical_segment, layer_output, record_layers, trace
+from neurflow.engine.ranking import core_set, ranking_scores, top_indices
+from neurflow.engine.recording import Recording, record_patches
+from neurflow.engine.segments import canonical_segment, trace
 from neurflow.format import circuit_folder_name, save_circuit
 
 Echo = Callable[[str], None]
@@ -63,23 +65,29 @@ def _quiet(_: str) -> None:
     return None
 
 
-def top_indices(values: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the ``count`` largest values, largest first, ties by index (stable): the order of every
-    top-k concept and top-tau core set, so that a top-k is a prefix of the top-k' for k < k'."""
-    return np.argsort(-values, kind="stable")[:count]
+@dataclass
+class LayerStep:
+    """One layer pair's step of the method, for the targets of ``upper`` given with their concepts V_a:
+    ``per_patch[a]``: [|V_a|, lower channels] integrated gradients of a, one row per patch of V_a;
+    ``core[a]``: a's core set (top-tau lower channels, most important first) and their ranking scores;
+    ``integration``: how the pair was integrated with ``steps="auto"`` (None with a fixed number of steps)."""
 
-
-def ranking_scores(per_patch: np.ndarray, ranking: str) -> np.ndarray:
-    """What lower neurons are ranked by, from a target's [|V_a|, lower channels] attributions: ``sum``:
-    |T(a, s)| = |sum over V_a of the attribution| (the paper); ``mean-abs``: mean over V_a of |attribution|
-    (the authors' code)."""
-    if ranking == "mean-abs":
-        return np.abs(per_patch).mean(0)
-    return np.abs(per_patch.sum(0))
+    upper: str
+    lower: str
+    concepts: dict[int, np.ndarray]
+    per_patch: dict[int, np.ndarray]
+    core: dict[int, tuple[np.ndarray, np.ndarray]]
+    integration: PairIntegration | None
 
 
 class CircuitBuilder:
-    """Computes one class circuit over the patches of its images."""
+    """Computes class circuits with one model and one set of build settings.
+
+    Its calls keep no state from one to the next (the layouts it assigns to the model's layers are the model's):
+    :meth:`record` returns a :class:`~neurflow.engine.recording.Recording`, :meth:`step` one layer pair's
+    attributions and core sets from it, and :meth:`build` a whole circuit from both. The validation studies call
+    :meth:`record` and :meth:`step` as :meth:`build` does.
+    """
 
     def __init__(self, loaded: LoadedModel, config: BuildConfig, progress: bool = True, echo: Echo = _quiet):
         self.loaded = loaded
@@ -89,9 +97,6 @@ class CircuitBuilder:
         self.echo = echo
         assign_layouts(loaded.module, self.layers, config.layouts, config.class_token == "include")
         self.traced = trace(loaded.module, self.layers)
-        self.maps: dict[str, torch.Tensor] = {}
-        # With steps="auto": how each layer pair attributed so far was integrated (upper, lower) -> record.
-        self.integration: dict[tuple[str, str], PairIntegration] = {}
 
     def segment(self, lower: str, upper: str) -> torch.nn.Module:
         """The model between ``lower`` and ``upper``, on their canonical forms (layouts found by the recording
@@ -106,70 +111,39 @@ class CircuitBuilder:
         kinds = {layer: known_layout(self.loaded.module, layer).kind for layer in self.layers}
         return kinds if set(kinds.values()) != {"channels-first"} else {}
 
-    def record(self, patches: PatchSet) -> dict[str, np.ndarray]:
-        """One forward pass over every patch, recording every layer's spatial means.
+    def record(self, patches: PatchSet) -> Recording:
+        """One forward pass over ``patches``: every layer's spatial means, and the lower layers' full outputs
+        that fit in ``config.map_cache_mb`` (:func:`~neurflow.engine.recording.record_patches`)."""
+        return record_patches(self.loaded, self.layers, patches, self.config, progress=self.progress)
 
-        It also keeps the full outputs of the lower layers, from the top down, as long as they fit in
-        ``config.map_cache_mb``: attribution then starts from them instead of recomputing the input-to-layer
-        prefix. Layers that do not fit are recomputed for their concept patches only.
-        """
-        chunks: dict[str, list[torch.Tensor]] = defaultdict(list)
-        kept: dict[str, list[torch.Tensor]] = defaultdict(list)
-        keep: list[str] | None = None
-        for batch in tqdm(list(patches.batches(self.config.patches_per_pass(self.loaded.device))), desc="activations", unit="batch",
-                          disable=not self.progress, leave=False):
-            inputs = patches.inputs(batch, self.loaded.device)
-            means, maps = record_layers(self.loaded.module, inputs, self.layers,
-                                        self.layers[1:] if keep is None else keep)
-            if keep is None:
-                keep = self._layers_to_keep({name: value[0].numel() * 4 for name, value in maps.items()},
-                                            len(patches))
-            for layer, values in means.items():
-                chunks[layer].append(values)
-            for layer in keep:
-                kept[layer].append(maps[layer])
-        self.maps = {layer: torch.cat(values) for layer, values in kept.items()}
-        return {layer: torch.cat(values).numpy() for layer, values in chunks.items()}
-
-    def _layers_to_keep(self, bytes_per_patch: dict[str, int], patches: int) -> list[str]:
-        budget = self.config.map_cache_mb * 2**20
-        keep = []
-        for layer in self.layers[1:]:
-            size = bytes_per_patch[layer] * patches
-            if size > budget:
-                break
-            keep.append(layer)
-            budget -= size
-        return keep
-
-    def lower_maps(self, patches: PatchSet, chunk: list[int], lower: str) -> torch.Tensor:
-        """Full outputs of ``lower`` for the patches in ``chunk``: kept by :meth:`record`, or recomputed."""
-        if lower in self.maps:
-            return self.maps[lower][chunk].to(self.loaded.device)
-        return layer_output(self.loaded.module, patches.inputs(chunk, self.loaded.device), lower)
+    def step(self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray]) -> LayerStep:
+        """The method's step from ``upper`` to ``lower``: per target a (with its concept V_a, patch ids of
+        ``recording``), the integrated gradients of a over V_a and a's core set among ``lower``'s channels."""
+        per_patch, integration = self.attribute(recording, upper, lower, concepts)
+        cfg = self.config
+        core = {a: core_set(per_patch[a], cfg.tau, cfg.ranking) for a in concepts}
+        return LayerStep(upper, lower, concepts, per_patch, core, integration)
 
     def attribute(
-        self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray]
-    ) -> dict[int, np.ndarray]:
+        self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray]
+    ) -> tuple[dict[int, np.ndarray], PairIntegration | None]:
         """Per target a of ``upper``: [|V_a|, lower channels] integrated gradients of a, one row per patch.
 
         With ``steps="auto"``, the nodes are chosen for this pair (:mod:`neurflow.engine.integration`) and what
-        was used is kept in ``self.integration[upper, lower]``.
+        was used is returned beside them (None with a fixed number of steps).
         """
         cfg = self.config
         if not cfg.auto_steps:
-            return self.integrate(patches, upper, lower, concepts, int(cfg.steps))
-        deltas = self.output_deltas(patches, upper, lower, concepts)
-        per_patch, record = integrate_until_stable(
-            lambda nodes, targets: self.integrate(patches, upper, lower, {a: concepts[a] for a in targets}, nodes),
+            return self.integrate(recording, upper, lower, concepts, int(cfg.steps)), None
+        deltas = self.output_deltas(recording, upper, lower, concepts)
+        return integrate_until_stable(
+            lambda nodes, targets: self.integrate(recording, upper, lower, {a: concepts[a] for a in targets}, nodes),
             deltas, lambda values: ranking_scores(values, cfg.ranking), cfg.tau,
             auto_levels(cfg.steps_start, cfg.steps_max), cfg.steps_tolerance, cfg.steps_tie, upper, lower,
         )
-        self.integration[upper, lower] = record
-        return per_patch
 
     def output_deltas(
-        self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray]
+        self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray]
     ) -> dict[int, np.ndarray]:
         """Per target a: [|V_a|] f_a(h_p) - f_a(0), what a's integrated gradients on patch p sum to when exact
         (the segment's spatial mean of a on the lower maps h_p, and on the zero baseline)."""
@@ -178,17 +152,17 @@ class CircuitBuilder:
         at_patch: dict[int, np.ndarray] = {}
         step = self.config.ig_rows_per_call(self.loaded.device)
         with torch.no_grad():
-            baseline = torch.zeros_like(self.lower_maps(patches, unique[:1], lower))
+            baseline = torch.zeros_like(recording.lower_maps(self.loaded, unique[:1], lower))
             at_zero = neuron_means(segment(baseline))[0].double().cpu().numpy()
             for start in range(0, len(unique), 64):
                 chunk = unique[start : start + 64]
-                maps = self.lower_maps(patches, chunk, lower)
+                maps = recording.lower_maps(self.loaded, chunk, lower)
                 means = torch.cat([neuron_means(segment(maps[i : i + step])) for i in range(0, len(chunk), step)])
                 at_patch.update(zip(chunk, means.double().cpu().numpy(), strict=True))
         return {a: np.array([at_patch[int(p)][a] - at_zero[a] for p in concept]) for a, concept in concepts.items()}
 
     def integrate(
-        self, patches: PatchSet, upper: str, lower: str, concepts: dict[int, np.ndarray], steps: int
+        self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray], steps: int
     ) -> dict[int, np.ndarray]:
         """:meth:`attribute` with ``steps`` nodes."""
         segment = self.segment(lower, upper)
@@ -205,7 +179,7 @@ class CircuitBuilder:
                    unit="row", disable=not self.progress, leave=False)
         for start in range(0, len(unique), patch_chunk):
             chunk = unique[start : start + patch_chunk]
-            maps = self.lower_maps(patches, chunk, lower)
+            maps = recording.lower_maps(self.loaded, chunk, lower)
             rows = [(target, position, i) for i, patch in enumerate(chunk) for target, position in rows_of_patch[patch]]
             targets = torch.tensor([r[0] for r in rows])
             attributions = integrated_gradients(
@@ -225,19 +199,14 @@ class CircuitBuilder:
         the bottom layer itself (nothing below it is recorded)."""
         return self.layers[min(depth + 1, len(self.layers) - 1)]
 
-    def core_set(self, per_patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Top-tau lower neurons for one target, and their ranking scores."""
-        ranking = ranking_scores(per_patch, self.config.ranking)
-        order = top_indices(ranking, self.config.tau)
-        return order, ranking[order]
-
     def build(self, target: ClassInfo, views: list[ViewImage], view_logits: torch.Tensor) -> ClassResult:
         cfg, layers = self.config, self.layers
         timings: dict[str, float] = {}
-        self.integration = {}
+        integration: dict[tuple[str, str], PairIntegration] = {}
         clock = time.perf_counter()
         patches = PatchSet(views, self.loaded.preprocessing)
-        acts = self.record(patches)
+        recording = self.record(patches)
+        acts = recording.means
         timings["activations"] = time.perf_counter() - clock
 
         core: dict[str, list[int]] = {layers[0]: [target.index]}
@@ -251,11 +220,14 @@ class CircuitBuilder:
                 break
             lower = layers[depth + 1]
             clock = time.perf_counter()
-            per_patch = self.attribute(patches, upper, lower, concepts[upper])
+            step = self.step(recording, upper, lower, concepts[upper])
+            per_patch = step.per_patch
+            if step.integration is not None:
+                integration[upper, lower] = step.integration
             timings[f"ig {upper}"] = time.perf_counter() - clock
             parents[lower] = defaultdict(list)
             for a in core[upper]:
-                chosen, _ = self.core_set(per_patch[a])
+                chosen, _ = step.core[a]
                 for s in chosen:
                     parents[lower][int(s)].append(neuron_key(upper, a))
                 features = grouping.semantic_group_features(acts[lower], concepts[upper][a], chosen,
@@ -272,9 +244,8 @@ class CircuitBuilder:
                         for i, s in enumerate(chosen)
                     ]
             core[lower] = sorted(parents[lower])
-            integrated = self.integration.get((upper, lower))
             self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons ({timings[f'ig {upper}']:.1f} s"
-                      + (f"; {integrated.summary()})" if integrated else ")"))
+                      + (f"; {step.integration.summary()})" if step.integration else ")"))
 
         bottom = layers[-1]
         for a in core[bottom]:
@@ -327,15 +298,14 @@ class CircuitBuilder:
             neuron_groups=neuron_groups,
             group_edges=group_edges,
             timings=timings,
-            integration=[self.integration[pair].as_dict() for pair in zip(layers, layers[1:], strict=False)
-                         if pair in self.integration],
+            integration=[integration[pair].as_dict() for pair in zip(layers, layers[1:], strict=False)
+                         if pair in integration],
             layouts=self.layouts(),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         for layer in layers:
             vectors[f"act/{layer}"] = acts[layer][:, core[layer]].astype(np.float32)
             vectors[f"channels/{layer}"] = np.array(core[layer], dtype=np.int64)
-        self.maps = {}  # a class's maps are not needed for the next class
         thumbnails = {p: patches.thumbnail(p) for p in used}
         return ClassResult(circuit, vectors, thumbnails)
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from neurflow.engine.ranking import top_indices
+
 PerPatch = dict[int, np.ndarray]
 
 
@@ -53,8 +55,8 @@ def completeness_gap_ratio(per_patch: np.ndarray, deltas: np.ndarray) -> float:
 
 
 def top_set(scores: np.ndarray, tau: int) -> set[int]:
-    """The tau largest scores' indices, ties by index (the order of ``builder.top_indices``)."""
-    return {int(i) for i in np.argsort(-scores, kind="stable")[:tau]}
+    """The tau largest scores' indices (a core set, as a set)."""
+    return {int(i) for i in top_indices(scores, tau)}
 
 
 def set_change(now: np.ndarray, before: np.ndarray, tau: int, tie: float) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from neurflow.engine.models import LoadedModel
+    from neurflow.engine.recording import Recording
     from neurflow.experiments.validation.inputs import StudyInputs
 
 
@@ -93,22 +94,32 @@ class CircuitHandle:
 
     def inputs(self, ablation: str = "zero") -> StudyInputs:
         """The model the circuit was built with (its weights checked), the circuit's images (each checked by
-        sha256) and patches, and its build settings: what studies and experiments recompute from. Loaded once
-        per ablation (``mean`` also records each layer's channel means over the class's patches)."""
-        if ablation not in self._inputs:
-            from neurflow.engine.layouts import assign_layouts
-            from neurflow.experiments.validation.inputs import study_inputs
+        sha256) and patches, and its build settings: what studies and experiments recompute from. The model and
+        images are loaded once, and the class's patches recorded once (on first use), for every ablation
+        (``mean`` sets each knocked-out channel to its mean over the class's patches, from that recording)."""
+        from neurflow.experiments.validation.inputs import study_inputs, with_ablation
 
-            reuse = next(iter(self._inputs.values()), None)
-            inputs = study_inputs(self.folder, weights=self.weights, device=self.device, ablation=ablation,
-                                  images=self.images, progress=self.progress, loaded=reuse.loaded if reuse else None,
-                                  circuit=self.circuit)
+        if "zero" not in self._inputs:
+            from neurflow.engine.layouts import assign_layouts
+
+            inputs = study_inputs(self.folder, weights=self.weights, device=self.device, images=self.images,
+                                  progress=self.progress, circuit=self.circuit)
             params = self.circuit.params
-            # The layouts the circuit's layers were built with, so that masks reach the neurons it names.
+            # The layouts the circuit's layers were built with, so that masks reach the neurons it names
+            # (and before anything is recorded).
             assign_layouts(inputs.loaded.module, list(self.circuit.layers), params.get("layouts"),
                            params.get("class_token") == "include")
-            self._inputs[ablation] = inputs
+            self._inputs["zero"] = inputs
+        if ablation not in self._inputs:
+            self._inputs[ablation] = with_ablation(self._inputs["zero"], ablation, self.progress)
         return self._inputs[ablation]
+
+    def recording(self) -> Recording:
+        """The class's patches recorded once with the circuit's model, layers and settings: every layer's
+        [patches, neurons] spatial means (``.means``), and the lower layers' full outputs that fit."""
+        from neurflow.experiments.validation.inputs import class_recording
+
+        return class_recording(self.inputs(), self.progress)
 
     @property
     def model(self) -> LoadedModel:

@@ -242,7 +242,7 @@ def test_study_inputs_reproduce_the_circuit_and_its_mean_ablation(tiny_circuit_d
     # the recorded activations are the circuit's own (its vectors hold the core neurons' columns)
     core = [n.channel for n in circuit.neurons[bottom]]
     stored = np.array([[n.max_activation for n in circuit.neurons[bottom]]])
-    np.testing.assert_allclose(inputs.activations[bottom][:, core].max(0, keepdims=True), stored, rtol=1e-4,
+    np.testing.assert_allclose(inputs.recorded[0].means[bottom][:, core].max(0, keepdims=True), stored, rtol=1e-4,
                                atol=1e-5)
 
 
@@ -266,7 +266,7 @@ def test_study_inputs_refuse_other_weights_and_changed_images(tiny_circuit_dirs:
         study_inputs(copy, device="cpu", progress=False)
     found = study_inputs(copy, device="cpu", images=moved, progress=False)
     assert [v.file.path.parent for v in found.views] == [moved.resolve()] * len(circuit.images)
-    assert found.replacement == {} and found.activations == {}  # zero ablation: nothing recorded, nothing to set
+    assert found.replacement == {} and found.recorded == []  # zero ablation: nothing recorded, nothing to set
 
     first = moved / Path(data["images"][0]["path"]).name
     first.write_bytes(first.read_bytes() + b"\0")  # other bytes under the recorded name

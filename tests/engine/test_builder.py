@@ -17,6 +17,7 @@ from neurflow.engine.builder import CircuitBuilder, build_circuits
 from neurflow.engine.config import BuildConfig, group_space_of
 from neurflow.engine.models import load_model
 from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views, predict_views
+from neurflow.engine.recording import Recording
 from neurflow.engine.segments import channel_hooks
 from neurflow.format import load_circuit
 from neurflow.registry import ModelError
@@ -131,9 +132,9 @@ def test_kept_lower_maps_give_the_same_attributions_as_recomputing_them() -> Non
     for budget in (0, 512):
         builder = CircuitBuilder(loaded, BuildConfig("resnet18", layers=layers, steps=4, map_cache_mb=budget,
                                                      ig_batch_size=5), progress=False)
-        builder.record(patches)
-        assert list(builder.maps) == ([] if budget == 0 else ["layer4.1", "layer4.0"])
-        results.append(builder.attribute(patches, "layer4.1", "layer4.0", concepts))
+        recording = builder.record(patches)
+        assert list(recording.maps) == ([] if budget == 0 else ["layer4.1", "layer4.0"])
+        results.append(builder.step(recording, "layer4.1", "layer4.0", concepts).per_patch)
     for target in concepts:
         np.testing.assert_allclose(results[0][target], results[1][target], rtol=1e-5, atol=1e-6)
 
@@ -178,9 +179,10 @@ def build_with_spies(tiny_resnet: tuple[Any, list[Any], torch.Tensor], space: st
         calls.append(("neuron", below, layer_acts, len(core), space, features.shape))
         return features
 
-    def spy_record(self: CircuitBuilder, patches: PatchSet) -> dict[str, np.ndarray]:
-        recorded.update(record(self, patches))
-        return recorded
+    def spy_record(self: CircuitBuilder, patches: PatchSet) -> Recording:
+        recording = record(self, patches)
+        recorded.update(recording.means)
+        return recording
 
     monkeypatch.setattr(grouping, "semantic_group_features", spy_semantic)
     monkeypatch.setattr(grouping, "neuron_group_features", spy_neuron)

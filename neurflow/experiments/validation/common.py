@@ -1,4 +1,4 @@
-"""What every validation study shares: its layer pairs, its targets, a builder and the class's activations.
+"""What every validation study shares: its layer pairs, its targets, a builder and the class's recording.
 """
 
 from __future__ import annotations
@@ -6,12 +6,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
-
 from neurflow.circuit import Circuit
 from neurflow.engine.builder import CircuitBuilder
+from neurflow.engine.recording import Recording
 from neurflow.errors import NeurflowError
-from neurflow.experiments.validation.inputs import StudyInputs
+from neurflow.experiments.validation.inputs import StudyInputs, class_recording
 
 
 class StudySettingsError(NeurflowError, ValueError):
@@ -57,11 +56,7 @@ def study_builder(inputs: StudyInputs, progress: bool) -> CircuitBuilder:
     return CircuitBuilder(inputs.loaded, config, progress=progress)
 
 
-def study_activations(inputs: StudyInputs, builder: CircuitBuilder) -> dict[str, np.ndarray]:
-    """Every circuit layer's spatial means over the class's patches: the inputs' cache, or one recording pass
-    that fills it (and leaves the lower maps in the builder for attribution)."""
-    if all(layer in inputs.activations for layer in inputs.circuit.layers):
-        builder.maps = {}  # the builder's maps must belong to ``inputs.patches``: recompute rather than guess
-        return inputs.activations
-    inputs.activations.update(builder.record(inputs.patches))
-    return inputs.activations
+def study_recording(inputs: StudyInputs, builder: CircuitBuilder) -> Recording:
+    """The class's recording (:func:`~neurflow.experiments.validation.inputs.class_recording`), made with the
+    builder's progress setting when no study of these inputs made it yet."""
+    return class_recording(inputs, builder.progress)

@@ -32,8 +32,8 @@ from neurflow.engine.patches import PATCH_SCALES, PatchSet
 from neurflow.experiments.validation.common import (
     StudySettingsError,
     layer_pairs,
-    study_activations,
     study_builder,
+    study_recording,
     study_targets,
 )
 from neurflow.experiments.validation.inputs import StudyInputs
@@ -93,14 +93,14 @@ def run_crops(
     def core_sets(mix: Mix) -> tuple[int, dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
         """For one mix: k used, and per layer and target, V_a's scales and the core set."""
         if mix == reference_mix and scales_of(inputs.patches) == reference_mix:
-            patches, activations = inputs.patches, study_activations(inputs, builder)
+            recording = study_recording(inputs, builder)
         else:
-            patches = PatchSet(inputs.views, inputs.loaded.preprocessing, scales=mix)
-            activations = builder.record(patches)
+            recording = builder.record(PatchSet(inputs.views, inputs.loaded.preprocessing, scales=mix))
+        patches = recording.patches
         k = min(cfg.k, len(patches))
         result: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         for upper, lower in pairs:
-            concepts, cores = core_sets_by_k(builder, patches, activations, upper, lower, chosen[upper], [k])
+            concepts, cores = core_sets_by_k(builder, recording, upper, lower, chosen[upper], [k])
             scales = {a: np.array([patches.refs[int(p)].scale for p in concepts[a]]) for a in chosen[upper]}
             result[upper] = {a: (scales[a], cores[a][k]) for a in chosen[upper]}
         return k, result

@@ -7,19 +7,19 @@ graph's circuit was ingested from). The studies only read it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import UnidentifiedImageError
-from tqdm import tqdm
 
 from neurflow.circuit import Circuit
 from neurflow.engine.config import LEGACY_GROUP_SPACE, BuildConfig
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, list_images, load_view
+from neurflow.engine.recording import Recording, record_patches
 from neurflow.errors import CircuitLookupError
 from neurflow.experiments.ablation import ABLATIONS
 from neurflow.format import file_sha256, load_circuit
@@ -45,8 +45,9 @@ class StudyInputs:
     config: BuildConfig
     ablation: str = "zero"
     replacement: dict[str, torch.Tensor] = field(default_factory=dict)
-    activations: dict[str, np.ndarray] = field(default_factory=dict)
-    """Optional cache: per layer, [patches, channels] spatial means (filled by the first study that records)."""
+    recorded: list[Recording] = field(default_factory=list)
+    """The class's patches recorded once (:func:`class_recording`); a copy of the inputs for another ablation
+    shares this list, and with it the recording."""
 
 
 # Settings that circuits built before they existed were built with: a circuit's params omit them then
@@ -80,9 +81,9 @@ def study_inputs(
     them again from its seed) and must have the circuit's weights id. The build settings are the circuit's own
     (tau, k, steps, quadrature, ranking, layers, ...). The images are the circuit's, in its order, each checked
     against its recorded sha256; ``images``: a folder to find them in (by content) when they have moved. With
-    ``ablation="mean"``, one recording pass over the class's patches gives each layer's spatial means
-    (``activations``) and, for every layer below the top, each channel's mean over patches and positions
-    (``replacement``, [C] float32 tensors on the CPU).
+    ``ablation="mean"``, the class's recording (:func:`class_recording`, made now and kept for the studies)
+    gives, for every layer below the top, each channel's mean over patches and positions (``replacement``, [C]
+    float32 tensors on the CPU).
     """
     from neurflow.engine.models import load_model
 
@@ -107,14 +108,29 @@ def study_inputs(
     views = circuit_views(circuit, loaded.preprocessing, images)
     patches = PatchSet(views, loaded.preprocessing)
     check_patches(circuit, patches)
-    inputs = StudyInputs(loaded, circuit, folder, views, patches, config, ablation)
+    return with_ablation(StudyInputs(loaded, circuit, folder, views, patches, config), ablation, progress)
+
+
+def with_ablation(inputs: StudyInputs, ablation: str, progress: bool = True) -> StudyInputs:
+    """The same inputs (model, images, recording shared) for ``ablation``: ``mean`` sets each layer's knocked-out
+    channels to their means over the class's patches and positions, from the class's one recording."""
+    if ablation not in ABLATIONS:
+        raise StudyInputError(f"ablation must be one of {ABLATIONS}, not {ablation!r}")
+    replacement: dict[str, torch.Tensor] = {}
     if ablation == "mean":
-        inputs.activations = record_means(inputs, progress)
-        inputs.replacement = {
-            layer: torch.from_numpy(inputs.activations[layer].astype(np.float64).mean(0).astype(np.float32))
-            for layer in circuit.layers[1:]
-        }
-    return inputs
+        means = class_recording(inputs, progress).means
+        replacement = {layer: torch.from_numpy(means[layer].astype(np.float64).mean(0).astype(np.float32))
+                       for layer in inputs.circuit.layers[1:]}
+    return replace(inputs, ablation=ablation, replacement=replacement)
+
+
+def class_recording(inputs: StudyInputs, progress: bool = True) -> Recording:
+    """The class's patches recorded with the circuit's layers and settings, on first use only: every layer's
+    spatial means, and the lower layers' full outputs that fit in the circuit's ``map_cache_mb``."""
+    if not inputs.recorded:
+        inputs.recorded.append(record_patches(inputs.loaded, inputs.circuit.layers, inputs.patches, inputs.config,
+                                              progress=progress))
+    return inputs.recorded[0]
 
 
 def circuit_config(circuit: Circuit, weights: str | Path | None = None, random_weights: bool = False,
@@ -176,20 +192,6 @@ def check_patches(circuit: Circuit, patches: PatchSet) -> None:
                 or patches.refs[record.id].image != record.image):
             raise StudyInputError(f"patch {record.id} of circuit {circuit.id} is not where its images put it "
                                   f"({record.box} at scale {record.scale}): other preprocessing?")
-
-
-def record_means(inputs: StudyInputs, progress: bool = True) -> dict[str, np.ndarray]:
-    """One forward pass over the class's patches: every circuit layer's [patches, channels] spatial means."""
-    from neurflow.engine.segments import record_layers
-
-    loaded, patches = inputs.loaded, inputs.patches
-    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in inputs.circuit.layers}
-    batches = list(patches.batches(inputs.config.patches_per_pass(loaded.device)))
-    for batch in tqdm(batches, desc="mean activations", unit="batch", disable=not progress, leave=False):
-        means, _ = record_layers(loaded.module, patches.inputs(batch, loaded.device), inputs.circuit.layers)
-        for layer, values in means.items():
-            chunks[layer].append(values)
-    return {layer: torch.cat(values).numpy() for layer, values in chunks.items()}
 
 
 # --------------------------------------------------------------------------- which circuit, which layers

@@ -28,13 +28,15 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from neurflow.circuit import neuron_key
-from neurflow.engine.builder import CircuitBuilder, top_indices
+from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.patches import PatchSet
+from neurflow.engine.ranking import core_set, top_indices
+from neurflow.engine.recording import Recording
 from neurflow.experiments.validation.common import (
     StudySettingsError,
     layer_pairs,
-    study_activations,
     study_builder,
+    study_recording,
     study_targets,
 )
 from neurflow.experiments.validation.inputs import StudyInputs
@@ -51,8 +53,7 @@ COLUMNS = ["layer", "lower_layer", "target", "k", "reference_k", "tau", "overlap
 
 def core_sets_by_k(
     builder: CircuitBuilder,
-    patches: PatchSet,
-    activations: dict[str, np.ndarray],
+    recording: Recording,
     upper: str,
     lower: str,
     targets: Sequence[int],
@@ -62,10 +63,11 @@ def core_sets_by_k(
 
     The top-max(ks) patches are attributed once; each k ranks the first k rows."""
     largest = max(ks)
-    require_patches(largest, patches)
-    concepts = {a: top_indices(activations[upper][:, a], largest) for a in targets}
-    per_patch = builder.attribute(patches, upper, lower, concepts)
-    cores = {a: {k: builder.core_set(per_patch[a][:k])[0] for k in ks} for a in targets}
+    require_patches(largest, recording.patches)
+    concepts = {a: top_indices(recording.means[upper][:, a], largest) for a in targets}
+    step = builder.step(recording, upper, lower, concepts)
+    tau, ranking = builder.config.tau, builder.config.ranking
+    cores = {a: {k: core_set(step.per_patch[a][:k], tau, ranking)[0] for k in ks} for a in targets}
     return concepts, cores
 
 
@@ -111,11 +113,11 @@ def run_k_sensitivity(
     pairs = layer_pairs(inputs.circuit, layers)
     builder = study_builder(inputs, progress)
     tau = builder.config.tau
-    activations = study_activations(inputs, builder)
+    recording = study_recording(inputs, builder)
     rows: list[dict[str, Any]] = []
     for upper, lower in tqdm(pairs, desc="k-sensitivity", unit="layer", disable=not progress):
         chosen = study_targets(inputs.circuit, upper, targets)
-        _, cores = core_sets_by_k(builder, inputs.patches, activations, upper, lower, chosen, every_k)
+        _, cores = core_sets_by_k(builder, recording, upper, lower, chosen, every_k)
         for a in chosen:
             reference = cores[a][reference_k]
             rows += [

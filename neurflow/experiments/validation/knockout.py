@@ -30,13 +30,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from neurflow.engine.builder import CircuitBuilder, ranking_scores
+from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.layouts import neuron_means
-from neurflow.engine.patches import PatchSet
+from neurflow.engine.ranking import ranking_scores
+from neurflow.engine.recording import Recording
 from neurflow.experiments.validation.common import (
     StudySettingsError,
     layer_pairs,
     study_builder,
+    study_recording,
     study_targets,
 )
 from neurflow.experiments.validation.inputs import StudyInputs
@@ -228,15 +230,6 @@ def ablation_values(inputs: StudyInputs, layer: str) -> torch.Tensor | None:
     return inputs.replacement[layer].float().cpu()
 
 
-def all_lower_maps(builder: CircuitBuilder, patches: PatchSet, layer: str) -> torch.Tensor:
-    """[patches, C, ...] outputs of ``layer`` for every patch: kept by the recording pass, else recomputed."""
-    kept = builder.maps.get(layer)
-    if kept is not None and kept.shape[0] == len(patches):
-        return kept
-    step = builder.config.patches_per_pass(builder.loaded.device)
-    return torch.cat([builder.lower_maps(patches, chunk, layer).cpu() for chunk in patches.batches(step)])
-
-
 def prepare_pairs(
     inputs: StudyInputs,
     layers: Sequence[str] | None,
@@ -249,31 +242,28 @@ def prepare_pairs(
     recording pass kept (within the circuit's ``map_cache_mb``) and for the current pair."""
     pairs = layer_pairs(inputs.circuit, layers)
     builder = study_builder(inputs, progress)
-    # One recording pass gives every layer's activations and keeps the lower layers' maps that knockout runs
-    # on; the inputs' activation cache alone would leave the maps to be recomputed, one pass per pair.
-    activations = builder.record(inputs.patches)
-    inputs.activations.update(activations)
+    # The class's one recording gives every layer's activations and keeps the lower layers' maps that knockout
+    # runs on (those that fit); a pair whose maps were not kept gets them computed once, for this pair only.
+    recording = study_recording(inputs, builder)
     for upper, lower in pairs:
-        maps = all_lower_maps(builder, inputs.patches, lower)
-        # Attribution reads the builder's maps when it has them: computed once here, not again per chunk.
-        builder.maps[lower] = maps
-        yield prepare_pair(inputs, builder, activations, upper, lower, maps, targets)
+        maps = recording.layer_maps(inputs.loaded, lower, inputs.config.patches_per_pass(inputs.loaded.device))
+        yield prepare_pair(inputs, builder, recording.with_maps(lower, maps), upper, lower, targets)
 
 
 def prepare_pair(
     inputs: StudyInputs,
     builder: CircuitBuilder,
-    activations: Mapping[str, np.ndarray],
+    recording: Recording,
     upper: str,
     lower: str,
-    lower_maps: torch.Tensor,
     targets: int | None,
 ) -> LayerPair:
     """One pair: its targets, their concepts (the circuit's) and attributions (the circuit's settings)."""
     chosen = study_targets(inputs.circuit, upper, targets)
     by_channel = {n.channel: np.asarray(n.concept, dtype=np.int64) for n in inputs.circuit.neurons[upper]}
     concepts = {a: by_channel[a] for a in chosen}
-    per_patch = builder.attribute(inputs.patches, upper, lower, concepts)
+    step = builder.step(recording, upper, lower, concepts)
+    per_patch = step.per_patch
     ranking = builder.config.ranking
     return LayerPair(
         upper=upper,
@@ -283,7 +273,7 @@ def prepare_pair(
         concepts=concepts,
         per_patch=per_patch,
         importance={a: ranking_scores(per_patch[a], ranking) for a in chosen},
-        lower_maps=lower_maps,
-        lower_acts=np.asarray(activations[lower]),
+        lower_maps=recording.layer_maps(inputs.loaded, lower, inputs.config.patches_per_pass(inputs.loaded.device)),
+        lower_acts=np.asarray(recording.means[lower]),
         replacement=ablation_values(inputs, lower),
     )

@@ -32,8 +32,8 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from neurflow.circuit import neuron_key
-from neurflow.engine.builder import top_indices
 from neurflow.engine.layouts import neuron_means
+from neurflow.engine.ranking import top_indices
 from neurflow.experiments.validation.common import StudySettingsError
 from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.knockout import (

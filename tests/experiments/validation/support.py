@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -15,7 +14,8 @@ from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, normalise
-from neurflow.experiments.validation.inputs import StudyInputs, record_means, study_inputs
+from neurflow.engine.recording import Recording
+from neurflow.experiments.validation.inputs import StudyInputs, class_recording, study_inputs
 from neurflow.registry import Preprocessing
 
 # Inputs are the pixels themselves; a uniform patch resized to 8x8 stays uniform.
@@ -118,17 +118,16 @@ def uniform_inputs() -> StudyInputs:
 
 
 @functools.cache
-def recorded_means(folder: Path) -> dict[str, np.ndarray]:
-    """Every layer's spatial means over a real circuit's patches: recorded once per test session, for the tests
-    of both studies (a plain cache: a fixture imported into another test module would be recorded again)."""
-    return record_means(study_inputs(folder, device="cpu", progress=False), progress=False)
+def real_recording(folder: Path) -> Recording:
+    """A real circuit's class recording: recorded once per test session, for the tests of every study (a plain
+    cache: a fixture imported into another test module would be recorded again)."""
+    return class_recording(study_inputs(folder, device="cpu", progress=False), progress=False)
 
 
 def real_inputs(folder: Path) -> StudyInputs:
-    """A real circuit's study inputs with its activations already recorded (the studies then recompute the
-    lower maps of the concept patches only)."""
+    """A real circuit's study inputs with the class's recording already made."""
     inputs = study_inputs(folder, device="cpu", progress=False)
-    inputs.activations = dict(recorded_means(folder))
+    inputs.recorded.append(real_recording(folder))
     return inputs
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurflow.engine.builder import ranking_scores, top_indices
+from neurflow.engine.ranking import ranking_scores, top_indices
 from neurflow.engine.segments import extract_segment, layer_output, trace
 from neurflow.experiments.validation.common import StudySettingsError
 from neurflow.experiments.validation.inputs import StudyInputs
