@@ -25,11 +25,11 @@ sys.path.insert(0, str(BENCH))
 
 from bench_engine import load_average, publish  # noqa: E402
 
-from neurflow.engine.atlas import plan_class, predict_folder, resolve_classes  # noqa: E402
 from neurflow.engine.builder import CircuitBuilder  # noqa: E402
 from neurflow.engine.config import BuildConfig  # noqa: E402
 from neurflow.engine.models import load_model  # noqa: E402
 from neurflow.engine.patches import list_images, load_views  # noqa: E402
+from neurflow.engine.plans import plan_class, predict_folder, resolve_classes  # noqa: E402
 
 #: (model, random weights, label source): random weights predict no dog reliably, so the folder labels D_c.
 MODELS = (("efficientnet-lite0", False, "predicted"), ("resnet50", True, "folder"))

@@ -1,7 +1,7 @@
 """Peak memory of a whole 50-image class circuit build, measured as the peak RSS of a child process.
 
 Each measurement runs one build in a fresh child (``python bench/bench_memory.py --child ...``, which calls
-``neurflow.engine.builder.build_circuits``: what ``neurflow build`` runs, without drawing the picture; or, with
+``neurflow.engine.plans.build_circuits``: what ``neurflow build`` runs, without drawing the picture; or, with
 ``--via-cli``, the ``neurflow build`` command itself) and reads that child's ``ru_maxrss`` from the kernel
 (``os.wait4``: the child's own rusage, as ``getrusage(RUSAGE_CHILDREN)`` would give it for a single child).
 On CUDA the child also reports ``torch.cuda.max_memory_allocated``.
@@ -82,8 +82,8 @@ def child_main(argv: list[str]) -> int:
     import torch
 
     from neurflow.cli.options import ENGINE_OPTION_NAMES
-    from neurflow.engine.builder import build_circuits
     from neurflow.engine.config import BuildConfig
+    from neurflow.engine.plans import build_circuits
 
     parser = argparse.ArgumentParser()
     for name in ENGINE_OPTION_NAMES:
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         echo(f"- class {args.class_name}: {args.max_images} labelled images of {args.images} "
              f"({args.max_images * 59} patches), k={args.k}, tau={args.tau}, N={args.steps} Gauss-Legendre steps, "
              f"--map-cache-mb {args.map_cache_mb}; each build in a fresh child process "
-             f"({'`neurflow build`' if args.via_cli else 'neurflow.engine.builder.build_circuits'}); peak RSS = the child's "
+             f"({'`neurflow build`' if args.via_cli else 'neurflow.engine.plans.build_circuits'}); peak RSS = the child's "
              "ru_maxrss (os.wait4)")
         echo()
         echo("| model | weights | layers | images | patches | steps | core neurons per layer | build s "

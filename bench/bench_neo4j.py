@@ -1,7 +1,7 @@
 """Neo4j benchmark: ingestion throughput of the circuit store and the latency of every named query.
 
 (1) One real class circuit, loaded from a ``neurflow build`` folder (``--circuit``), written with
-    ``neurflow.graph.writer.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
+    ``neurflow.graph.ingestion.write_circuit`` (what ``neurflow-ingest`` runs) into an empty graph: seconds, nodes and
     relationships written, relationships per second (median of ``--repeats`` fresh writes, the graph emptied
     before each); then the idempotent re-ingestion (skipped) and the ``--force`` rewrite.
 (2) ``--synthetic`` (100) synthetic class circuits (``neurflow.synthetic``) of the real circuit's size (same
@@ -55,11 +55,11 @@ from neurflow.circuit import Circuit  # noqa: E402
 from neurflow.format import find_circuits, load_circuit  # noqa: E402
 from neurflow.graph.connection import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import delete_circuit  # noqa: E402
+from neurflow.graph.ingestion import DEFAULT_BATCH_ROWS, write_circuit  # noqa: E402
 from neurflow.graph.labels import write_caption  # noqa: E402
 from neurflow.graph.named_queries import QueryInfo, list_queries, run_query  # noqa: E402
 from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES, graph_counts  # noqa: E402
 from neurflow.graph.schema import ensure_schema  # noqa: E402
-from neurflow.graph.writer import DEFAULT_BATCH_ROWS, write_circuit  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results-neo4j.md"
@@ -711,7 +711,7 @@ def run(driver: neo4j.Driver, uri: str, args: argparse.Namespace, cpu_model: Cal
         f"- server: {version}, local (same machine), default `neurflow db start` settings (page cache 256 MB, "
         f"heap 1 GB); CPU: {cpu_model()} (2 cores, shared with other jobs); {driver_line()}; load average "
         f"before {load_before}, at the queries {load_queries}, after {load_after}",
-        f"- writes: `neurflow.graph.writer.write_circuit` (what `neurflow-ingest` runs), batches of "
+        f"- writes: `neurflow.graph.ingestion.write_circuit` (what `neurflow-ingest` runs), batches of "
         f"{args.batch_rows} rows; seconds: wall clock of the call (rows built in Python, idempotency check, "
         "OVERLAPS computation, family totals and the complete flag included)",
     ]

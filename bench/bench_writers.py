@@ -26,8 +26,8 @@ from bench_engine import cpu_model, load_average, publish  # noqa: E402
 
 from neurflow.graph.connection import open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import clear_graph  # noqa: E402
+from neurflow.graph.ingestion import write_circuit  # noqa: E402
 from neurflow.graph.schema import ensure_schema  # noqa: E402
-from neurflow.graph.writer import write_circuit  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 LAYERS = ["_fc", "_blocks.15", "_blocks.14", "_blocks.13"]

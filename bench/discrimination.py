@@ -31,8 +31,8 @@ from neurflow.analysis import circuit_influence, prune  # noqa: E402
 from neurflow.circuit import Circuit  # noqa: E402
 from neurflow.format import load_circuit  # noqa: E402
 from neurflow.graph.connection import open_driver, resolve_connection  # noqa: E402
+from neurflow.graph.ingestion import write_circuit  # noqa: E402
 from neurflow.graph.named_queries import run_query  # noqa: E402
-from neurflow.graph.writer import write_circuit  # noqa: E402
 
 #: WordNet breed groups of the Imagewoof classes (the hypernym under "dog" in ImageNet's WordNet tree);
 #: classes of one group are "related". The other five are each alone in their group.

@@ -1,7 +1,7 @@
 """Atlas ingestion: every class planned first, then each one built (here, or on Ray workers) and written into
 Neo4j as soon as it is built; a rerun skips what is done.
 
-For each planned class (``neurflow.engine.atlas``: its images and its circuit id, known before building):
+For each planned class (``neurflow.engine.plans``: its images and its circuit id, known before building):
 its complete circuit is already in the graph: *skipped*; its folder is already saved under ``--out``: written
 from the folder (*from folder*, nothing rebuilt); else *built*, then written. A class that fails is reported
 and built again up to ``retries`` times; the others go on. A summary line counts each kind.
@@ -19,7 +19,11 @@ from pathlib import Path
 import neo4j
 from tqdm import tqdm
 
-from neurflow.engine.atlas import (
+from neurflow.engine.builder import CircuitBuilder
+from neurflow.engine.config import BuildConfig
+from neurflow.engine.models import LoadedModel, load_model
+from neurflow.engine.patches import DataError, list_images
+from neurflow.engine.plans import (
     ClassPlan,
     FolderPredictions,
     PredictionCache,
@@ -29,13 +33,10 @@ from neurflow.engine.atlas import (
     resolve_classes,
     save_planned,
 )
-from neurflow.engine.builder import CircuitBuilder
-from neurflow.engine.config import BuildConfig
-from neurflow.engine.models import LoadedModel, load_model
-from neurflow.engine.patches import DataError, list_images
 from neurflow.format import CIRCUIT_FILE
 from neurflow.graph.reads import circuit_status
 from neurflow.ingest.pipeline import Echo, FolderResult, ingest_folder
+from neurflow.pictures import draw_circuit_folders
 
 Built = tuple[ClassPlan, Path | None, str | None]
 """A plan with the folder its circuit was saved in, or the error that stopped it."""
@@ -107,7 +108,8 @@ def _build_here(loaded: LoadedModel, config: BuildConfig, plans: Sequence[ClassP
         error = None
         for _ in range(retries + 1):
             try:
-                folder = save_planned(builder, plan, out)
+                folder, _ = save_planned(builder, plan, out)
+                draw_circuit_folders([folder])
                 yield plan, folder, None
                 break
             except Exception as failure:  # noqa: BLE001 - a failed class is reported; the others go on

@@ -27,8 +27,8 @@ from neurflow.cli.errors import CleanErrorsCommand, lost_connection
 from neurflow.cli.options import config_from_options, engine_options, split_list
 from neurflow.format import find_circuits
 from neurflow.graph.connection import ConnectionSettings, Neo4jConnectionError, open_driver
+from neurflow.graph.ingestion import DEFAULT_BATCH_ROWS
 from neurflow.graph.schema import ensure_schema
-from neurflow.graph.writer import DEFAULT_BATCH_ROWS
 from neurflow.ingest.pipeline import ingest_folders, summary_table
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import neo4j
 
 from neurflow.format import load_circuit
+from neurflow.graph.ingestion import DEFAULT_BATCH_ROWS, IngestResult, Progress, write_circuit
 from neurflow.graph.schema import StoreError, ensure_schema
-from neurflow.graph.writer import DEFAULT_BATCH_ROWS, IngestResult, Progress, write_circuit
 
 Echo = Callable[[str], None]
 

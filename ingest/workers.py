@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from neurflow.engine.atlas import ClassPlan, save_planned
 from neurflow.engine.config import BuildConfig
+from neurflow.engine.plans import ClassPlan, save_planned
 from neurflow.errors import NeurflowError
 
 Built = tuple[ClassPlan, Path | None, str | None]
@@ -45,7 +45,11 @@ class ClassBuilderActor:
         self.out = Path(out)
 
     def build(self, plan: ClassPlan) -> str:
-        return str(save_planned(self.builder, plan, self.out))
+        from neurflow.pictures import draw_circuit_folders
+
+        folder, _ = save_planned(self.builder, plan, self.out)
+        draw_circuit_folders([folder])
+        return str(folder)
 
 
 def _ray() -> Any:

@@ -45,7 +45,7 @@ def shared_images() -> Path:
 @pytest.fixture(scope="session")
 def real_circuit_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two class circuits (Samoyed, golden retriever) built from real images with the pretrained model."""
-    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.plans import build_circuits
 
     out = tmp_path_factory.mktemp("real-circuits")
     return build_circuits(small_config(), list(REAL_CLASSES), SMALL_IMAGES, out, echo=lambda _: None,

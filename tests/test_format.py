@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neurflow.circuit import FORMAT_VERSION, ImageRecord, semantic_group_weight_sums
-from neurflow.engine.builder import build_circuits
+from neurflow.engine.plans import build_circuits
 from neurflow.format import (
     FormatError,
     circuit_from_dict,

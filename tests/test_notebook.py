@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 
 from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
-from neurflow.graph.writer import write_circuit
+from neurflow.graph.ingestion import write_circuit
 
 NOTEBOOK = Path(__file__).parents[1] / "docs" / "notebooks" / "quickstart.ipynb"
 

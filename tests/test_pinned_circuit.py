@@ -47,8 +47,8 @@ import pytest
 import torch
 
 from neurflow.circuit import circuit_id
-from neurflow.engine.builder import build_circuits
 from neurflow.engine.config import BuildConfig
+from neurflow.engine.plans import build_circuits
 from neurflow.format import load_circuit
 from tests.circuit_fixtures import SMALL_IMAGES
 

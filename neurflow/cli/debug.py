@@ -11,14 +11,9 @@ import click
 
 from neurflow.cli.db import connection_options
 from neurflow.cli.model_options import echo_json, load, model_options, slug
-from neurflow.experiments.sources import (
-    circuit_of_class,
-    folder_views,
-    image_view,
-    resolve_classes,
-)
+from neurflow.experiments.sources import folder_views, image_view, resolve_classes
 from neurflow.graph.connection import ConnectionSettings, open_driver
-from neurflow.workbench.circuits import circuit_in_folder, ingested_circuit
+from neurflow.workbench.client import GraphClient
 
 
 def _group_thresholds(values: Sequence[str]) -> dict[str, float]:
@@ -73,16 +68,18 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
       neurflow debug ../shared/data/imagewoof-val -m efficientnet-lite0 -c Samoyed --out debug/
     """
     from neurflow.experiments.debugging import debug_image, draw_debug, false_positives, group_probes
-    from neurflow.format import load_vectors
+    from neurflow.experiments.sources import model_key_of
+    from neurflow.workbench.handle import open_circuit
 
     thresholds = _group_thresholds(group_thresholds)
     target = resolve_classes([class_])[0]
     with open_driver(settings) as driver:
         loaded = load(model, weights, device)
-        ref = circuit_of_class(driver, loaded, target, circuit_id, settings.database)
-    # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
-    circuit, folder = circuit_in_folder(circuit_dir, circuit_id=ref.id) if circuit_dir else ingested_circuit(ref)
-    vectors = load_vectors(folder)
+        # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
+        handle = open_circuit(GraphClient(settings, driver), cls=target.index, model=model_key_of(loaded),
+                              circuit_id=circuit_id, folder=circuit_dir, weights=weights, device=device,
+                              loaded=loaded)
+    circuit, vectors, loaded, circuit_id = handle.circuit, handle.vectors, handle.model, handle.circuit.id
     source = Path(image)
     if source.is_file():
         view = image_view(source, loaded)
@@ -93,10 +90,10 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
             png = png / f"{source.stem}-debug-{slug(target.name)}.png"
         draw_debug(view, result, png, panels)
         if as_json:
-            echo_json(result.to_dict() | {"circuit_id": ref.id, "png": str(png)})
+            echo_json(result.to_dict() | {"circuit_id": circuit_id, "png": str(png)})
             return
         click.echo(f"{source}: predicted {result.predicted!r}, p({target.name}) = {result.class_prob:.3f}; "
-                   f"circuit {ref.id}")
+                   f"circuit {circuit_id}")
         click.echo(f"{'group':18s}{'layer':14s}{'M':>7s}{'threshold':>11s}{'crops above':>13s}   probe channels")
         for g in result.groups:
             click.echo(f"{g.group_id:18s}{g.layer:14s}{g.score:7.3f}{g.threshold:11g}{len(g.crops_above):13d}   "
@@ -112,11 +109,11 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug, folder / f"{Path(fp.debug.path).stem}-debug.png",
                                panels)) for fp in report.false_positives]
     if as_json:
-        echo_json(report.to_dict() | {"circuit_id": ref.id, "pictures": pictures})
+        echo_json(report.to_dict() | {"circuit_id": circuit_id, "pictures": pictures})
         return
     click.echo(f"{report.images} image(s): {report.predicted_as_class} predicted as {target.name!r}, "
                f"{report.labelled_as_class} labelled so; {len(report.false_positives)} false positive(s). "
-               f"Circuit {ref.id}.")
+               f"Circuit {circuit_id}.")
     for fp, picture in zip(report.false_positives, pictures, strict=True):
         d = fp.debug
         groups = ", ".join(f"{g.group_id} (M={g.score:.3f})" for g in d.groups

@@ -13,8 +13,8 @@ from neurflow.graph.connection import open_driver
 from neurflow.labelling import llm
 from neurflow.labelling.requests import DETAILS, LabelRequest, estimate_tokens, image_tokens
 from neurflow.labelling.run import LabelSettings, plan_requests, run_requests
-from neurflow.workbench.circuits import class_of, locate_circuit
 from neurflow.workbench.client import GraphClient
+from neurflow.workbench.locate import class_of, locate_circuit
 
 MODEL_ENV = "NEURFLOW_LLM_MODEL"
 

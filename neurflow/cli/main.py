@@ -87,14 +87,14 @@ def main() -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--picture/--no-picture", default=True, show_default=True, help="Also draw circuit.png per class.")
 def build(classes: str, images: str, out: str, no_progress: bool, picture: bool, **options: Any) -> None:
-    """Build the circuit of each class and save it under OUT/<index>-<name>/.
+    """Build the circuit of each class and save it under OUT/<index>-<name>.<model>.<circuit id>/.
 
     \b
     Example:
       neurflow build --model efficientnet-lite0 --classes "golden retriever,Samoyed" \\
           --images ../shared/data/imagewoof-val --out circuits --max-images 10
     """
-    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.plans import build_circuits
 
     config = config_from_options(options)
     names = split_list(classes) or []

@@ -10,17 +10,15 @@ import click
 
 from neurflow.cli.db import connection_options
 from neurflow.cli.model_options import ablation_options, check_ablation, echo_json, load, model_options
+from neurflow.errors import CircuitLookupError
 from neurflow.experiments.channels import parse_neurons
 from neurflow.experiments.masking import MaskingResult
 from neurflow.experiments.runner import MODES
-from neurflow.experiments.sources import (
-    experiment_ablation,
-    masking_inputs,
-    resolve_classes,
-)
+from neurflow.experiments.sources import resolve_classes
 from neurflow.graph.circuits import CircuitRef
 from neurflow.graph.connection import ConnectionSettings, open_driver
-from neurflow.graph.experiments import GroupRef
+from neurflow.graph.experiment_records import GroupRef
+from neurflow.workbench.client import GraphClient
 
 
 def _ablation_words(kind: str, reference: str | None, inputs: int) -> str:
@@ -72,6 +70,8 @@ def _print_masking(result: MaskingResult, circuit: CircuitRef | None, groups: Se
               help="Neuron group id in the circuit (e.g. _blocks.15/g1) or its full key; repeatable.")
 @click.option("--neurons", default=None, help="Neurons instead of groups: LAYER:CHANNEL,... e.g. _blocks.15:42.")
 @click.option("--circuit", "circuit_id", default=None, help="Circuit id; default: the newest complete one.")
+@click.option("--circuit-dir", type=click.Path(file_okay=False), default=None,
+              help="The circuit's folder (or a folder of circuits), when it is not where it was ingested from.")
 @click.option("--mode", type=click.Choice(MODES), default="mask", show_default=True,
               help="mask: zero the neurons; retain: zero every other channel of their layers.")
 @click.option("--images", "-i", type=click.Path(file_okay=False), default=None,
@@ -88,7 +88,8 @@ def _print_masking(result: MaskingResult, circuit: CircuitRef | None, groups: Se
 @connection_options
 def mask(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
          no_progress: bool, class_: str, groups: tuple[str, ...], neurons: str | None, circuit_id: str | None,
-         mode: str, images: str | None, max_images: int | None, random_draws: int, seed: int, patch_images: int,
+         circuit_dir: str | None, mode: str, images: str | None, max_images: int | None, random_draws: int, seed: int,
+         patch_images: int,
          top: int, ablation: str, reference_images: str | None, as_json: bool, no_record: bool) -> None:
     """Mask (or retain) neuron groups of a class circuit and measure what the model loses.
 
@@ -103,8 +104,9 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
       neurflow mask -m efficientnet-lite0 -c Samoyed --neurons _blocks.15:12,_blocks.15:40 --mode retain
       neurflow mask -m efficientnet-lite0 -c Samoyed -g _blocks.14/g0 --ablation mean
     """
-    from neurflow.experiments.masking import masking_experiment
-    from neurflow.experiments.records import record_masking_experiment
+    from neurflow.experiments.sources import model_key_of
+    from neurflow.workbench.handle import open_circuit
+    from neurflow.workbench.runs import MaskSettings, run_mask, run_mask_on_images
 
     if bool(groups) == bool(neurons):
         raise click.UsageError("give either --group (one or more) or --neurons")
@@ -112,29 +114,33 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
         raise click.BadParameter("--random-draws and --patch-images must be >= 0, --top >= 1")
     check_ablation(ablation, reference_images)
     target = resolve_classes([class_])[0]
-    requested = parse_neurons(neurons) if neurons else None
+    mask_settings = MaskSettings(groups=groups, neurons=parse_neurons(neurons) if neurons else None, mode=mode,
+                                 random_draws=random_draws, seed=seed, patch_images=patch_images, top=top,
+                                 ablation=ablation, reference_images=reference_images, batch_size=batch_size,
+                                 images=images, max_images=max_images)
     with open_driver(settings) as driver:
+        graph = GraphClient(settings, driver)
         loaded = load(model, weights, device)
-        chosen = masking_inputs(driver, loaded, target, groups, requested, circuit_id, images, max_images,
-                                batch_size, settings.database)
-        if not no_progress and not as_json:
-            click.echo(f"{len(chosen.views)} image(s); {random_draws} random draw(s) ...", err=True)
-        values = experiment_ablation(loaded, ablation, list(chosen.channels), chosen.views, reference_images,
-                                     batch_size, progress=not no_progress)
-        result = masking_experiment(loaded, target, chosen.views, chosen.channels, mode, random_draws, seed,
-                                    patch_images, max(top, 10), batch_size, progress=not no_progress,
-                                    ablation=values)
-        experiment_id = None
-        if not no_record:
-            experiment_id = record_masking_experiment(driver, result, chosen.circuit, chosen.groups,
-                                                      chosen.images_source, settings.database)
-    circuit = chosen.circuit
+        # A circuit is needed for groups, for its images, and when --circuit or --circuit-dir names one.
+        if groups or images is None or circuit_id or circuit_dir:
+            try:
+                handle = open_circuit(graph, cls=target.index, model=model_key_of(loaded), circuit_id=circuit_id,
+                                      folder=circuit_dir, weights=weights, device=device,
+                                      progress=not no_progress, loaded=loaded)
+            except CircuitLookupError as error:
+                if groups or circuit_id or circuit_dir:
+                    raise
+                raise CircuitLookupError(f"{error} With --neurons, --images DIR works without a circuit.") from error
+            if not no_progress and not as_json:
+                click.echo(f"{mask_settings.images_words}; {random_draws} random draw(s) ...", err=True)
+            run = run_mask(handle, mask_settings)
+        else:
+            run = run_mask_on_images(loaded, target.index, mask_settings, graph, progress=not no_progress)
+        experiment_id = None if no_record else run.record(graph)
+    circuit = run.handle.entry if run.handle else None
     if as_json:
-        echo_json(result.to_dict() | {"experiment_id": experiment_id, "circuit_id": circuit.id if circuit else None,
-                                       "groups": [g.group_id for g in chosen.groups]})
+        echo_json(run.to_dict() | {"experiment_id": experiment_id})
         return
-    _print_masking(result, circuit, chosen.groups, chosen.source, top)
+    _print_masking(run.result, circuit, run.groups, mask_settings.images_words, top)
     if experiment_id:
         click.echo(f"\nRecorded MaskingExperiment {experiment_id} (queries/masking-experiments.cypher).")
-
-

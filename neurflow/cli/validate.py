@@ -2,7 +2,7 @@
 recomputed on one class circuit.
 
 Each command opens the circuit (``--circuit-dir``, or the graph's circuit of ``-c CLASS``: the one rule of
-:mod:`neurflow.workbench.circuits`), runs the study on it (:func:`neurflow.workbench.runs.run_study`), writes
+:mod:`neurflow.workbench.locate`), runs the study on it (:func:`neurflow.workbench.runs.run_study`), writes
 ``<out>/<study>.csv`` and ``.png``, prints the summary and a short table, and records a ValidationStudy in the
 graph (``--no-record`` skips the graph, so a built folder needs no Neo4j). Shared options: ``study_options``.
 """

@@ -1,19 +1,17 @@
-"""Builds NeurFlow class circuits: the pipeline that ties models, patches, hooks, attribution and groups.
+"""Builds one NeurFlow class circuit from the images of its class: the method that ties models, patches, hooks,
+attribution and groups. Choosing the images, seeding and saving are :mod:`neurflow.engine.plans`' job.
 
->>> from neurflow.engine.config import BuildConfig
->>> from neurflow.engine.builder import build_circuits
->>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),
-...                          ["Samoyed"], "images/", "circuits/")   # doctest: +SKIP
+>>> builder = CircuitBuilder(loaded, BuildConfig("efficientnet-lite0", k=10, steps=8))   # doctest: +SKIP
+>>> result = builder.build(loaded.resolve_class("Samoyed"), views, logits)               # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,20 +34,14 @@ from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
 from neurflow.engine.layouts import assign_layouts, has_layout, known_layout, neuron_means, probe_layouts
-from neurflow.engine.models import LoadedModel, load_model
+from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import (
-    DataError,
     PatchSet,
     ViewImage,
-    list_images,
-    load_views,
-    predict_views,
-    select_class_images,
 )
 from neurflow.engine.ranking import core_set, ranking_scores, top_indices
 from neurflow.engine.recording import Recording, record_patches
 from neurflow.engine.segments import canonical_segment, trace
-from neurflow.format import circuit_folder_name, save_circuit
 
 Echo = Callable[[str], None]
 
@@ -326,58 +318,3 @@ class CircuitBuilder:
             max_groups = 1 if depth == 0 else self.config.max_neuron_groups
             result += grouping.neuron_groups(layer, members, rep, max_groups, prefix="")
         return result, vectors
-
-
-def build_circuits(
-    config: BuildConfig,
-    classes: Sequence[str],
-    images: str | Path,
-    out: str | Path,
-    echo: Echo = print,
-    progress: bool = True,
-) -> list[Path]:
-    """Builds and saves the circuit of each class; returns their folders (``out/<index>-<name>``).
-
-    Classes are resolved before any work, so a typo fails fast with the closest names. A class without
-    images is reported and skipped; the others are still built. Raises DataError at the end if any failed.
-    """
-    loaded = load_model(config.model, config.weights, config.random_weights, config.device, config.layers,
-                        config.seed)
-    targets = [loaded.resolve_class(name) for name in classes]
-    if not targets:
-        raise DataError("no class given")
-    torch.manual_seed(config.seed)
-    files = list_images(images)
-    views, skipped = load_views(files, loaded.preprocessing)
-    if skipped:
-        echo(f"skipped {len(skipped)} unreadable image(s) of {len(files)}")
-    if not views:
-        raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
-    echo(f"{loaded.name} ({loaded.weights_id}) on {loaded.device}; {len(views)} images; "
-         f"layers {', '.join(config.layers or loaded.layers)}")
-    logits = predict_views(loaded, views, config.patches_per_pass(loaded.device))
-    builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)
-    folders: list[Path] = []
-    failures: list[str] = []
-    for target in targets:
-        try:
-            chosen = select_class_images(target, views, logits, config.label_source, config.max_images,
-                                         loaded.categories)
-        except DataError as error:
-            echo(f"{target.name}: {error}")
-            failures.append(target.name)
-            continue
-        echo(f"{target.name} ({target.index}): {len(chosen)} images, {len(chosen) * 59} patches")
-        start = time.perf_counter()
-        result = builder.build(target, [views[i] for i in chosen], logits[chosen])
-        result.circuit.timings["total"] = time.perf_counter() - start
-        folder = save_circuit(result.circuit, Path(out) / circuit_folder_name(result.circuit), result.vectors,
-                              result.thumbnails)
-        folders.append(folder)
-        c = result.circuit
-        echo(f"{target.name}: {sum(len(n) for n in c.neurons.values())} core neurons, "
-             f"{len(c.semantic_groups)} semantic groups, {len(c.edges)} edges, {len(c.neuron_groups)} neuron "
-             f"groups in {c.timings['total']:.1f} s -> {folder}")
-    if failures:
-        raise DataError(f"no circuit for {', '.join(failures)} (see above); built {len(folders)}")
-    return folders

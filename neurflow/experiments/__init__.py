@@ -3,5 +3,5 @@
 - ``channels``: channel sets per layer; ``runner``: logits under masks; ``effects``: what a mask does;
 - ``masking``, ``fidelity``, ``debugging``: the three experiments (pure functions of a loaded model);
 - ``sources``: which circuit, neurons and images an experiment uses (graph reads, image folders);
-- ``records``: results as graph records, written through ``neurflow.graph.experiments``.
+- ``records``: results as graph records, written through ``neurflow.graph.experiment_records``.
 """

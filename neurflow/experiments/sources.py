@@ -21,10 +21,13 @@ from neurflow.engine.layouts import assign_layouts
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
 from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
-from neurflow.experiments.channels import Channels, merge_channels
-from neurflow.experiments.records import model_key_of
+from neurflow.experiments.channels import Channels
+from neurflow.experiments.experiment_properties import model_key_of
 from neurflow.graph.circuits import CircuitNotFoundError, CircuitRef, circuit_by_id, find_circuit
-from neurflow.graph.experiments import GroupRef, circuit_groups, circuit_images, core_neurons, resolve_groups
+from neurflow.graph.experiment_records import (
+    circuit_images,
+    core_neurons,
+)
 
 
 def resolve_classes(names: Sequence[str]) -> list[ClassInfo]:
@@ -115,65 +118,6 @@ def experiment_ablation(loaded: LoadedModel, kind: str, layers: Sequence[str], c
     if not views:
         raise DataError(f"no readable image in the reference folder {folder}")
     return mean_ablation(loaded, layers, class_views, views, str(folder), batch_size, progress)
-
-
-# --------------------------------------------------------------------------- what `neurflow mask` masks
-
-
-@dataclass
-class MaskingInputs:
-    """A masking experiment's circuit (None: neurons on an image folder), groups, channels and images."""
-
-    circuit: CircuitRef | None
-    groups: list[GroupRef]
-    channels: Channels
-    views: list[ViewImage]
-    source: str
-    """The images in words, e.g. ``the circuit's images``."""
-    images_source: str
-    """The images as recorded: ``circuit`` or the folder."""
-
-
-def masking_inputs(
-    driver: neo4j.Driver,
-    loaded: LoadedModel,
-    target: ClassInfo,
-    groups: Sequence[str] = (),
-    neurons: Channels | None = None,
-    circuit_id: str | None = None,
-    images: str | None = None,
-    max_images: int | None = None,
-    batch_size: int = 32,
-    database: str | None = None,
-) -> MaskingInputs:
-    """The groups (by id or key, from the class's circuit) or ``neurons`` to mask, and the images: the
-    circuit's own, or those of ``images`` predicted as the class. A circuit is needed for groups, for its
-    images, and when ``circuit_id`` names one."""
-    if bool(groups) == bool(neurons):
-        raise ValueError("give either groups or neurons")
-    circuit: CircuitRef | None = None
-    if groups or images is None or circuit_id:
-        try:
-            circuit = circuit_of_class(driver, loaded, target, circuit_id, database)
-        except CircuitNotFoundError as error:
-            if groups or circuit_id:
-                raise
-            raise CircuitNotFoundError(f"{error} With --neurons, --images DIR works without a circuit.") from error
-    chosen: list[GroupRef] = []
-    if groups:
-        assert circuit is not None
-        chosen = resolve_groups(circuit_groups(driver, circuit.id, database), groups)
-        channels = merge_channels(*(g.neurons for g in chosen))
-    else:
-        assert neurons is not None
-        channels = neurons
-        loaded.check_layers(list(channels))
-    if images is None:
-        assert circuit is not None
-        return MaskingInputs(circuit, chosen, channels, views_of_circuit(driver, circuit, loaded, database),
-                             "the circuit's images", "circuit")
-    views = class_views(loaded, images, [target], max_images, batch_size)[target.index]
-    return MaskingInputs(circuit, chosen, channels, views, f"predicted as the class in {images}", str(images))
 
 
 # --------------------------------------------------------------------------- what `neurflow fidelity` studies

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurflow.circuit import Circuit, GroupEdge, NeuronGroup
-from neurflow.labelling.crops import EncodedImage, PatchImages
+from neurflow.labelling.patch_images import EncodedImage, PatchImages
 from neurflow.labelling.prompts import Prompt
 from neurflow.pictures import central_patches
 

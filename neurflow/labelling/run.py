@@ -20,7 +20,6 @@ from neo4j.exceptions import DriverError, Neo4jError, ServiceUnavailable, Sessio
 from neurflow.analysis import group_flow
 from neurflow.circuit import Circuit
 from neurflow.graph.labels import LowerGroupEvolution, write_caption, write_evolution
-from neurflow.labelling.crops import PatchImages
 from neurflow.labelling.errors import LabellingError
 from neurflow.labelling.parsing import (
     CaptionAnswer,
@@ -29,6 +28,7 @@ from neurflow.labelling.parsing import (
     parse_caption,
     parse_evolution,
 )
+from neurflow.labelling.patch_images import PatchImages
 from neurflow.labelling.prompts import CAPTION_PROMPT, EVOLUTION_PROMPT, Prompt, load_prompt
 from neurflow.labelling.requests import (
     DETAILS,

@@ -5,7 +5,7 @@
 - :mod:`neurflow.workbench.queries`: every named query of ``queries/`` as a function with typed keyword
   arguments that returns a pandas DataFrame (a new ``.cypher`` file is a new function).
 - :func:`open_circuit` gives a :class:`CircuitHandle`: a circuit found by the one rule
-  (:mod:`neurflow.workbench.circuits`), its folder, graph entry, vectors and, on first use, its model and images.
+  (:mod:`neurflow.workbench.locate`), its folder, graph entry, vectors and, on first use, its model and images.
 - :mod:`neurflow.workbench.runs`: experiments and studies on a handle, ``run_x(handle, settings)``, each result
   with ``.table()``, ``.plot()`` and ``.record(graph)``.
 
@@ -21,8 +21,8 @@ docs/api.md documents the whole API with examples.
 from __future__ import annotations
 
 from neurflow.errors import CircuitLookupError
-from neurflow.workbench.circuits import locate_circuit
 from neurflow.workbench.client import GraphClient, connect
 from neurflow.workbench.handle import CircuitHandle, open_circuit
+from neurflow.workbench.locate import locate_circuit
 
 __all__ = ["CircuitHandle", "CircuitLookupError", "GraphClient", "connect", "locate_circuit", "open_circuit"]

@@ -25,8 +25,8 @@ from neurflow.analysis import circuit_influence
 from neurflow.circuit import Circuit, ClassInfo
 from neurflow.format import load_vectors
 from neurflow.graph.circuits import CircuitRef
-from neurflow.workbench.circuits import CircuitLocation, locate_circuit
 from neurflow.workbench.client import GraphClient
+from neurflow.workbench.locate import CircuitLocation, locate_circuit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +47,8 @@ class CircuitHandle:
     device: str | None = None
     images: str | Path | None = None
     progress: bool = True
+    loaded: LoadedModel | None = field(default=None, repr=False)
+    """The model, when the caller loaded it already (its weights are checked against the circuit's)."""
     _inputs: dict[str, StudyInputs] = field(default_factory=dict, repr=False)
 
     @property
@@ -100,16 +102,9 @@ class CircuitHandle:
         from neurflow.experiments.validation.inputs import study_inputs, with_ablation
 
         if "zero" not in self._inputs:
-            from neurflow.engine.layouts import assign_layouts
-
-            inputs = study_inputs(self.folder, weights=self.weights, device=self.device, images=self.images,
-                                  progress=self.progress, circuit=self.circuit)
-            params = self.circuit.params
-            # The layouts the circuit's layers were built with, so that masks reach the neurons it names
-            # (and before anything is recorded).
-            assign_layouts(inputs.loaded.module, list(self.circuit.layers), params.get("layouts"),
-                           params.get("class_token") == "include")
-            self._inputs["zero"] = inputs
+            self._inputs["zero"] = study_inputs(self.folder, weights=self.weights, device=self.device,
+                                                images=self.images, progress=self.progress, circuit=self.circuit,
+                                                loaded=self.model)
         if ablation not in self._inputs:
             self._inputs[ablation] = with_ablation(self._inputs["zero"], ablation, self.progress)
         return self._inputs[ablation]
@@ -121,11 +116,19 @@ class CircuitHandle:
 
         return class_recording(self.inputs(), self.progress)
 
-    @property
+    @functools.cached_property
     def model(self) -> LoadedModel:
         """The model, loaded with the circuit's weights (``weights=`` or the pretrained ones; random weights
-        again from the circuit's seed)."""
-        return self.inputs().loaded
+        again from the circuit's seed; or the model given to :func:`open_circuit`, its weights checked), its
+        layers set to the layouts the circuit was built with, so that masks reach the neurons it names."""
+        from neurflow.engine.layouts import assign_layouts
+        from neurflow.experiments.validation.inputs import circuit_model
+
+        loaded = circuit_model(self.circuit, self.weights, device=self.device, loaded=self.loaded)
+        params = self.circuit.params
+        assign_layouts(loaded.module, list(self.circuit.layers), params.get("layouts"),
+                       params.get("class_token") == "include")
+        return loaded
 
     def __repr__(self) -> str:
         c = self.circuit
@@ -136,10 +139,11 @@ class CircuitHandle:
 def open_circuit(graph: GraphClient | None = None, *, cls: str | int | None = None, model: str | None = None,
                  circuit_id: str | None = None, folder: str | Path | None = None,
                  weights: str | Path | None = None, device: str | None = None, images: str | Path | None = None,
-                 progress: bool = True) -> CircuitHandle:
-    """The circuit asked for, opened. Which circuit: :func:`neurflow.workbench.circuits.locate_circuit` (the
+                 progress: bool = True, loaded: LoadedModel | None = None) -> CircuitHandle:
+    """The circuit asked for, opened. Which circuit: :func:`neurflow.workbench.locate.locate_circuit` (the
     class by name, index or wnid; ``model`` a name or a key ``name@weightsId``; ``circuit_id``; ``folder``: a
     circuit folder or a folder of circuits). With ``graph``, the circuit must be in it, and experiments and
-    studies run on the handle are recorded there."""
+    studies run on the handle are recorded there. ``loaded``: the model, when loaded already (its weights must
+    be the circuit's)."""
     location = locate_circuit(graph, cls=cls, model=model, circuit_id=circuit_id, folder=folder)
-    return CircuitHandle(location, graph, weights, device, images, progress)
+    return CircuitHandle(location, graph, weights, device, images, progress, loaded)

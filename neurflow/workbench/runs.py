@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from neurflow.format import strict_json
 from neurflow.graph.circuits import CircuitRef
-from neurflow.graph.experiments import GroupRef, circuit_groups, resolve_groups
+from neurflow.graph.experiment_records import GroupRef, circuit_groups, resolve_groups
 from neurflow.workbench.client import GraphClient
 from neurflow.workbench.handle import CircuitHandle
 
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from neurflow.circuit import ClassInfo
     from neurflow.engine.models import LoadedModel
+    from neurflow.engine.patches import ViewImage
     from neurflow.experiments.fidelity import FidelityRow
     from neurflow.experiments.masking import MaskingResult
     from neurflow.experiments.validation.result import StudyResult
@@ -59,8 +61,9 @@ def circuit_group_refs(handle: CircuitHandle) -> list[GroupRef]:
 @dataclass(frozen=True)
 class MaskSettings:
     """What `neurflow mask` takes: group ids (``_blocks.15/g1``) or neurons (``{"_blocks.15": [3, 17]}``), the
-    mode (``mask`` or ``retain``), random draws and their seed, the patches ranked, and the ablation (``zero``,
-    or ``mean`` over the class's patches or the whole images of ``reference_images``)."""
+    mode (``mask`` or ``retain``), random draws and their seed, the patches ranked, the ablation (``zero``,
+    or ``mean`` over the class's patches or the whole images of ``reference_images``), and the images: the
+    circuit's own, or (``images``) those of a folder the model predicts as the class, at most ``max_images``."""
 
     groups: Sequence[str] = ()
     neurons: dict[str, list[int]] | None = None
@@ -72,16 +75,29 @@ class MaskSettings:
     ablation: str = "zero"
     reference_images: str | None = None
     batch_size: int = 32
+    images: str | None = None
+    max_images: int | None = None
+
+    @property
+    def images_source(self) -> str:
+        """The images as a MaskingExperiment records them: ``circuit`` or the folder."""
+        return "circuit" if self.images is None else str(self.images)
+
+    @property
+    def images_words(self) -> str:
+        return "the circuit's images" if self.images is None else f"predicted as the class in {self.images}"
 
 
 @dataclass
 class MaskRun:
-    """A masking experiment on a circuit: the model's loss under the mask, against random neurons."""
+    """A masking experiment: the model's loss under the mask, against random neurons. ``handle``: the circuit
+    masked (None: neurons masked on an image folder, :func:`run_mask_on_images`)."""
 
-    handle: CircuitHandle
+    handle: CircuitHandle | None
     settings: MaskSettings
     result: MaskingResult
     groups: list[GroupRef]
+    graph: GraphClient | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per image, largest drop of the class logit first."""
@@ -124,7 +140,7 @@ class MaskRun:
         return fig
 
     def to_dict(self) -> dict[str, Any]:
-        return self.result.to_dict() | {"circuit_id": self.handle.circuit.id,
+        return self.result.to_dict() | {"circuit_id": self.handle.circuit.id if self.handle else None,
                                         "groups": [g.group_id for g in self.groups]}
 
     def to_json(self) -> str:
@@ -132,32 +148,58 @@ class MaskRun:
 
     def record(self, graph: GraphClient | None = None) -> str:
         """Writes a MaskingExperiment linked to the model, class, circuit and masked groups; returns its id."""
-        from neurflow.experiments.records import record_masking_experiment
+        from neurflow.experiments.experiment_properties import record_masking_experiment
 
-        graph = _graph(self.handle, graph)
-        return record_masking_experiment(graph.driver, self.result, self.handle.entry, self.groups, "circuit",
-                                         graph.database)
+        chosen = graph or self.graph or (self.handle.graph if self.handle else None)
+        if chosen is None:
+            raise ValueError("recording needs a graph: open the circuit with one, or pass it to record()")
+        return record_masking_experiment(chosen.driver, self.result, self.handle.entry if self.handle else None,
+                                         self.groups, self.settings.images_source, chosen.database)
 
 
 def run_mask(handle: CircuitHandle, settings: MaskSettings) -> MaskRun:
-    """Masks (or retains) the groups or neurons of ``settings`` on the circuit's own images."""
+    """Masks (or retains) the groups or neurons of ``settings`` of the circuit, on its own images or (with
+    ``settings.images``) on a folder's images predicted as its class."""
     from neurflow.experiments.channels import merge_channels
-    from neurflow.experiments.masking import masking_experiment
-    from neurflow.experiments.sources import experiment_ablation
 
     if bool(settings.groups) == bool(settings.neurons):
         raise ValueError("give either groups or neurons to mask")
-    inputs = handle.inputs()
     groups = resolve_groups(circuit_group_refs(handle), settings.groups) if settings.groups else []
     channels = merge_channels(*(g.neurons for g in groups)) if groups else dict(settings.neurons or {})
-    if not groups:
-        inputs.loaded.check_layers(list(channels))
-    values = experiment_ablation(inputs.loaded, settings.ablation, list(channels), inputs.views,
-                                 settings.reference_images, settings.batch_size, handle.progress)
-    result = masking_experiment(inputs.loaded, handle.target, inputs.views, channels, settings.mode,
-                                settings.random_draws, settings.seed, settings.patch_images, max(settings.top, 10),
-                                settings.batch_size, progress=handle.progress, ablation=values)
+    views = handle.inputs().views if settings.images is None else None
+    result = _masking(handle.model, handle.target, channels, settings, views, handle.progress)
     return MaskRun(handle, settings, result, groups)
+
+
+def run_mask_on_images(loaded: LoadedModel, cls: str | int, settings: MaskSettings,
+                       graph: GraphClient | None = None, progress: bool = True) -> MaskRun:
+    """Masks the neurons of ``settings`` (no circuit: ``neurons``, not groups) on the images of
+    ``settings.images`` that ``loaded`` predicts as the class; ``graph``: where ``.record()`` writes."""
+    from neurflow.workbench.locate import class_of
+
+    if settings.groups or not settings.neurons or settings.images is None:
+        raise ValueError("without a circuit, give neurons (not groups) and an image folder")
+    target = class_of(cls)
+    result = _masking(loaded, target, dict(settings.neurons), settings, None, progress)
+    return MaskRun(None, settings, result, [], graph)
+
+
+def _masking(loaded: LoadedModel, target: ClassInfo, channels: dict[str, list[int]], settings: MaskSettings,
+             views: list[ViewImage] | None, progress: bool) -> MaskingResult:
+    """The masking experiment on ``views`` (None: the images of ``settings.images`` predicted as the class)."""
+    from neurflow.experiments.masking import masking_experiment
+    from neurflow.experiments.sources import class_views, experiment_ablation
+
+    loaded.check_layers(list(channels))
+    if views is None:
+        assert settings.images is not None
+        views = class_views(loaded, settings.images, [target], settings.max_images,
+                            settings.batch_size)[target.index]
+    values = experiment_ablation(loaded, settings.ablation, list(channels), views, settings.reference_images,
+                                 settings.batch_size, progress)
+    return masking_experiment(loaded, target, views, channels, settings.mode, settings.random_draws, settings.seed,
+                              settings.patch_images, max(settings.top, 10), settings.batch_size, progress=progress,
+                              ablation=values)
 
 
 # --------------------------------------------------------------------------- validation studies
@@ -206,8 +248,8 @@ class StudyRun:
     def record(self, graph: GraphClient | None = None, csv_path: str | None = None,
                png_path: str | None = None) -> str:
         """Writes a ValidationStudy node on the circuit (with the paths of its CSV and PNG when saved)."""
-        from neurflow.experiments.validation.records import validation_properties
-        from neurflow.graph.validation import write_validation_study
+        from neurflow.experiments.validation.study_properties import validation_properties
+        from neurflow.graph.study_records import write_validation_study
 
         graph = _graph(self.handle, graph)
         ablation = self.settings.ablation if self.settings.knocks_out else None
@@ -289,7 +331,7 @@ class FidelityRun:
 
     def record(self, graph: GraphClient, csv_path: str | None = None, png_path: str | None = None) -> str:
         """Writes a FidelityStudy (one FidelityResult per class, layer, scope and mode); returns its id."""
-        from neurflow.experiments.records import record_fidelity_study
+        from neurflow.experiments.experiment_properties import record_fidelity_study
 
         s = self.settings
         return record_fidelity_study(graph.driver, self.rows, self.circuits, self.loaded.name, self.loaded.weights_id,

@@ -19,9 +19,9 @@ from neurflow.format import load_circuit
 from neurflow.graph.circuits import CircuitNotFoundError, find_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.deletion import clear_graph, delete_circuit
-from neurflow.graph.experiments import ExperimentError, circuit_groups, core_neurons, resolve_groups
+from neurflow.graph.experiment_records import ExperimentError, circuit_groups, core_neurons, resolve_groups
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.named_queries import run_query
-from neurflow.graph.writer import write_circuit
 from neurflow.synthetic import synthetic_circuit
 
 pytestmark = pytest.mark.neo4j

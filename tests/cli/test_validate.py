@@ -29,10 +29,10 @@ from neurflow.experiments.validation.inputs import (
 from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.deletion import clear_graph
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.named_queries import run_query
-from neurflow.graph.validation import circuit_validation_studies
-from neurflow.graph.writer import write_circuit
-from neurflow.workbench.circuits import circuit_in_folder
+from neurflow.graph.study_records import circuit_validation_studies
+from neurflow.workbench.locate import circuit_in_folder
 from tests.circuit_fixtures import REAL_CLASSES, SMALL_IMAGES, small_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,7 +42,7 @@ FAST = ["--device", "cpu", "--no-progress", "--targets", "1"]
 @pytest.fixture(scope="module")
 def tiny_circuit_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Samoyed and golden retriever, each from its most confident image (layers _fc, _blocks.15, _blocks.14)."""
-    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.plans import build_circuits
 
     return build_circuits(small_config(max_images=1), list(REAL_CLASSES), SMALL_IMAGES,
                           tmp_path_factory.mktemp("tiny-circuits"), echo=lambda _: None, progress=False)

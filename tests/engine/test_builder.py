@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from neurflow.circuit import Circuit
 from neurflow.engine import groups as grouping
-from neurflow.engine.builder import CircuitBuilder, build_circuits
+from neurflow.engine.builder import CircuitBuilder
 from neurflow.engine.config import BuildConfig, group_space_of
 from neurflow.engine.models import load_model
 from neurflow.engine.patches import DataError, ImageFile, PatchSet, list_images, load_views, predict_views
+from neurflow.engine.plans import build_circuits
 from neurflow.engine.recording import Recording
 from neurflow.engine.segments import channel_hooks
 from neurflow.format import load_circuit

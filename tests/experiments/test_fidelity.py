@@ -26,7 +26,7 @@ from tests.experiments.support import SAMOYED
 @pytest.fixture(scope="module")
 def fidelity_setup(pretrained: LoadedModel, shared_images: Path, tmp_path_factory: pytest.TempPathFactory):
     """A Samoyed circuit (tau=16, reduced k/N) built from 12 real validation images; 15 held-out images."""
-    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.plans import build_circuits
     from neurflow.format import load_circuit
 
     files = sorted((shared_images / SAMOYED).iterdir())

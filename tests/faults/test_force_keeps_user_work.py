@@ -16,8 +16,8 @@ from neurflow.cli.main import main
 from neurflow.format import load_circuit
 from neurflow.graph.circuits import class_circuits
 from neurflow.graph.connection import ConnectionSettings
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.named_queries import run_query
-from neurflow.graph.writer import write_circuit
 from neurflow.ingest.cli import main as ingest_main
 from tests.labelling.fake_openai import FakeOpenAI
 from tests.labelling.support import KEY, explained_chain

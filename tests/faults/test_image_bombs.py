@@ -14,7 +14,7 @@ from PIL import Image
 
 from neurflow.circuit import Circuit
 from neurflow.engine.patches import list_images, load_views
-from neurflow.labelling.crops import PatchImages
+from neurflow.labelling.patch_images import PatchImages
 from neurflow.registry import Preprocessing
 from tests.labelling.support import tiny_circuit
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from neurflow.circuit import Circuit
 from neurflow.cli.main import main
 from neurflow.graph.connection import ConnectionSettings
-from neurflow.graph.writer import write_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.labelling.llm import LLMClient, LLMError, RetryPolicy
 from tests.labelling.fake_openai import FakeOpenAI
 from tests.labelling.support import KEY, TINY_MODEL, tiny_circuit

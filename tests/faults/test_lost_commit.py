@@ -10,8 +10,8 @@ import neo4j
 import pytest
 
 from neurflow.graph.connection import ConnectionSettings, open_driver
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.reads import graph_counts
-from neurflow.graph.writer import write_circuit
 from tests.faults.proxy import BoltProxy
 from tests.helpers import expected_counts, small_synthetic
 

@@ -30,9 +30,9 @@ from neurflow.engine.models import load_model
 from neurflow.format import file_sha256
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.deletion import clear_graph
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.named_queries import run_query
 from neurflow.graph.reads import circuit_status, graph_counts, incomplete_circuits
-from neurflow.graph.writer import write_circuit
 from neurflow.ingest.cli import main as ingest_main
 from neurflow.synthetic import save_synthetic, synthetic_circuit
 from tests.circuit_fixtures import SMALL_IMAGES

@@ -9,7 +9,7 @@ import pytest
 
 from neurflow.circuit import Circuit
 from neurflow.format import load_circuit
-from neurflow.graph.writer import write_circuit
+from neurflow.graph.ingestion import write_circuit
 
 Graph = tuple[neo4j.Driver, str, list[Circuit], list[Path | None]]
 """(driver, database, the circuits in the order ingested, their folders)."""

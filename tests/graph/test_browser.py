@@ -19,8 +19,8 @@ import neo4j
 import pytest
 
 from neurflow.cli.query import BROWSER_DIR, GUIDE, STYLE
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES
-from neurflow.graph.writer import write_circuit
 from neurflow.synthetic import synthetic_circuit
 
 CYPHER_DIR = Path(__file__).resolve().parents[2] / "neurflow" / "graph" / "cypher"

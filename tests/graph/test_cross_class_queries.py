@@ -19,10 +19,10 @@ from click.testing import CliRunner
 from neurflow.circuit import Circuit
 from neurflow.cli.query import query as query_command
 from neurflow.format import thumbnail_uri
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.labels import write_caption
 from neurflow.graph.named_queries import UnknownClassError, run_query
 from neurflow.graph.reads import incomplete_circuits
-from neurflow.graph.writer import write_circuit
 from tests.graph.graphs import Graph, ingest
 from tests.helpers import neuron_paths, overlap_pairs, small_synthetic
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import neo4j
 
 from neurflow.graph.deletion import delete_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.reads import graph_counts
-from neurflow.graph.writer import write_circuit
 from tests.helpers import expected_counts, small_synthetic
 
 

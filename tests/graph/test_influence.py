@@ -8,8 +8,8 @@ import pytest
 
 from neurflow.analysis import circuit_influence
 from neurflow.graph.deletion import delete_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.rows import graph_neuron_key
-from neurflow.graph.writer import write_circuit
 from tests.helpers import small_synthetic
 
 TOTALS = """

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import neo4j
 
-from neurflow.engine.builder import build_circuits
+from neurflow.engine.plans import build_circuits
 from neurflow.format import load_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.named_queries import run_query
-from neurflow.graph.writer import write_circuit
 from tests.circuit_fixtures import small_config
 
 PAIRS = (("Australian terrier", "Border terrier"), ("beagle", "English foxhound"))  # same WordNet breed group

@@ -20,6 +20,7 @@ from neurflow.circuit import Circuit
 from neurflow.cli.main import main as neurflow_main
 from neurflow.cli.query import query as query_command
 from neurflow.format import thumbnail_uri
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.labels import write_caption
 from neurflow.graph.named_queries import (
     QueryError,
@@ -30,7 +31,6 @@ from neurflow.graph.named_queries import (
     run_query,
 )
 from neurflow.graph.reads import incomplete_circuits
-from neurflow.graph.writer import write_circuit
 from tests.graph.graphs import Graph, ingest
 from tests.helpers import (
     all_paths,

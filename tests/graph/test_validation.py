@@ -12,17 +12,17 @@ import neo4j
 import pytest
 
 from neurflow.circuit import Circuit
-from neurflow.experiments.validation.records import summary_property, validation_properties
 from neurflow.experiments.validation.result import StudyResult
+from neurflow.experiments.validation.study_properties import summary_property, validation_properties
 from neurflow.graph.deletion import delete_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.named_queries import run_query
 from neurflow.graph.reads import incomplete_circuits
-from neurflow.graph.validation import (
+from neurflow.graph.study_records import (
     ValidationRecordError,
     circuit_validation_studies,
     write_validation_study,
 )
-from neurflow.graph.writer import write_circuit
 from tests.helpers import small_synthetic
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import neo4j
 import pytest
 
+from neurflow.graph.circuit_writes import circuit_writes, run_rows
 from neurflow.graph.deletion import WriteConflictError, delete_circuit
-from neurflow.graph.experiments import write_masking_experiment
+from neurflow.graph.experiment_records import write_masking_experiment
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.labels import LowerGroupEvolution, write_caption, write_evolution
 from neurflow.graph.reads import circuit_status, graph_counts, incomplete_circuits
 from neurflow.graph.rows import circuit_rows, scoped_key
-from neurflow.graph.writer import write_circuit
-from neurflow.graph.writes import circuit_writes, run_rows
 from tests.helpers import expected_counts, small_synthetic
 
 

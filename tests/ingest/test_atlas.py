@@ -17,17 +17,17 @@ import neo4j
 import numpy as np
 import pytest
 
-from neurflow.engine.atlas import (
+from neurflow.engine.builder import CircuitBuilder
+from neurflow.engine.config import BuildConfig
+from neurflow.engine.models import load_model
+from neurflow.engine.patches import list_images
+from neurflow.engine.plans import (
     PredictionCache,
     build_planned,
     plan_class,
     predict_folder,
     resolve_classes,
 )
-from neurflow.engine.builder import CircuitBuilder
-from neurflow.engine.config import BuildConfig
-from neurflow.engine.models import load_model
-from neurflow.engine.patches import list_images
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.reads import graph_counts
 from tests.circuit_fixtures import SMALL_IMAGES

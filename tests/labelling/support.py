@@ -30,7 +30,7 @@ from neurflow.circuit import (
     SemanticGroup,
 )
 from neurflow.format import file_sha256, save_circuit
-from neurflow.graph.writer import write_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.labelling.llm import LLMClient, ResponseCache, RetryPolicy
 from tests.labelling.fake_openai import FakeOpenAI, Reply, fixture, user_parts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurflow.circuit import Circuit
-from neurflow.labelling.crops import PatchImages
+from neurflow.labelling.patch_images import PatchImages
 from neurflow.labelling.prompts import CAPTION_PROMPT, EVOLUTION_PROMPT, load_prompt
 from neurflow.labelling.requests import (
     caption_request,

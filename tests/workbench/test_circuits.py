@@ -1,4 +1,4 @@
-"""The one rule for "which circuit" (neurflow.workbench.circuits): from folders (the one circuit of the class
+"""The one rule for "which circuit" (neurflow.workbench.locate): from folders (the one circuit of the class
 there, never a guess between several) or from the graph (the newest complete circuit, or the one named), and
 one error type whose line says what to pass."""
 
@@ -15,8 +15,8 @@ import pytest
 from neurflow.circuit import Circuit
 from neurflow.errors import CircuitLookupError
 from neurflow.format import save_circuit
-from neurflow.workbench.circuits import locate_circuit
 from neurflow.workbench.client import GraphClient
+from neurflow.workbench.locate import locate_circuit
 from tests.labelling.support import TINY_MODEL, ingest, tiny_circuit
 
 

@@ -19,7 +19,7 @@ from neurflow.engine.models import load_model
 from neurflow.errors import CircuitLookupError
 from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
-from neurflow.graph.writer import write_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.workbench import GraphClient, open_circuit, queries
 from neurflow.workbench.runs import (
     FidelitySettings,

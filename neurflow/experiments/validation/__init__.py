@@ -8,5 +8,5 @@
 
 Each study returns a :class:`~neurflow.experiments.validation.result.StudyResult` (its CSV rows, summary
 figures and parameters) and has a ``plot_<study>`` function; the CLI writes the CSV and PNG and records the study
-in the graph (``neurflow.graph.validation``).
+in the graph (``neurflow.graph.study_records``).
 """

@@ -85,25 +85,14 @@ def study_inputs(
     gives, for every layer below the top, each channel's mean over patches and positions (``replacement``, [C]
     float32 tensors on the CPU).
     """
-    from neurflow.engine.models import load_model
-
     if ablation not in ABLATIONS:
         raise StudyInputError(f"ablation must be one of {ABLATIONS}, not {ablation!r}")
     folder = Path(circuit_folder)
     if circuit is None:  # ``circuit``: the folder's circuit, when the caller has read it already
         circuit = load_circuit(folder)
-    params = circuit.params
-    wanted = circuit.model.weights_id
-    if weights is None and wanted.startswith("random:"):
-        random_weights = True  # reproducible from the circuit's seed; the weights id below confirms it
-    if loaded is None:  # ``loaded``: the model a study of the same circuit loaded already
-        loaded = load_model(circuit.model.name, weights, random_weights, device, list(circuit.layers),
-                            int(params.get("seed", 0)))
-    if loaded.weights_id != wanted:
-        raise StudyInputError(
-            f"circuit {circuit.id} was built with {circuit.model.name} weights {wanted}, but the loaded weights "
-            f"are {loaded.weights_id}: pass --weights FILE with the weights it was built with"
-        )
+    if weights is None and circuit.model.weights_id.startswith("random:"):
+        random_weights = True  # reproducible from the circuit's seed; the weights id confirms it
+    loaded = circuit_model(circuit, weights, random_weights, device, loaded)
     config = circuit_config(circuit, weights, random_weights, device)
     views = circuit_views(circuit, loaded.preprocessing, images)
     patches = PatchSet(views, loaded.preprocessing)
@@ -131,6 +120,27 @@ def class_recording(inputs: StudyInputs, progress: bool = True) -> Recording:
         inputs.recorded.append(record_patches(inputs.loaded, inputs.circuit.layers, inputs.patches, inputs.config,
                                               progress=progress))
     return inputs.recorded[0]
+
+
+def circuit_model(circuit: Circuit, weights: str | Path | None = None, random_weights: bool = False,
+                  device: str | None = None, loaded: LoadedModel | None = None) -> LoadedModel:
+    """The model the circuit was built with: ``loaded`` (a model loaded already) or loaded now with ``weights``
+    (default: the pretrained ones; a circuit built with random weights gets them again from its seed), its
+    weights id checked against the circuit's (StudyInputError naming what to pass)."""
+    from neurflow.engine.models import load_model
+
+    wanted = circuit.model.weights_id
+    if weights is None and wanted.startswith("random:"):
+        random_weights = True
+    if loaded is None:
+        loaded = load_model(circuit.model.name, weights, random_weights, device, list(circuit.layers),
+                            int(circuit.params.get("seed", 0)))
+    if loaded.weights_id != wanted:
+        raise StudyInputError(
+            f"circuit {circuit.id} was built with {circuit.model.name} weights {wanted}, but the loaded weights "
+            f"are {loaded.weights_id}: pass --weights FILE with the weights it was built with"
+        )
+    return loaded
 
 
 def circuit_config(circuit: Circuit, weights: str | Path | None = None, random_weights: bool = False,

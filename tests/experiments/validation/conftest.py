@@ -26,7 +26,7 @@ def three_colours() -> StudyInputs:
 
 @pytest.fixture(scope="session")
 def samoyed_inputs(tmp_path_factory: pytest.TempPathFactory) -> StudyInputs:
-    from neurflow.engine.builder import build_circuits
+    from neurflow.engine.plans import build_circuits
 
     folders = build_circuits(small_config(max_images=2), ["Samoyed"], SMALL_IMAGES,
                              tmp_path_factory.mktemp("validation-circuit"), echo=lambda _: None, progress=False)

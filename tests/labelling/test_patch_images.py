@@ -9,7 +9,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from neurflow.circuit import Circuit
 from neurflow.format import THUMBNAIL_DIR
-from neurflow.labelling.crops import PatchImages
+from neurflow.labelling.patch_images import PatchImages
 from tests.labelling.support import SAMOYEDS, decode_data_url
 
 

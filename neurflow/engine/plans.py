@@ -1,5 +1,7 @@
-"""Many classes from one image folder: predictions made once and cached, every class planned before anything is
-built (its images D_c and its circuit id), then one class built at a time, here or on a worker.
+"""The one build pipeline of ``neurflow build``, ``neurflow-ingest`` and its Ray workers: the folder's images
+predicted once (and cached), every class planned before anything is built (its images D_c, chosen by one rule, and
+its circuit id), then one class built at a time, seeded per class, here or on a worker. Pictures are drawn by the
+callers, outside the engine.
 
 The predictions of a folder are cached per model and weights, keyed by each image's sha256
 (:class:`PredictionCache`), so a rerun or a parallel worker never predicts an image again. A plan knows its
@@ -8,7 +10,9 @@ already saved under ``--out``.
 
 >>> loaded = load_model("efficientnet-lite0")                                       # doctest: +SKIP
 >>> predictions = predict_folder(loaded, list_images("imagewoof-val"), PredictionCache(cache_dir, loaded))  # doctest: +SKIP
->>> plans = plan_classes(loaded, config, ["all"], predictions)                       # doctest: +SKIP
+>>> plans = [plan_class(loaded, config, t, predictions) for t in resolve_classes(loaded, ["all"], predictions, "predicted")]  # doctest: +SKIP
+>>> folders = build_circuits(BuildConfig("efficientnet-lite0", k=10, steps=8, max_images=4),
+...                          ["Samoyed"], "images/", "circuits/")                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,13 +32,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurflow.circuit import ClassInfo, circuit_id
-from neurflow.engine.builder import CircuitBuilder, ClassResult
+from neurflow.circuit import Circuit, ClassInfo, circuit_id
+from neurflow.engine.builder import CircuitBuilder, ClassResult, Echo
 from neurflow.engine.config import BuildConfig
-from neurflow.engine.models import LoadedModel
-from neurflow.engine.patches import DataError, ImageFile, load_views, predict_views, select_indices
+from neurflow.engine.models import LoadedModel, load_model
+from neurflow.engine.patches import (
+    DataError,
+    ImageFile,
+    list_images,
+    load_views,
+    predict_views,
+    select_indices,
+)
 from neurflow.format import file_sha256, folder_name, save_circuit
-from neurflow.pictures import draw_circuit_folders
 
 #: Every class the model predicts for some image of the folder (or every folder label, with label source
 #: ``folder``).
@@ -180,12 +191,13 @@ def plan_class(loaded: LoadedModel, config: BuildConfig, target: ClassInfo,
                      folder_name(target, loaded.name, cid))
 
 
-def save_planned(builder: CircuitBuilder, plan: ClassPlan, out: Path) -> Path:
-    """Builds a plan's circuit and saves it, with its picture, in ``out / plan.folder``; returns the folder."""
+def save_planned(builder: CircuitBuilder, plan: ClassPlan, out: Path) -> tuple[Path, Circuit]:
+    """Builds a plan's circuit and saves it in ``out / plan.folder`` (its picture is the caller's); returns the
+    folder and the circuit."""
+    start = time.perf_counter()
     result = build_planned(builder, plan)
-    folder = save_circuit(result.circuit, out / plan.folder, result.vectors, result.thumbnails)
-    draw_circuit_folders([folder])
-    return folder
+    result.circuit.timings["total"] = time.perf_counter() - start
+    return save_circuit(result.circuit, out / plan.folder, result.vectors, result.thumbnails), result.circuit
 
 
 def build_planned(builder: CircuitBuilder, plan: ClassPlan) -> ClassResult:
@@ -199,3 +211,54 @@ def build_planned(builder: CircuitBuilder, plan: ClassPlan) -> ClassResult:
     if result.circuit.id != plan.circuit_id:
         raise RuntimeError(f"{plan.target.name}: built circuit {result.circuit.id}, planned {plan.circuit_id}")
     return result
+
+
+def build_circuits(
+    config: BuildConfig,
+    classes: Sequence[str],
+    images: str | Path,
+    out: str | Path,
+    echo: Echo = print,
+    progress: bool = True,
+    cache: PredictionCache | None = None,
+) -> list[Path]:
+    """Builds and saves the circuit of each class (``neurflow build``); returns their folders
+    (``out/<index>-<name>.<model>.<id>``), without pictures.
+
+    Classes are resolved before any work, so a typo fails fast with the closest names. The folder's images are
+    predicted once (from ``cache`` where it has them), each class planned and built as ``neurflow-ingest`` does.
+    A class without images is reported and skipped; the others are still built. Raises DataError at the end if
+    any failed.
+    """
+    loaded = load_model(config.model, config.weights, config.random_weights, config.device, config.layers,
+                        config.seed)
+    targets = [loaded.resolve_class(name) for name in classes]
+    if not targets:
+        raise DataError("no class given")
+    files = list_images(images)
+    predictions = predict_folder(loaded, files, cache, config.patches_per_pass(loaded.device))
+    if predictions.skipped:
+        echo(f"skipped {len(predictions.skipped)} unreadable image(s) of {len(files)}")
+    if not predictions.files:
+        raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
+    echo(f"{loaded.name} ({loaded.weights_id}) on {loaded.device}; {len(predictions.files)} images; "
+         f"layers {', '.join(config.layers or loaded.layers)}")
+    builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)
+    folders: list[Path] = []
+    failures: list[str] = []
+    for target in targets:
+        try:
+            plan = plan_class(loaded, config, target, predictions)
+        except DataError as error:
+            echo(f"{target.name}: {error}")
+            failures.append(target.name)
+            continue
+        echo(f"{target.name} ({target.index}): {len(plan.files)} images, {len(plan.files) * 59} patches")
+        folder, c = save_planned(builder, plan, Path(out))
+        folders.append(folder)
+        echo(f"{target.name}: {sum(len(n) for n in c.neurons.values())} core neurons, "
+             f"{len(c.semantic_groups)} semantic groups, {len(c.edges)} edges, {len(c.neuron_groups)} neuron "
+             f"groups in {c.timings['total']:.1f} s -> {folder}")
+    if failures:
+        raise DataError(f"no circuit for {', '.join(failures)} (see above); built {len(folders)}")
+    return folders

@@ -1,5 +1,5 @@
 """Experiment results as graph records: the flat properties of MaskingExperiment, FidelityStudy and
-FidelityResult nodes, and the calls that write them (:mod:`neurflow.graph.experiments`).
+FidelityResult nodes, and the calls that write them (:mod:`neurflow.graph.experiment_records`).
 
 Neo4j properties are numbers, strings and lists of them, never maps: nested results (per draw, per image) are
 kept as JSON text (``resultJson``) and NaN is stored as null.
@@ -22,7 +22,7 @@ from neurflow.experiments.fidelity import FidelityRow, summarise_fidelity
 from neurflow.experiments.masking import MaskingResult
 from neurflow.format import strict_json
 from neurflow.graph.circuits import CircuitRef
-from neurflow.graph.experiments import GroupRef, write_fidelity_study, write_masking_experiment
+from neurflow.graph.experiment_records import GroupRef, write_fidelity_study, write_masking_experiment
 
 
 def model_key_of(loaded: LoadedModel) -> str:

@@ -8,11 +8,11 @@ lock, computes its OVERLAPS against every complete circuit of the model, marks i
 family's totals. Every batch merges on keys, so a batch run twice (a retried commit) changes nothing.
 
 A complete circuit is skipped unless ``force``; ``force`` rewrites it in one transaction that keeps what users
-added (:mod:`neurflow.graph.replacement`). An incomplete one (an ingestion that died, or one still running) is
+added (:mod:`neurflow.graph.forced_rewrite`). An incomplete one (an ingestion that died, or one still running) is
 taken over: what it wrote is deleted and written again, so counts end up as after one clean ingestion. See
 docs/graph-model.md for the graph model and docs/reliability.md for the rules and their tests.
 
->>> from neurflow.graph.writer import write_circuit                                   # doctest: +SKIP
+>>> from neurflow.graph.ingestion import write_circuit                                   # doctest: +SKIP
 >>> write_circuit(driver, load_circuit("circuits/0258-samoyed"), "circuits/0258-samoyed").status  # doctest: +SKIP
 'written'
 """
@@ -29,13 +29,7 @@ import neo4j
 from neo4j.exceptions import IncompleteCommit
 
 from neurflow.circuit import Circuit
-from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
-from neurflow.graph.reads import circuit_state
-from neurflow.graph.replacement import replace_circuit
-from neurflow.graph.rows import circuit_rows
-from neurflow.graph.schema import OVERLAP_MIN_JACCARD, ensure_schema_once
-from neurflow.graph.statements import statement
-from neurflow.graph.writes import (
+from neurflow.graph.circuit_writes import (
     IngestResult,
     RowRels,
     chunks,
@@ -46,6 +40,12 @@ from neurflow.graph.writes import (
     run_rows,
     writer_tag,
 )
+from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
+from neurflow.graph.forced_rewrite import replace_circuit
+from neurflow.graph.reads import circuit_state
+from neurflow.graph.rows import circuit_rows
+from neurflow.graph.schema import OVERLAP_MIN_JACCARD, ensure_schema_once
+from neurflow.graph.statements import statement
 
 DEFAULT_BATCH_ROWS = 5000
 #: Times a batch is sent when the connection drops while it commits (IncompleteCommit).

@@ -9,8 +9,8 @@ import neo4j
 import pytest
 
 from neurflow.format import load_circuit
+from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.reads import circuit_status, graph_counts, incomplete_circuits
-from neurflow.graph.writer import write_circuit
 from neurflow.synthetic import save_synthetic
 from tests.helpers import expected_counts, small_synthetic
 

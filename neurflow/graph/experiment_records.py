@@ -7,7 +7,7 @@ Reads (read transactions) follow the store's graph model (docs/graph-model.md):
 circuit to read is :mod:`neurflow.graph.circuits`' rule.
 
 Writes (one managed write transaction each) take properties already built
-(:mod:`neurflow.experiments.records`)::
+(:mod:`neurflow.experiments.experiment_properties`)::
 
     (:MaskingExperiment {id, createdAt, mode, neurons, accuracyBefore, accuracyAfter, ...})
         -[:OF_MODEL]->(:Model), -[:FOR_CLASS]->(:Class), -[:ON_CIRCUIT]->(:Circuit),

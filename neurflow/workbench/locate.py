@@ -11,7 +11,7 @@ fits (it lists what exists), several fit, the folder moved or holds another circ
 A class is a name, an index or a wnid; a model is a name or a key ``name@weightsId``.
 
 >>> from neurflow.workbench import connect
->>> from neurflow.workbench.circuits import locate_circuit
+>>> from neurflow.workbench.locate import locate_circuit
 >>> found = locate_circuit(connect(), cls="Samoyed", model="efficientnet-lite0")      # doctest: +SKIP
 >>> found.circuit.id, found.folder, found.entry.ingested                               # doctest: +SKIP
 """

@@ -5,7 +5,7 @@
                        summaryNames, summaryValues, summaryJson, summary<Figure>..., csvPath, pngPath, ...})
         -[:VALIDATES]->(:Circuit), -[:ON_LAYER]->(:Layer) (each studied layer)
 
-The properties are built by :mod:`neurflow.experiments.validation.records`; the named query
+The properties are built by :mod:`neurflow.experiments.validation.study_properties`; the named query
 ``validation-summary`` lists the studies of complete circuits.
 """
 

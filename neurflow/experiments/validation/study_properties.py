@@ -6,7 +6,7 @@ property (``summary`` + the name in camelCase: ``mean_abs_r/_blocks.15`` -> ``su
 parallel lists (``summaryNames``, ``summaryValues``: what the ``validation-summary`` query prints) and as JSON
 (``summaryJson``). A NaN figure stays NaN in the list and JSON (null) and is left out of the flat properties.
 
-The write itself is :func:`neurflow.graph.validation.write_validation_study` (called by the CLI): this module
+The write itself is :func:`neurflow.graph.study_records.write_validation_study` (called by the CLI): this module
 only builds plain values.
 """
 

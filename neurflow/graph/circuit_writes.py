@@ -1,5 +1,5 @@
 """The writes of one circuit's parts and its completion, shared by a batched ingestion
-(:mod:`neurflow.graph.writer`) and a forced one in a single transaction (:mod:`neurflow.graph.replacement`).
+(:mod:`neurflow.graph.ingestion`) and a forced one in a single transaction (:mod:`neurflow.graph.forced_rewrite`).
 
 Every statement merges on keys and reports how many relationships it *ensured* (created or found), so a
 batch run twice leaves the graph as it was and a missing node still shows as a shortfall.
@@ -28,7 +28,7 @@ RowRels = Callable[[Any], int]
 
 @dataclass
 class IngestResult:
-    """What :func:`neurflow.graph.writer.write_circuit` did with one circuit.
+    """What :func:`neurflow.graph.ingestion.write_circuit` did with one circuit.
 
     ``status``: ``written`` (new), ``skipped`` (already complete), ``outdated`` (complete but written by graph
     model 1.0, without influence: left as it is; ``force`` rewrites it), ``rewritten`` (an earlier attempt,

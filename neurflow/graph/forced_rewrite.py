@@ -17,10 +17,7 @@ from typing import Any
 
 import neo4j
 
-from neurflow.graph.deletion import CIRCUIT_SCOPED_LABELS, WriteConflictError, delete_orphans
-from neurflow.graph.rows import CircuitRows, scoped_key
-from neurflow.graph.statements import statement, with_label
-from neurflow.graph.writes import (
+from neurflow.graph.circuit_writes import (
     IngestResult,
     circuit_writes,
     complete_circuit,
@@ -28,6 +25,9 @@ from neurflow.graph.writes import (
     run_rows,
     writer_tag,
 )
+from neurflow.graph.deletion import CIRCUIT_SCOPED_LABELS, WriteConflictError, delete_orphans
+from neurflow.graph.rows import CircuitRows, scoped_key
+from neurflow.graph.statements import statement, with_label
 
 #: More than any circuit has: the forced rewrite deletes the old parts in one statement per label.
 _ALL = 2**62
