@@ -130,7 +130,8 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
             except CircuitLookupError as error:
                 if groups or circuit_id or circuit_dir:
                     raise
-                raise CircuitLookupError(f"{error} With --neurons, --images DIR works without a circuit.") from error
+                raise CircuitLookupError(f"{str(error).rstrip('.')}. With --neurons, --images DIR works without a "
+                                         "circuit.") from error
             if not no_progress and not as_json:
                 click.echo(f"{mask_settings.images_words}; {random_draws} random draw(s) ...", err=True)
             run = run_mask(handle, mask_settings)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from neurflow.engine.models import LoadedModel
+    from neurflow.engine.patches import ViewImage
     from neurflow.engine.recording import Recording
     from neurflow.experiments.validation.inputs import StudyInputs
 
@@ -50,6 +51,7 @@ class CircuitHandle:
     loaded: LoadedModel | None = field(default=None, repr=False)
     """The model, when the caller loaded it already (its weights are checked against the circuit's)."""
     _inputs: dict[str, StudyInputs] = field(default_factory=dict, repr=False)
+    _views: list[ViewImage] | None = field(default=None, repr=False)
 
     @property
     def circuit(self) -> Circuit:
@@ -108,6 +110,17 @@ class CircuitHandle:
         if ablation not in self._inputs:
             self._inputs[ablation] = with_ablation(self._inputs["zero"], ablation, self.progress)
         return self._inputs[ablation]
+
+    def views(self) -> list[ViewImage]:
+        """The circuit's images D_c in its order, each checked by sha256 (``images=``: where they are now), as
+        the model sees them; what masking runs on."""
+        if "zero" in self._inputs:
+            return self._inputs["zero"].views
+        if self._views is None:
+            from neurflow.experiments.validation.inputs import circuit_views
+
+            self._views = circuit_views(self.circuit, self.model.preprocessing, self.images)
+        return self._views
 
     def recording(self) -> Recording:
         """The class's patches recorded once with the circuit's model, layers and settings: every layer's

@@ -166,7 +166,7 @@ def run_mask(handle: CircuitHandle, settings: MaskSettings) -> MaskRun:
         raise ValueError("give either groups or neurons to mask")
     groups = resolve_groups(circuit_group_refs(handle), settings.groups) if settings.groups else []
     channels = merge_channels(*(g.neurons for g in groups)) if groups else dict(settings.neurons or {})
-    views = handle.inputs().views if settings.images is None else None
+    views = handle.views() if settings.images is None else None
     result = _masking(handle.model, handle.target, channels, settings, views, handle.progress)
     return MaskRun(handle, settings, result, groups)
 

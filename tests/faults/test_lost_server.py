@@ -27,7 +27,7 @@ from neurflow.circuit import Circuit
 from neurflow.cli.errors import DRIVER_LOGGERS
 from neurflow.cli.main import main
 from neurflow.engine.models import load_model
-from neurflow.format import file_sha256
+from neurflow.format import file_sha256, save_circuit
 from neurflow.graph.connection import ConnectionSettings
 from neurflow.graph.deletion import clear_graph
 from neurflow.graph.ingestion import write_circuit
@@ -194,9 +194,11 @@ def resnet_circuit(weights_id: str) -> Circuit:
 
 @pytest.fixture
 def resnet_graph(clean_graph: neo4j.Driver, neo4j_settings: ConnectionSettings,
-                 random_resnet: tuple[Path, str]) -> Circuit:
+                 random_resnet: tuple[Path, str], tmp_path: Path) -> Circuit:
+    """The circuit in the graph and in the folder it was ingested from (where mask reads it)."""
     circuit = resnet_circuit(random_resnet[1].split("@", 1)[1])
-    write_circuit(clean_graph, circuit, database=neo4j_settings.database)
+    folder = save_circuit(circuit, tmp_path / "resnet-circuit")
+    write_circuit(clean_graph, circuit, folder, database=neo4j_settings.database)
     return circuit
 
 
