@@ -1,7 +1,9 @@
 """Pure functions on a :class:`~neurflow.circuit.Circuit`: how the logit's attribution flows through it.
 
-The one home of: the **influence** of every core neuron, semantic group, neuron group and edge (the share of
-the class logit's attribution that reaches it through the circuit, summed over all paths), the pruned view of a
+The one home of: the **influence** of every core neuron, semantic group, neuron group and edge (its share of what
+the circuit carries from the class logit, summed over all paths: a share *within the circuit*, each layer summing
+to 1), the **coverage** of a circuit (how much of the logit's attribution its core paths keep, layer by layer:
+:func:`layer_coverage`), the pruned view of a
 circuit that keeps what carries a given share of it, the group-edge shares (written on ``FLOWS_TO`` edges) and
 the strongest paths up to the logit and down to the lowest layer. Used by the graph writer, the pictures,
 labelling and debugging.
@@ -9,12 +11,13 @@ labelling and debugging.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from neurflow.circuit import Circuit, Edge, GroupEdge, SemanticGroup
+from neurflow.circuit import Circuit, Edge, GroupEdge, SemanticGroup, neuron_key
 
 K = TypeVar("K")
 
@@ -23,7 +26,7 @@ K = TypeVar("K")
 class GroupFlow:
     """How the logit's attribution flows through one neuron group (see docs/graph-model.md).
 
-    ``influence``: share of the logit's attribution that reaches the group (:func:`circuit_influence`).
+    ``influence``: the group's share of what the circuit carries from the logit (:func:`circuit_influence`).
     ``up_score``/``up_next``: strength of the strongest path from the group up to the logit and the next
     (upper) group on it; ``down_score``/``down_next``: the same down to the circuit's lowest layer.
     """
@@ -37,7 +40,8 @@ class GroupFlow:
 
 @dataclass(frozen=True)
 class CircuitInfluence:
-    """The share of the class logit's attribution that reaches every part of one circuit.
+    """The share of what one circuit carries from the class logit that reaches each of its parts: a share
+    *within the circuit* (see :func:`layer_coverage` for how much of the logit's attribution the circuit keeps).
 
     The logit has influence 1. A core neuron a passes its influence to its semantic groups in proportion to
     their share of its concept (patches of V_a,j over patches of V_a), and a semantic group passes its influence
@@ -279,3 +283,72 @@ def _strongest_down(by_depth: dict[int, list[str]], group_depth: dict[str, int],
                     best = (score, low)
             down[g] = best
     return down
+
+
+@dataclass(frozen=True)
+class LayerCoverage:
+    """How much of the class logit's attribution a circuit keeps at one layer (docs/coverage.md).
+
+    ``targets``: the upper layer's core neurons with a coverage record; ``mean_core_share`` / ``min_core_share``:
+    over them, the share of each target's |attribution| its core set in this layer carries; ``reach``: the share
+    of the logit's attribution that reaches this layer through core paths (1 at the logit): a target passes its
+    reach to each core neuron s in proportion to |T(a, s)| over the sum of |T(a, s')| over *every* lower neuron, so
+    what the core sets leave out is lost on the way down. NaN when the circuit records no coverage (built before
+    neurflow recorded it).
+    """
+
+    layer: str
+    depth: int
+    targets: int
+    mean_core_share: float
+    min_core_share: float
+    mean_signed_share: float
+    reach: float
+
+
+def neuron_reach(circuit: Circuit) -> dict[str, float]:
+    """Per core neuron, the share of the logit's attribution that reaches it through core paths (see
+    :class:`LayerCoverage`); empty when the circuit records no coverage."""
+    if not circuit.coverage:
+        return {}
+    attribution = {neuron_key(c.layer, c.channel): c.attribution for c in circuit.coverage}
+    core_score: dict[tuple[str, str], float] = defaultdict(float)
+    for edge in circuit.edges:
+        core_score[edge.upper, edge.lower] += edge.score  # summed over V_a's semantic groups: T(a, s)
+    reach = {circuit.logit_key: 1.0}
+    for upper in circuit.layers[:-1]:
+        for (a, s), score in core_score.items():
+            if a.rpartition(":")[0] == upper and attribution.get(a):
+                reach[s] = reach.get(s, 0.0) + reach.get(a, 0.0) * abs(score) / attribution[a]
+    return reach
+
+
+def layer_coverage(circuit: Circuit) -> list[LayerCoverage]:
+    """Per layer below the logit, top down: the core sets' coverage of their targets and the reach (see
+    :class:`LayerCoverage`).
+
+    >>> from neurflow.synthetic import synthetic_circuit
+    >>> [round(c.reach, 3) for c in layer_coverage(synthetic_circuit(258))]   # doctest: +SKIP
+    """
+    reach = neuron_reach(circuit)
+    rows = []
+    for depth, (upper, lower) in enumerate(zip(circuit.layers, circuit.layers[1:], strict=False), start=1):
+        records = [c for c in circuit.coverage if c.layer == upper]
+        shares = [c.core_share for c in records if not math.isnan(c.core_share)]
+        signed = [c.signed_share for c in records if not math.isnan(c.signed_share)]
+        nan = float("nan")
+        rows.append(LayerCoverage(
+            layer=lower, depth=depth, targets=len(records),
+            mean_core_share=sum(shares) / len(shares) if shares else nan,
+            min_core_share=min(shares) if shares else nan,
+            mean_signed_share=sum(signed) / len(signed) if signed else nan,
+            reach=sum(v for k, v in reach.items() if k.rpartition(":")[0] == lower) if reach else nan,
+        ))
+    return rows
+
+
+def circuit_coverage(circuit: Circuit) -> float:
+    """The share of the logit's attribution that reaches the circuit's lowest layer through core paths (NaN
+    when the circuit records no coverage)."""
+    layers = layer_coverage(circuit)
+    return layers[-1].reach if layers else float("nan")

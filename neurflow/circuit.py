@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 #: Format versions whose circuit id leaves the images out (read as they are: their ids stay what they were).
 IMAGELESS_ID_VERSIONS = ("1.0",)
 
@@ -133,6 +133,55 @@ class GroupEdge:
     weight: float
 
 
+@dataclass(frozen=True)
+class TargetCoverage:
+    """How much of one target's attribution its core set carries (format 1.2; docs/coverage.md).
+
+    ``layer``/``channel``: the target a; ``lower_layer``: where its core set is. ``core_share``: sum over core s of
+    |T(a, s)| over the sum over every lower neuron; ``signed_share``: sum over core s of T(a, s) over the change
+    sum over V_a of f_a(h_p) - f_a(0) (signs kept); ``attribution``: the sum over every lower neuron of |T(a, s)|;
+    ``output_change``: that change; ``completeness_gap``: sum over V_a of |sum_s IG - (f_a(h_p) - f_a(0))| over
+    sum over V_a of |f_a(h_p) - f_a(0)| (NaN where a does not move). NaN where a share has nothing to divide by.
+    """
+
+    layer: str
+    channel: int
+    lower_layer: str
+    core_share: float
+    signed_share: float
+    attribution: float
+    output_change: float
+    completeness_gap: float
+
+    @property
+    def key(self) -> str:
+        return neuron_key(self.layer, self.channel)
+
+
+@dataclass
+class Stability:
+    """How sure the circuit is of its parts: a bootstrap over its images (format 1.2; docs/coverage.md).
+
+    ``core``: (target, lower neuron, frequency) for every core pair: the share of resamples whose core set of the
+    target holds the neuron; ``edges``: (semantic group, lower neuron, low, high): the central ``level`` of the
+    resampled edge weight; ``semantic_groupings``: (neuron, groups, silhouette, stability) per concept split, the
+    silhouette it was chosen with and the mean adjusted Rand index of the resampled splits (1: always the same);
+    ``neuron_groupings``: (layer, groups, silhouette, stability) per layer; ``semantic_groups`` and
+    ``neuron_groups``: (group key or id, stability) per group, the mean over resamples of its best Jaccard match
+    (1: it comes back whole). Concepts are not re-chosen.
+    """
+
+    resamples: int
+    level: float
+    seed: int
+    core: list[tuple[str, str, float]] = field(default_factory=list)
+    edges: list[tuple[str, str, float, float]] = field(default_factory=list)
+    semantic_groupings: list[tuple[str, int, float, float]] = field(default_factory=list)
+    neuron_groupings: list[tuple[str, int, float, float]] = field(default_factory=list)
+    semantic_groups: list[tuple[str, float]] = field(default_factory=list)
+    neuron_groups: list[tuple[str, float]] = field(default_factory=list)
+
+
 @dataclass
 class Circuit:
     model: ModelInfo
@@ -153,6 +202,11 @@ class Circuit:
     # Per layer, where its output keeps its neurons (channels-first, channels-last, tokens: docs/layouts.md).
     # Empty when every layer is channels-first (and then not written): circuits of CNNs stay as they were.
     layouts: dict[str, str] = field(default_factory=dict)
+    # Per target (every core neuron above the bottom layer), how much of its attribution its core set carries
+    # (format 1.2). Empty for circuits built before neurflow recorded it (and then not written).
+    coverage: list[TargetCoverage] = field(default_factory=list)
+    # The bootstrap over images (format 1.2): None when not computed (older circuits, --stability-resamples 0).
+    stability: Stability | None = None
     created: str = ""
     format_version: str = FORMAT_VERSION
 

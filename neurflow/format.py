@@ -36,6 +36,8 @@ from neurflow.circuit import (
     NeuronGroup,
     PatchRecord,
     SemanticGroup,
+    Stability,
+    TargetCoverage,
 )
 from neurflow.errors import NeurflowError
 
@@ -113,7 +115,48 @@ def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
         data.pop("integration")  # optional (format 1.1): only circuits built with steps="auto" have it
     if not data["layouts"]:
         data.pop("layouts")  # optional (format 1.1): only circuits with a channels-last or token layer have it
+    if not data["coverage"]:
+        data.pop("coverage")  # optional (format 1.2): circuits built before coverage was recorded lack it
+    else:
+        data["coverage"] = [{k: _json_number(v) for k, v in row.items()} for row in data["coverage"]]
+    if data["stability"] is None:
+        data.pop("stability")  # optional (format 1.2): not computed
+    else:
+        stability = data["stability"]
+        for part in ("core", "edges", "semantic_groupings", "neuron_groupings", "semantic_groups", "neuron_groups"):
+            stability[part] = [[_json_number(v) for v in row] for row in stability[part]]
     return {"formatVersion": circuit.format_version, "id": circuit.id, **data}
+
+
+def _json_number(value: Any) -> Any:
+    """NaN (a share with nothing to divide by) is written as null: circuit.json stays strict JSON."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _target_coverage(row: dict[str, Any]) -> TargetCoverage:
+    """A coverage record read back: null (a share with nothing to divide by) is NaN again."""
+    numbers = {k: float("nan") if v is None else float(v) for k, v in row.items()
+               if k not in ("layer", "channel", "lower_layer")}
+    return TargetCoverage(layer=str(row["layer"]), channel=int(row["channel"]), lower_layer=str(row["lower_layer"]),
+                          **numbers)
+
+
+def _stability(data: dict[str, Any]) -> Stability:
+    """A bootstrap record read back: rows as tuples, null as NaN."""
+    def number(value: Any) -> float:
+        return float("nan") if value is None else float(value)
+
+    return Stability(
+        resamples=int(data["resamples"]), level=float(data["level"]), seed=int(data["seed"]),
+        core=[(str(t), str(s), number(f)) for t, s, f in data.get("core", [])],
+        edges=[(str(g), str(s), number(lo), number(hi)) for g, s, lo, hi in data.get("edges", [])],
+        semantic_groupings=[(str(n), int(c), number(sil), number(ari))
+                            for n, c, sil, ari in data.get("semantic_groupings", [])],
+        neuron_groupings=[(str(n), int(c), number(sil), number(ari))
+                          for n, c, sil, ari in data.get("neuron_groupings", [])],
+        semantic_groups=[(str(key), number(v)) for key, v in data.get("semantic_groups", [])],
+        neuron_groups=[(str(key), number(v)) for key, v in data.get("neuron_groups", [])],
+    )
 
 
 def circuit_from_dict(data: dict[str, Any]) -> Circuit:
@@ -135,6 +178,8 @@ def circuit_from_dict(data: dict[str, Any]) -> Circuit:
         timings=dict(data.get("timings", {})),
         integration=[dict(pair) for pair in data.get("integration", [])],
         layouts={str(layer): str(kind) for layer, kind in data.get("layouts", {}).items()},
+        coverage=[_target_coverage(row) for row in data.get("coverage", [])],
+        stability=_stability(data["stability"]) if data.get("stability") else None,
         created=data.get("created", ""),
         format_version=version,
     )

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from neurflow.analysis import CircuitInfluence, circuit_influence, prune  # noqa: E402
+from neurflow.analysis import CircuitInfluence, circuit_influence, layer_coverage, prune  # noqa: E402
 from neurflow.circuit import Circuit, NeuronGroup  # noqa: E402
 from neurflow.format import THUMBNAIL_DIR, load_circuit  # noqa: E402
 
@@ -77,17 +77,24 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
         (x1, y1), (x2, y2) = position[upper], position[lower]
         ax.plot([x1, x2], [y1, y2], color="tab:blue" if sign.get((upper, lower), 0.0) >= 0 else "tab:red",
                 linewidth=0.3 + 6 * carried / top, alpha=0.6, zorder=1)
+    # Bootstrap stability of each group (1: it comes back whole): unstable groups are drawn faded.
+    stability = dict(circuit.stability.neuron_groups) if circuit.stability else {}
     for group_id, (x, y) in position.items():
         group = next(g for g in circuit.neuron_groups if g.id == group_id)
         share = influence.groups[group_id]
+        stable = stability.get(group_id)
+        alpha = 1.0 if stable is None or math.isnan(stable) else 0.25 + 0.75 * max(0.0, min(1.0, stable))
         if folder is not None:
             picture = montage(folder, central_patches(circuit, group, per_group), columns=2, size=48)
             zoom = 0.35 + 0.75 * math.sqrt(share)
-            ax.add_artist(AnnotationBbox(OffsetImage(np.asarray(picture), zoom=zoom), (x, y), frameon=True, zorder=2))
+            ax.add_artist(AnnotationBbox(OffsetImage(np.asarray(picture), zoom=zoom, alpha=alpha), (x, y),
+                                         frameon=True, zorder=2))
         else:
-            ax.scatter([x], [y], s=60 + 900 * share, zorder=2)
-        ax.annotate(f"{group.id.rsplit('/', 1)[-1]} ({len(group.neurons)}n) {share:.2f}", (x, y - 0.42),
-                    ha="center", fontsize=7, zorder=3)
+            ax.scatter([x], [y], s=60 + 900 * share, zorder=2, alpha=alpha)
+        label = f"{group.id.rsplit('/', 1)[-1]} ({len(group.neurons)}n) {share:.2f}"
+        if stable is not None and not math.isnan(stable):
+            label += f" s{stable:.2f}"
+        ax.annotate(label, (x, y - 0.42), ha="center", fontsize=7, zorder=3)
     ax.set_yticks([-row for row in range(len(layers))], layers)
     ax.set_xticks([])
     ax.set_xlim(-0.2, widest + 0.2)
@@ -98,7 +105,16 @@ def draw_circuit(circuit: Circuit, path: str | Path, folder: str | Path | None =
         total = sum(len(circuit.neurons.get(layer, [])) for layer in layers[1:])
         title += (f"\npruned to {prune_share:.0%} of each layer's influence: {len(view.groups)} of "
                   f"{len(circuit.neuron_groups)} groups, {kept} of {total} core neurons")
-    ax.set_title(title + "\nsize and width: influence (share of the logit's attribution)", fontsize=9)
+    if circuit.coverage:
+        reach = {row.layer: row.reach for row in layer_coverage(circuit)}
+        ax.set_yticks([-row for row in range(len(layers))],
+                      [layer if row == 0 else f"{layer}\nreach {reach[layer]:.1%}" for row, layer in enumerate(layers)])
+        title += (f"\ncoverage: the core paths keep {reach[layers[-1]]:.1%} of the logit's attribution down to "
+                  f"{layers[-1]} (reach per layer at the left)")
+    if circuit.stability is not None and stability:
+        title += (f"\ns: bootstrap stability of the group over {circuit.stability.resamples} resamples of the images "
+                  "(1: comes back whole; faded when low)")
+    ax.set_title(title + "\nsize and width: influence (share within the circuit; each layer sums to 1)", fontsize=9)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

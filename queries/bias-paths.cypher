@@ -4,8 +4,9 @@
 //   whose labelled concept patches come mostly (at least minForeign) from images labelled as another class,
 //   and the n strongest through "context" groups, whose LLM label (`neurflow label`, caption prompt v2 on)
 //   says they depict context or background rather than the object (depicts); label: the group's label.
-//   Path strength: the top group's share of the logit times the FLOWS_TO shares along the path; each group's
-//   strongest path up (upScore/upNext) and down (downScore/downNext) is computed at ingestion.
+//   Path strength: the top group's share of the logit times the FLOWS_TO shares along the path (|W|: an
+//   inhibitory link ranks as an excitatory one; the sign is on FLOWS_TO.weight); each group's strongest path
+//   up (upScore/upNext) and down (downScore/downNext) is computed at ingestion.
 // param: class (string, required) class name, index or wnid
 // param: n (int, default 5) paths of each kind
 // param: minForeign (float, default 0.5) share of a group's labelled concept patches from other classes' images

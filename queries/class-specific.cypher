@@ -1,8 +1,8 @@
 // name: class-specific
 // description: What sets one class apart within its family (circuits of the same model, weights and build
 //   parameters): its core neurons and its neuron groups below the logit layer (depth > 0), ranked by score =
-//   influence x specificity (a large share of this class's attribution, little use by the family's other
-//   classes). A neuron's specificity is this circuit's influence on it over the family's total influence on it
+//   influence x specificity (a large share of what this class's circuit carries, little use by the family's
+//   other classes; signs ignored: an inhibitory neuron ranks as an excitatory one). A neuron's specificity is this circuit's influence on it over the family's total influence on it
 //   (1 = only this class uses it); a group's is the mean of its members' specificity weighted by what the group
 //   carries through each member (HAS_MEMBER influence), so its score is the sum of those products. classes: for
 //   a neuron, the family's classes that have it as a core neuron; for a group, its own class plus the family's

@@ -1,7 +1,7 @@
 // name: neuron-classes
 // description: The classes one neuron serves, and how much: one row per class circuit that has it as a core
-//   neuron (complete circuits, the newest per class and family), ranked by influence (the share of the class
-//   logit's attribution reaching the neuron), with its specificity (that influence over the family's total on
+//   neuron (complete circuits, the newest per class and family), ranked by influence (the neuron's share of what
+//   the class circuit carries from the logit, within its layer), with its specificity (that influence over the family's total on
 //   the neuron: 1 = only this class uses it), its depth, the number of the family's classes using it, and the
 //   circuit's groups containing it with what each carries through it (groups and groupInfluence, in the same
 //   order, largest first). Circuits of other model weights or build parameters are other families: every

@@ -1,7 +1,8 @@
 // name: top-groups
 // description: The most influential neuron groups of one class's circuit, per layer, with their member channels
-//   and the thumbnail URIs of their strongest concept patches. Influence is the share of the logit's
-//   attribution that flows through the group, summed over all paths (NeuronGroup.influence, set at ingestion).
+//   and the thumbnail URIs of their strongest concept patches. Influence is the group's share of what the
+//   circuit carries from the logit, summed over all paths, within its layer (NeuronGroup.influence, set at
+//   ingestion; NeuronGroup.absoluteInfluence scales it by the layer's coverage, docs/coverage.md).
 // param: class (string, required) class name, index or wnid
 // param: limit (int, default 5) groups per layer
 // param: thumbnails (int, default 4) thumbnail URIs per group, strongest patch first

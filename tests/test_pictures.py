@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
-from neurflow.analysis import circuit_influence, prune
+from neurflow.analysis import circuit_influence, layer_coverage, prune
 from neurflow.cli.main import main
 from neurflow.synthetic import save_synthetic
 from tests.helpers import small_synthetic
@@ -22,8 +22,14 @@ def test_draw_full_and_pruned_views(tmp_path: Path) -> None:
     assert result.output.splitlines()[0] == str(picture)
     with Image.open(picture) as image:
         assert image.size[0] > 500 and image.size[1] > 300
+    lines = result.output.splitlines()[1:]
+    coverage = layer_coverage(circuit)
+    assert lines[0] == "  coverage:"
+    for row, line in zip(coverage, lines[1:], strict=False):
+        assert line.startswith(f"  {row.layer}: the core sets keep {row.mean_core_share:.0%} of their targets'")
+        assert f"{row.reach:.1%} of the logit's attribution reaches it" in line
     view = prune(circuit, 0.5, circuit_influence(circuit))
-    for layer, line in zip(circuit.layers[1:], result.output.splitlines()[1:], strict=True):
+    for layer, line in zip(circuit.layers[1:], lines[1 + len(coverage):], strict=True):
         kept = len(view.neurons[layer])
         groups = circuit.groups_of_layer(layer)
         assert line == (f"  {layer}: {kept} of {len(circuit.neurons[layer])} core neurons, "

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from neurflow.circuit import Circuit
 from neurflow.classes import imagenet_categories, imagenet_wnids, resolve_class
 from neurflow.cli.errors import CleanErrorsGroup
 from neurflow.cli.options import config_from_options, engine_options, split_list
@@ -103,9 +104,12 @@ def build(classes: str, images: str, out: str, no_progress: bool, picture: bool,
         from neurflow.pictures import draw_circuit_folders
 
         draw_circuit_folders(folders)
+    from neurflow.format import load_circuit
+
     click.echo(f"\n{len(folders)} circuit(s) in {Path(out).resolve()}")
     for folder in folders:
         click.echo(f"  {folder}")
+        click.echo(coverage_text(load_circuit(folder)))
 
 
 @main.command()
@@ -130,6 +134,7 @@ def draw(folders: tuple[str, ...], prune_share: float | None) -> None:
         picture = draw_circuit(circuit, picture_path(folder, prune_share), folder, prune_share=prune_share,
                                influence=influence)
         click.echo(str(picture))
+        click.echo(coverage_text(circuit))
         if prune_share is None:
             continue
         view = prune(circuit, prune_share, influence)
@@ -139,6 +144,18 @@ def draw(folders: tuple[str, ...], prune_share: float | None) -> None:
             kept_groups = sum(g.id in view.groups for g in groups)
             click.echo(f"  {layer}: {len(view.neurons[layer])} of {core} core neurons, "
                        f"{kept_groups} of {len(groups)} groups carry {prune_share:.0%} of the influence")
+
+
+def coverage_text(circuit: Circuit) -> str:
+    """What the circuit covers, layer by layer, in a few lines (docs/coverage.md)."""
+    from neurflow.analysis import layer_coverage
+
+    if not circuit.coverage:
+        return "  coverage: not recorded (built before neurflow recorded it; build it again to see it)"
+    lines = [f"  {row.layer}: the core sets keep {row.mean_core_share:.0%} of their targets' |attribution| on "
+             f"average (lowest {row.min_core_share:.0%}); {row.reach:.1%} of the logit's attribution reaches it "
+             "through core paths" for row in layer_coverage(circuit)]
+    return "\n".join(["  coverage:", *lines])
 
 
 @main.command()

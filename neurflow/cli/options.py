@@ -70,6 +70,9 @@ def _add_engine_options(func: F, model_required: bool) -> F:
         click.option("--layers", default=None,
                      help="Comma-separated module names from the logit layer down; default: the model's list."),
         click.option("--tau", default=16, show_default=True, help="Core concept neurons per target."),
+        click.option("--tau-coverage", type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Per target, the fewest core neurons (at most --tau) whose |T(a, s)| carry this share of "
+                          "its attribution over every lower neuron, e.g. 0.8 (docs/coverage.md); default: tau each."),
         click.option("--k", "k", default=50, show_default=True, help="Patches in a neuron's concept."),
         click.option("--steps", type=StepsType(), default="auto", show_default=True,
                      help="Integrated-gradient nodes N: a number (the paper: 50), or auto: per target of each "
@@ -108,6 +111,9 @@ def _add_engine_options(func: F, model_required: bool) -> F:
         click.option("--class-token", type=click.Choice(CLASS_TOKEN_CHOICES), default="exclude", show_default=True,
                      help="Whether a ViT's class token enters the mean that is a hidden unit's activation "
                           "(masks and attributions always cover every token)."),
+        click.option("--stability-resamples", default=100, show_default=True, type=click.IntRange(0),
+                     help="Bootstrap resamples of the images: each core neuron's selection frequency, each edge "
+                          "weight's interval, each grouping's stability (docs/coverage.md; 0: none)."),
         click.option("--map-cache-mb", default=2048, show_default=True, type=click.IntRange(0),
                      help="Memory for lower-layer maps kept from the recording pass (0: recompute per layer pair)."),
     ]
@@ -117,9 +123,9 @@ def _add_engine_options(func: F, model_required: bool) -> F:
 
 
 ENGINE_OPTION_NAMES = (
-    "model", "weights", "random_weights", "layers", "tau", "k", "steps", "steps_tolerance", "steps_max",
+    "model", "weights", "random_weights", "layers", "tau", "tau_coverage", "k", "steps", "steps_tolerance", "steps_max",
     "quadrature", "ranking", "max_semantic_groups", "max_neuron_groups", "group_space", "max_images", "label_source",
-    "seed", "device", "batch_size", "ig_batch_size", "map_cache_mb", "layouts", "class_token",
+    "seed", "device", "batch_size", "ig_batch_size", "map_cache_mb", "stability_resamples", "layouts", "class_token",
 )
 
 

@@ -109,11 +109,14 @@ def validate() -> None:
               help="Random neuron sets per size [default: 20]; size 1 also takes every single neuron.")
 @click.option("--singles", type=click.IntRange(2), default=None,
               help="At size 1, a seeded sample of this many single neurons; default: every neuron (the paper).")
+@click.option("--permutations", type=click.IntRange(1), default=None,
+              help="Shuffles of the importance over the sets for each r's null (no relation) [default: 1000].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random sets.")
 @connection_options
 def correlation(settings: ConnectionSettings, sizes: str | None, sets_per_size: int | None, singles: int | None,
-                seed: int, **options: Any) -> None:
-    """Figure 6: L(S, a) against the summed |T(a, s)| over random neuron sets S, per set size.
+                permutations: int | None, seed: int, **options: Any) -> None:
+    """Figure 6: L(S, a) against the summed |T(a, s)| over random neuron sets S, per set size, each r with its
+    permutation null, Spearman's rho and a Fisher-z interval.
 
     \b
     Example:
@@ -121,7 +124,7 @@ def correlation(settings: ConnectionSettings, sizes: str | None, sets_per_size: 
     """
     common = pop_common(options)
     chosen = given_options(sizes=parse_numbers(sizes, int, "--sizes"), sets_per_size=sets_per_size,
-                           singles=singles)
+                           singles=singles, permutations=permutations)
     _run_study("correlation", common, settings, chosen | {"seed": seed})
 
 

@@ -27,11 +27,13 @@ from neurflow.circuit import (
     NeuronGroup,
     PatchRecord,
     SemanticGroup,
+    TargetCoverage,
     neuron_key,
 )
 from neurflow.engine import groups as grouping
 from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.config import BuildConfig
+from neurflow.engine.coverage import target_coverage
 from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
 from neurflow.engine.layouts import assign_layouts, has_layout, known_layout, neuron_means, probe_layouts
 from neurflow.engine.models import LoadedModel
@@ -42,6 +44,7 @@ from neurflow.engine.patches import (
 from neurflow.engine.ranking import core_set, ranking_scores, top_indices
 from neurflow.engine.recording import Recording, record_patches
 from neurflow.engine.segments import canonical_segment, trace
+from neurflow.engine.stability import Bootstrap
 
 Echo = Callable[[str], None]
 
@@ -62,6 +65,7 @@ class LayerStep:
     """One layer pair's step of the method, for the targets of ``upper`` given with their concepts V_a:
     ``per_patch[a]``: [|V_a|, lower channels] integrated gradients of a, one row per patch of V_a;
     ``core[a]``: a's core set (top-tau lower channels, most important first) and their ranking scores;
+    ``deltas[a]``: [|V_a|] f_a(h_p) - f_a(0), what a's attributions on patch p sum to when exact;
     ``integration``: how the pair was integrated with ``steps="auto"`` (None with a fixed number of steps)."""
 
     upper: str
@@ -69,7 +73,13 @@ class LayerStep:
     concepts: dict[int, np.ndarray]
     per_patch: dict[int, np.ndarray]
     core: dict[int, tuple[np.ndarray, np.ndarray]]
+    deltas: dict[int, np.ndarray]
     integration: PairIntegration | None
+
+    def coverage(self) -> list[TargetCoverage]:
+        """How much of each target's attribution its core set carries (:mod:`neurflow.engine.coverage`)."""
+        return [target_coverage(self.upper, a, self.lower, self.per_patch[a], self.core[a][0], self.deltas[a])
+                for a in self.concepts]
 
 
 class CircuitBuilder:
@@ -111,23 +121,27 @@ class CircuitBuilder:
     def step(self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray]) -> LayerStep:
         """The method's step from ``upper`` to ``lower``: per target a (with its concept V_a, patch ids of
         ``recording``), the integrated gradients of a over V_a and a's core set among ``lower``'s channels."""
-        per_patch, integration = self.attribute(recording, upper, lower, concepts)
+        deltas = self.output_deltas(recording, upper, lower, concepts)
+        per_patch, integration = self.attribute(recording, upper, lower, concepts, deltas)
         cfg = self.config
-        core = {a: core_set(per_patch[a], cfg.tau, cfg.ranking) for a in concepts}
-        return LayerStep(upper, lower, concepts, per_patch, core, integration)
+        core = {a: core_set(per_patch[a], cfg.tau, cfg.ranking, cfg.tau_coverage) for a in concepts}
+        return LayerStep(upper, lower, concepts, per_patch, core, deltas, integration)
 
     def attribute(
-        self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray]
+        self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray],
+        deltas: dict[int, np.ndarray] | None = None,
     ) -> tuple[dict[int, np.ndarray], PairIntegration | None]:
         """Per target a of ``upper``: [|V_a|, lower channels] integrated gradients of a, one row per patch.
 
-        With ``steps="auto"``, the nodes are chosen for this pair (:mod:`neurflow.engine.integration`) and what
-        was used is returned beside them (None with a fixed number of steps).
+        With ``steps="auto"``, the nodes are chosen for this pair (:mod:`neurflow.engine.integration`; from
+        ``deltas``, the targets' output changes, computed here when not given) and what was used is returned
+        beside them (None with a fixed number of steps).
         """
         cfg = self.config
         if not cfg.auto_steps:
             return self.integrate(recording, upper, lower, concepts, int(cfg.steps)), None
-        deltas = self.output_deltas(recording, upper, lower, concepts)
+        if deltas is None:
+            deltas = self.output_deltas(recording, upper, lower, concepts)
         return integrate_until_stable(
             lambda nodes, targets: self.integrate(recording, upper, lower, {a: concepts[a] for a in targets}, nodes),
             deltas, lambda values: ranking_scores(values, cfg.ranking), cfg.tau,
@@ -206,6 +220,9 @@ class CircuitBuilder:
         concepts: dict[str, dict[int, np.ndarray]] = {}
         semantic: list[SemanticGroup] = []
         edges: list[Edge] = []
+        coverage: list[TargetCoverage] = []
+        bootstrap = (Bootstrap(np.array([ref.image for ref in patches.refs]), len(views), cfg.stability_resamples,
+                               seed=cfg.seed) if cfg.stability_resamples > 0 else None)
         for depth, upper in enumerate(layers):
             concepts[upper] = {a: top_indices(acts[upper][:, a], cfg.k) for a in core[upper]}
             if depth + 1 == len(layers):
@@ -216,6 +233,7 @@ class CircuitBuilder:
             per_patch = step.per_patch
             if step.integration is not None:
                 integration[upper, lower] = step.integration
+            coverage += step.coverage()
             timings[f"ig {upper}"] = time.perf_counter() - clock
             parents[lower] = defaultdict(list)
             for a in core[upper]:
@@ -224,8 +242,14 @@ class CircuitBuilder:
                     parents[lower][int(s)].append(neuron_key(upper, a))
                 features = grouping.semantic_group_features(acts[lower], concepts[upper][a], chosen,
                                                             cfg.group_space)
-                labels = grouping.ward_clusters(features, cfg.max_semantic_groups)
+                labels, silhouette = grouping.ward_clusters_scored(features, cfg.max_semantic_groups)
                 scores = np.stack([per_patch[a][labels == j].sum(0)[chosen] for j in range(labels.max() + 1)])
+                if bootstrap is not None:
+                    key = neuron_key(upper, a)
+                    bootstrap.target(key, lower, per_patch[a], concepts[upper][a], chosen, labels,
+                                     [f"{key}/{j}" for j in range(labels.max() + 1)],
+                                     lambda rows: core_set(rows, cfg.tau, cfg.ranking, cfg.tau_coverage)[0])
+                    bootstrap.concept_split(key, features, labels, silhouette, concepts[upper][a], self._split)
                 for j, weights in enumerate(grouping.edge_weights(scores)):
                     members = concepts[upper][a][labels == j]
                     group = SemanticGroup(upper, a, j, [int(p) for p in members],
@@ -236,7 +260,9 @@ class CircuitBuilder:
                         for i, s in enumerate(chosen)
                     ]
             core[lower] = sorted(parents[lower])
-            self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons ({timings[f'ig {upper}']:.1f} s"
+            shares = [c.core_share for c in coverage if c.layer == upper and not np.isnan(c.core_share)]
+            self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons, carrying {np.mean(shares):.0%} of "
+                      f"their targets' |attribution| on average ({timings[f'ig {upper}']:.1f} s"
                       + (f"; {step.integration.summary()})" if step.integration else ")"))
 
         bottom = layers[-1]
@@ -244,14 +270,17 @@ class CircuitBuilder:
             # No layer below the bottom one is recorded: its concepts are split on its own channels.
             features = grouping.semantic_group_features(acts[bottom], concepts[bottom][a], np.array(core[bottom]),
                                                         cfg.group_space)
-            labels = grouping.ward_clusters(features, cfg.max_semantic_groups)
+            labels, silhouette = grouping.ward_clusters_scored(features, cfg.max_semantic_groups)
+            if bootstrap is not None:
+                bootstrap.concept_split(neuron_key(bottom, a), features, labels, silhouette, concepts[bottom][a],
+                                        self._split)
             for j in range(labels.max() + 1):
                 members = concepts[bottom][a][labels == j]
                 semantic.append(SemanticGroup(bottom, a, j, [int(p) for p in members],
                                               [float(acts[bottom][p, a]) for p in members]))
 
         clock = time.perf_counter()
-        neuron_groups, vectors = self._neuron_groups(acts, core, semantic)
+        neuron_groups, vectors = self._neuron_groups(acts, core, semantic, bootstrap)
         group_edges = []
         for upper, lower in zip(layers, layers[1:], strict=False):
             layer_edges = [e for e in edges if e.upper.rpartition(":")[0] == upper]
@@ -260,6 +289,8 @@ class CircuitBuilder:
                 layer_edges,
             )
         timings["groups"] = time.perf_counter() - clock
+        if bootstrap is not None:
+            timings["stability"] = bootstrap.seconds
 
         neurons = {
             layer: [
@@ -293,6 +324,8 @@ class CircuitBuilder:
             integration=[integration[pair].as_dict() for pair in zip(layers, layers[1:], strict=False)
                          if pair in integration],
             layouts=self.layouts(),
+            coverage=coverage,
+            stability=bootstrap.stability if bootstrap is not None else None,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         for layer in layers:
@@ -301,8 +334,13 @@ class CircuitBuilder:
         thumbnails = {p: patches.thumbnail(p) for p in used}
         return ClassResult(circuit, vectors, thumbnails)
 
+    def _split(self, features: np.ndarray) -> np.ndarray:
+        """A concept's semantic grouping of ``features`` (what the bootstrap re-runs)."""
+        return grouping.ward_clusters(features, self.config.max_semantic_groups)
+
     def _neuron_groups(
-        self, acts: dict[str, np.ndarray], core: dict[str, list[int]], semantic: list[SemanticGroup]
+        self, acts: dict[str, np.ndarray], core: dict[str, list[int]], semantic: list[SemanticGroup],
+        bootstrap: Bootstrap | None = None,
     ) -> tuple[list[NeuronGroup], dict[str, np.ndarray]]:
         """Per layer: cluster the semantic groups by their representative vectors (``group_space``: see
         :func:`~neurflow.engine.groups.neuron_group_features`). The logit layer holds one neuron, so its
@@ -317,4 +355,15 @@ class CircuitBuilder:
             vectors[f"sgkeys/{layer}"] = np.array([g.key for g in members])
             max_groups = 1 if depth == 0 else self.config.max_neuron_groups
             result += grouping.neuron_groups(layer, members, rep, max_groups, prefix="")
+            if bootstrap is not None and depth > 0:
+                labels, silhouette = grouping.ward_clusters_scored(rep, max_groups)
+                space, layer_core = self.space_layer(depth), core[layer]
+
+                def features_of(patch_lists: list[list[int]], space: str = space, layer: str = layer,
+                                layer_core: list[int] = layer_core) -> np.ndarray:
+                    return grouping.neuron_group_features(acts[space], acts[layer], layer_core, patch_lists,
+                                                          self.config.group_space)
+
+                bootstrap.layer_grouping(layer, [g.patches for g in members], labels, silhouette, features_of,
+                                         lambda vectors, m=max_groups: grouping.ward_clusters(vectors, m))
         return result, vectors

@@ -63,6 +63,7 @@ class BuildConfig:
     random_weights: bool = False
     layers: list[str] | None = None
     tau: int = 16
+    tau_coverage: float | None = None
     k: int = 50
     steps: int | str = AUTO_STEPS
     steps_start: int = STEPS_START
@@ -81,6 +82,7 @@ class BuildConfig:
     batch_size: int | None = None
     ig_batch_size: int | None = None
     map_cache_mb: int = 2048
+    stability_resamples: int = 100
     layouts: dict[str, str] = field(default_factory=dict)
     class_token: str = "exclude"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -99,6 +101,8 @@ class BuildConfig:
         bad = {layer: kind for layer, kind in self.layouts.items() if kind not in LAYOUTS}
         if bad:
             raise ValueError(f"layouts must be one of {LAYOUTS}, not {bad}")
+        if self.stability_resamples < 0:
+            raise ValueError("stability_resamples must not be negative")
         if self.map_cache_mb < 0:
             raise ValueError("map_cache_mb must not be negative")
         if self.ig_batch_size is not None and self.ig_batch_size < 1:
@@ -115,6 +119,8 @@ class BuildConfig:
         for name in ("steps_tolerance", "steps_tie"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a fraction in [0, 1), not {getattr(self, name)!r}")
+        if self.tau_coverage is not None and not 0 < self.tau_coverage <= 1:
+            raise ValueError(f"tau_coverage must be a share in (0, 1], not {self.tau_coverage!r}")
         if self.max_semantic_groups < 1 or self.max_neuron_groups < 1:
             raise ValueError("the maximum numbers of groups must be at least 1")
 
@@ -126,7 +132,7 @@ class BuildConfig:
         """
         data = asdict(self)
         for runtime_only in ("model", "weights", "random_weights", "device", "batch_size", "ig_batch_size", "map_cache_mb",
-                             "extra"):
+                             "stability_resamples", "extra"):
             data.pop(runtime_only)
         if data["group_space"] == LEGACY_GROUP_SPACE:
             data.pop("group_space")
@@ -134,6 +140,8 @@ class BuildConfig:
             data.pop("layouts")
         if data["class_token"] == "exclude":
             data.pop("class_token")
+        if data["tau_coverage"] is None:
+            data.pop("tau_coverage")  # tau neurons per target: the circuits built before the option
         if data["steps"] != AUTO_STEPS:
             for name in AUTO_STEPS_PARAMS:
                 data.pop(name)

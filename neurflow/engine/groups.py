@@ -61,9 +61,14 @@ def ward_clusters(features: np.ndarray, max_clusters: int) -> np.ndarray:
     appearance so that equal inputs give equal labels. Fewer than 3 points, a maximum below 2 or identical
     points give a single cluster.
     """
+    return ward_clusters_scored(features, max_clusters)[0]
+
+
+def ward_clusters_scored(features: np.ndarray, max_clusters: int) -> tuple[np.ndarray, float]:
+    """:func:`ward_clusters` and the silhouette the number of clusters was chosen with (NaN: one cluster)."""
     n = features.shape[0]
     if n < 3 or max_clusters < 2 or np.allclose(features, features[0]):
-        return np.zeros(n, dtype=np.int64)
+        return np.zeros(n, dtype=np.int64), float("nan")
     tree = linkage(features.astype(np.float64), method="ward")
     best_labels, best_score = np.zeros(n, dtype=np.int64), -np.inf
     for count in range(2, min(max_clusters, n - 1) + 1):
@@ -75,7 +80,7 @@ def ward_clusters(features: np.ndarray, max_clusters: int) -> np.ndarray:
             best_labels, best_score = labels, score
     _, first = np.unique(best_labels, return_index=True)
     order = {label: rank for rank, label in enumerate(best_labels[np.sort(first)])}
-    return np.array([order[label] for label in best_labels], dtype=np.int64)
+    return np.array([order[label] for label in best_labels], dtype=np.int64), float(best_score)
 
 
 def edge_weights(scores: np.ndarray) -> np.ndarray:

@@ -24,9 +24,24 @@ def ranking_scores(per_patch: np.ndarray, ranking: str) -> np.ndarray:
     return np.abs(per_patch.sum(0))
 
 
-def core_set(per_patch: np.ndarray, tau: int, ranking: str) -> tuple[np.ndarray, np.ndarray]:
+def core_set(per_patch: np.ndarray, tau: int, ranking: str,
+             coverage: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A target's core concept neurons: the top-tau lower neurons by ``ranking`` of its [|V_a|, lower channels]
-    attributions, most important first, and their ranking scores."""
+    attributions, most important first, and their ranking scores.
+
+    ``coverage`` (e.g. 0.8): the fewest of them, in that order, whose |T(a, s)| (T: the sum over V_a) carry that
+    share of the sum of |T(a, s)| over every lower neuron, at most tau (tau when even tau do not).
+
+    >>> core_set(np.array([[4.0, -3.0, 2.0, 1.0]]), 3, "sum", coverage=0.6)[0]   # 4 + 3 of 10 reach 0.6
+    array([0, 1])
+    """
     scores = ranking_scores(per_patch, ranking)
     order = top_indices(scores, tau)
+    if coverage is not None:
+        carried = np.abs(per_patch.sum(0))
+        total = float(carried.sum())
+        if total > 0:
+            cumulative = np.cumsum(carried[order]) / total
+            enough = np.flatnonzero(cumulative >= coverage - 1e-12)
+            order = order[: int(enough[0]) + 1] if enough.size else order
     return order, scores[order]

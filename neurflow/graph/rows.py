@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurflow.analysis import circuit_influence, group_edge_shares, group_flow, influence_ranks
-from neurflow.circuit import Circuit, label_matches
+from neurflow.analysis import (
+    circuit_influence,
+    group_edge_shares,
+    group_flow,
+    influence_ranks,
+    layer_coverage,
+    neuron_reach,
+)
+from neurflow.circuit import Circuit, TargetCoverage, label_matches
 from neurflow.format import thumbnail_uri
 from neurflow.graph.schema import DATA_MODEL_VERSION, StoreError
 
@@ -95,6 +102,14 @@ def check_consistency(circuit: Circuit) -> None:
             raise StoreError(f"{where}: patch {p.id} refers to unknown image {p.image}")
 
 
+def _target_coverage_row(coverage: TargetCoverage | None) -> dict[str, float | None]:
+    """A target's coverage as HAS_CORE_NEURON properties (None for a bottom-layer neuron or an older circuit)."""
+    if coverage is None:
+        return {"coreShare": None, "signedShare": None, "completenessGap": None, "attribution": None}
+    return {"coreShare": coverage.core_share, "signedShare": coverage.signed_share,
+            "completenessGap": coverage.completeness_gap, "attribution": coverage.attribution}
+
+
 def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitRows:
     """Every row written for ``circuit``; ``folder`` (where it was loaded from) gives the thumbnail URIs.
 
@@ -113,6 +128,24 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         in_weight[e.lower] += abs(e.weight)
     influence = circuit_influence(circuit)
     ranks = influence_ranks(circuit, influence)
+    # Coverage (format 1.2; None for older circuits): what each target's core set carries of its attribution,
+    # and the share of the logit's attribution that reaches each neuron and layer through core paths.
+    coverage_of = {c.key: c for c in circuit.coverage}
+    reach = neuron_reach(circuit)
+    layers_coverage = layer_coverage(circuit) if circuit.coverage else []
+    layer_reach = {circuit.layers[0]: 1.0} | {row.layer: row.reach for row in layers_coverage}
+    # The bootstrap over images (None for older circuits): how often each part comes back.
+    stability = circuit.stability
+    frequency: dict[str, float] = {}
+    split: dict[str, tuple[float, float]] = {}
+    edge_interval: dict[tuple[str, str], tuple[float, float]] = {}
+    group_stability: dict[str, float] = {}
+    if stability is not None:
+        for _, lower, value in stability.core:
+            frequency[lower] = max(frequency.get(lower, 0.0), value)
+        split = {neuron: (silhouette, ari) for neuron, _, silhouette, ari in stability.semantic_groupings}
+        edge_interval = {(group, lower): (low, high) for group, lower, low, high in stability.edges}
+        group_stability = dict(stability.semantic_groups) | dict(stability.neuron_groups)
     core_rows = []
     for layer in circuit.layers:
         for n in circuit.neurons.get(layer, []):
@@ -120,7 +153,14 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             core_rows.append({"neuron": nkey(n.key), "layer": layer, "depth": depth[layer], "weight": weight,
                               "influence": influence.neurons[n.key], "influenceBefore": ranks.neurons[n.key],
                               "influenceLabel": f"{influence.neurons[n.key]:.3f}",  # Browser's caption
-                              "maxActivation": n.max_activation, "parents": len(n.parents)})
+                              "maxActivation": n.max_activation, "parents": len(n.parents),
+                              "reach": reach.get(n.key) if reach else None,
+                              "absoluteInfluence": influence.neurons[n.key] * layer_reach[layer]
+                              if circuit.coverage else None,
+                              **_target_coverage_row(coverage_of.get(n.key)),
+                              "selectionFrequency": frequency.get(n.key),
+                              "splitSilhouette": split[n.key][0] if n.key in split else None,
+                              "splitStability": split[n.key][1] if n.key in split else None})
     neuron_rows = [
         {"key": nkey(n.key), "model": mkey, "layer": n.layer, "channel": n.channel, "layerKey": f"{mkey}|{n.layer}"}
         for layer in circuit.layers for n in circuit.neurons.get(layer, [])
@@ -163,6 +203,8 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             "semanticGroups": len(g.semantic_groups), "patchCount": len(g.patches), "labelledPatches": labelled,
             "foreignPatches": foreign, "foreignShare": foreign / labelled if labelled else None,
             "influence": flow.influence, "influenceBefore": ranks.groups[g.id],
+            "absoluteInfluence": flow.influence * layer_reach[g.layer] if circuit.coverage else None,
+            "stability": group_stability.get(g.id),
             "influenceLabel": f"{flow.influence:.3f}", "upScore": flow.up_score,
             "upNext": scoped_key(cid, flow.up_next) if flow.up_next else None,
             "downScore": flow.down_score, "downNext": scoped_key(cid, flow.down_next) if flow.down_next else None,
@@ -174,11 +216,12 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             groups_of_sg[sg].append(scoped_key(cid, g.id))
     edges_of_sg: dict[str, list[list[Any]]] = defaultdict(list)
     for e in circuit.edges:
-        edges_of_sg[e.upper_group].append([nkey(e.lower), e.weight, e.score])
+        low, high = edge_interval.get((e.upper_group, e.lower), (None, None))
+        edges_of_sg[e.upper_group].append([nkey(e.lower), e.weight, e.score, low, high])
     sg_rows = [
         {
             "key": scoped_key(cid, g.key), "sgKey": g.key, "layer": g.layer, "channel": g.channel, "index": g.index,
-            "depth": depth[g.layer], "size": len(g.patches),
+            "depth": depth[g.layer], "size": len(g.patches), "stability": group_stability.get(g.key),
             "neuron": nkey(g.neuron),
             "groups": groups_of_sg.get(g.key, []),
             "in": edges_of_sg.get(g.key, []),
@@ -208,6 +251,12 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         "coreInfluence": sum(r["influence"] for r in lower_core),
         "images": len(images), "semanticGroups": len(circuit.semantic_groups),
         "neuronGroups": len(circuit.neuron_groups), "edges": len(circuit.edges),
+        "coverage": layers_coverage[-1].reach if layers_coverage else None,
+        "layerReach": [layer_reach[layer] for layer in circuit.layers] if layers_coverage else None,
+        "layerCoreShare": [row.mean_core_share for row in layers_coverage] if layers_coverage else None,
+        "stabilityResamples": stability.resamples if stability is not None else None,
+        "groupingStability": [ari for _, _, _, ari in stability.neuron_groupings] if stability else None,
+        "groupingSilhouette": [sil for _, _, sil, _ in stability.neuron_groupings] if stability else None,
     }
     return CircuitRows(
         circuit_id=cid,

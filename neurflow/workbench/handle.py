@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurflow.analysis import circuit_influence
+from neurflow.analysis import circuit_influence, layer_coverage
 from neurflow.circuit import Circuit, ClassInfo
 from neurflow.format import load_vectors
 from neurflow.graph.circuits import CircuitRef
@@ -77,17 +77,33 @@ class CircuitHandle:
 
     def groups(self) -> pd.DataFrame:
         """The neuron groups, logit layer first and by influence within a layer: group id, layer, influence
-        (share of the logit's attribution that reaches the group), member neurons and semantic groups."""
+        (the group's share of what the circuit carries from the logit, within its layer), absolute influence
+        (influence x the layer's reach: the share of the logit's whole attribution; NaN for a circuit without
+        coverage), member neurons and semantic groups."""
         import pandas as pd
 
         influence = circuit_influence(self.circuit)
+        reach = {row.layer: row.reach for row in layer_coverage(self.circuit)} | {self.circuit.layers[0]: 1.0}
         depth = {layer: i for i, layer in enumerate(self.circuit.layers)}
         rows = [{"group": g.id, "layer": g.layer, "depth": depth[g.layer],
-                 "influence": influence.groups.get(g.id, 0.0), "neurons": list(g.neurons),
-                 "semanticGroups": len(g.semantic_groups), "patches": len(g.patches)}
+                 "influence": influence.groups.get(g.id, 0.0),
+                 "absoluteInfluence": influence.groups.get(g.id, 0.0) * reach[g.layer]
+                 if self.circuit.coverage else float("nan"),
+                 "neurons": list(g.neurons), "semanticGroups": len(g.semantic_groups), "patches": len(g.patches)}
                 for g in self.circuit.neuron_groups]
         frame = pd.DataFrame(rows)
         return frame.sort_values(["depth", "influence"], ascending=[True, False], ignore_index=True)
+
+    def coverage(self) -> pd.DataFrame:
+        """Per layer below the logit: targets, the core sets' mean and lowest share of their targets'
+        |attribution|, the mean signed share, and the reach (the share of the logit's attribution that reaches
+        the layer through core paths; docs/coverage.md)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"layer": r.layer, "depth": r.depth, "targets": r.targets,
+                              "meanCoreShare": r.mean_core_share, "minCoreShare": r.min_core_share,
+                              "meanSignedShare": r.mean_signed_share, "reach": r.reach}
+                             for r in layer_coverage(self.circuit)])
 
     def draw(self, prune: float | None = None) -> Path:
         """The circuit's picture (``circuit.png`` in its folder; ``prune=0.8``: the groups carrying 80 % of each

@@ -209,7 +209,7 @@ class StudySettings:
     """A validation study (``correlation``, ``optimality``, ``k-sensitivity``, ``crops``; docs/validation.md):
     the upper layers it looks at (default: all but the bottom), at most ``targets`` target neurons per layer,
     the ablation of the studies that knock neurons out, and the study's own options (``sizes``,
-    ``sets_per_size``, ``singles``, ``seed``; ``taus``, ``random_sets``, ``seed``; ``ks``, ``reference_k``;
+    ``sets_per_size``, ``singles``, ``permutations``, ``seed``; ``taus``, ``random_sets``, ``seed``; ``ks``, ``reference_k``;
     ``mixes``), their defaults the paper's."""
 
     def __init__(self, study: str, layers: Sequence[str] | None = None, targets: int | None = None,

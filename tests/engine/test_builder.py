@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from neurflow.analysis import layer_coverage
 from neurflow.circuit import Circuit
 from neurflow.engine import groups as grouping
 from neurflow.engine.builder import CircuitBuilder
@@ -60,6 +61,27 @@ def test_circuit_structure(real_circuit_dirs: list[Path]) -> None:
     lower = next(g for g in circuit.neuron_groups if g.id == edge.lower)
     expected = sum(e.weight for e in circuit.edges if e.upper_group in upper.semantic_groups and e.lower in lower.neurons)
     assert edge.weight == pytest.approx(expected)
+
+
+def test_every_target_records_what_its_core_set_carries(real_circuit_dirs: list[Path]) -> None:
+    """Coverage (format 1.2) of every core neuron above the bottom layer, consistent with the edges written
+    beside it: the core set's T(a, s) are the sums of a's edge scores over its semantic groups."""
+    circuit = load_circuit(real_circuit_dirs[0])
+    targets = [n.key for layer in circuit.layers[:-1] for n in circuit.neurons[layer]]
+    assert [c.key for c in circuit.coverage] == targets
+    for record in circuit.coverage:
+        carried: dict[str, float] = {}
+        for e in circuit.edges_from(record.key):
+            carried[e.lower] = carried.get(e.lower, 0.0) + e.score
+        assert 0 < record.core_share <= 1 and record.attribution > 0
+        assert record.core_share * record.attribution == pytest.approx(sum(abs(t) for t in carried.values()),
+                                                                      rel=1e-9)
+        assert record.signed_share * record.output_change == pytest.approx(sum(carried.values()), rel=1e-9)
+        # a fixed N records its completeness gap too: small for the pretrained model at the test's N
+        assert 0 <= record.completeness_gap < 0.5
+    rows = layer_coverage(circuit)
+    assert rows[0].reach == pytest.approx(circuit.coverage[0].core_share)
+    assert all(0 < low.reach <= high.reach for high, low in zip(rows, rows[1:], strict=False))
 
 
 def test_zeroing_core_neurons_lowers_the_class_logit_more_than_random_neurons(real_circuit_dirs: list[Path]) -> None:
@@ -188,7 +210,9 @@ def build_with_spies(tiny_resnet: tuple[Any, list[Any], torch.Tensor], space: st
     monkeypatch.setattr(grouping, "semantic_group_features", spy_semantic)
     monkeypatch.setattr(grouping, "neuron_group_features", spy_neuron)
     monkeypatch.setattr(CircuitBuilder, "record", spy_record)
-    config = BuildConfig("resnet18", layers=SPACE_LAYERS, tau=3, k=6, steps=2, group_space=space, device="cpu")
+    # Without the bootstrap, which clusters again on resampled patches: the spies see the build's own calls.
+    config = BuildConfig("resnet18", layers=SPACE_LAYERS, tau=3, k=6, steps=2, group_space=space, device="cpu",
+                         stability_resamples=0)
     builder = CircuitBuilder(loaded, config, progress=False)
     circuit = builder.build(loaded.resolve_class("Samoyed"), views, logits).circuit
     return circuit, recorded, calls

@@ -15,7 +15,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from neurflow.analysis import prune
+from neurflow.analysis import layer_coverage, prune
 from neurflow.circuit import Circuit
 from neurflow.cli.main import main as neurflow_main
 from neurflow.cli.query import query as query_command
@@ -340,7 +340,56 @@ def check_class_similarity(graph: Graph, limit: int = 10, prune: float | None = 
         assert all(close(p["weightedJaccard"], q[1]) for p, q in zip(r["perLayer"], t[6], strict=True))
 
 
+def check_circuit_coverage(graph: Graph) -> None:
+    """Per circuit and layer, the reach and the targets' core shares written at ingestion, against
+    :func:`neurflow.analysis.layer_coverage` of the circuit file."""
+    circuits = graph[2]
+    for circuit in circuits:
+        rows = run(graph, "circuit-coverage", **{"class": circuit.target.name, "circuit": circuit.id})
+        assert [(r["class"], r["circuit"], r["layer"], r["depth"]) for r in rows] == [
+            (circuit.target.name, circuit.id, layer, depth) for depth, layer in enumerate(circuit.layers)]
+        assert [r["coreNeurons"] for r in rows] == [len(circuit.neurons[layer]) for layer in circuit.layers]
+        logit = rows[0]
+        assert logit["reach"] == 1.0 and logit["targets"] is None and logit["meanCoreShare"] is None
+        for row, expected in zip(rows[1:], layer_coverage(circuit), strict=True):
+            assert row["targets"] == expected.targets
+            assert close(row["reach"], expected.reach) and close(row["meanCoreShare"], expected.mean_core_share)
+            assert close(row["minCoreShare"], expected.min_core_share)
+            assert close(row["meanSignedShare"], expected.mean_signed_share)
+            gaps = [c.completeness_gap for c in circuit.coverage if c.lower_layer == row["layer"]]
+            assert close(row["maxCompletenessGap"], max(g for g in gaps if not math.isnan(g)))
+    everyone = run(graph, "circuit-coverage")
+    assert {r["circuit"] for r in everyone} <= {c.id for c in circuits} and everyone
+
+
+def check_group_stability(graph: Graph, min_stability: float = 0.0) -> None:
+    """Per group below the logit, the bootstrap's stability and its members' selection frequency written at
+    ingestion, against the circuit file's Stability record."""
+    circuit = graph[2][0]
+    params = {} if min_stability == 0.0 else {"minStability": min_stability}
+    rows = run(graph, "group-stability", **{"class": circuit.target.name, **params})
+    s = circuit.stability
+    stability = dict(s.neuron_groups) if s else {}
+    frequency: dict[str, float] = {}
+    for _, lower, value in (s.core if s else []):
+        frequency[lower] = max(frequency.get(lower, 0.0), value)
+    depth = {layer: i for i, layer in enumerate(circuit.layers)}
+    expected = [g for g in circuit.neuron_groups if depth[g.layer] > 0
+                and (min_stability <= 0 or stability.get(g.id, -1.0) >= min_stability)]
+    expected.sort(key=lambda g: (depth[g.layer], -stability.get(g.id, math.inf), g.id))
+    assert [r["group"] for r in rows] == [g.id for g in expected]
+    for row, g in zip(rows, expected, strict=True):
+        assert close(row["stability"], stability.get(g.id))
+        ari = {layer: value for layer, _, _, value in s.neuron_groupings} if s else {}
+        assert close(row["layerAri"], ari.get(g.layer))
+        members = [frequency[n] for n in g.neurons if n in frequency]
+        assert close(row["minSelection"], min(members) if members else None)
+        assert close(row["meanSelection"], sum(members) / len(members) if members else None)
+
+
 CHECKERS: dict[str, Callable[..., None]] = {
+    "group-stability": check_group_stability,
+    "circuit-coverage": check_circuit_coverage,
     "graph-stats": check_graph_stats,
     "top-groups": check_top_groups,
     "class-circuit": check_class_circuit,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy.stats import norm, rankdata
 
 from neurflow.circuit import neuron_key
 from neurflow.experiments.validation.common import StudySettingsError
@@ -36,7 +37,11 @@ from neurflow.experiments.validation.result import StudyResult
 from neurflow.pictures import save_figure
 
 SIZES = (1, 2, 5, 10, 20, 30, 50)
-COLUMNS = ["layer", "lower_layer", "target", "size", "r", "n_sets", "mean_loss", "std_loss"]
+COLUMNS = ["layer", "lower_layer", "target", "size", "r", "r_low", "r_high", "spearman", "p_permutation", "n_sets",
+           "mean_loss", "std_loss"]
+#: Permutations of the importance over the sets for the null of "no relation" (each r's p-value, and the null
+#: distribution of the mean |r| the figure plots).
+PERMUTATIONS = 1000
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -45,6 +50,36 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson's r of the ranks, ties averaged); NaN where Pearson's is."""
+    return pearson(rankdata(x), rankdata(y))
+
+
+def fisher_interval(r: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` interval of a Pearson r from n pairs by Fisher's z (atanh r +- z_q / sqrt(n - 3)); NaN
+    for an undefined r or fewer than 4 pairs."""
+    if math.isnan(r) or n < 4:
+        return math.nan, math.nan
+    z, half = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), float(norm.ppf(0.5 + level / 2)) / math.sqrt(n - 3)
+    return math.tanh(z - half), math.tanh(z + half)
+
+
+def permuted_abs_r(x: np.ndarray, y: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """|r| of x against y shuffled by each row of ``orders`` ([permutations, n] indices): the null of no
+    relation; 0 where r is undefined (as in the means)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return np.zeros(len(orders))
+    xs = (x - x.mean()) / x.std()
+    ys = (y - y.mean()) / y.std()
+    return np.abs((ys[orders] * xs).mean(1))
+
+
+def permutation_p(observed: float, null: np.ndarray) -> float:
+    """One-sided p of an observed |r| (or mean |r|) against its permutation null, counting the observed one."""
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))
 
 
 def knockout_sets(pair: LayerPair, sizes: Sequence[int], sets_per_size: int, singles: int | None,
@@ -84,9 +119,12 @@ def run_correlation(
     singles: int | None = None,
     batch: int | None = None,
     progress: bool = True,
+    permutations: int = PERMUTATIONS,
 ) -> StudyResult:
     """Figure 6 on one circuit: r(L(S, a), sum of |T(a, s)| over S) per target and set size; mean |r| per
-    size and layer in the summary.
+    size and layer in the summary, with what no relation would give: per r, Spearman's rho, a 95 % Fisher-z
+    interval and a permutation p-value (``permutations`` shuffles of the importance over the sets); per size and
+    layer, the permutation null of the mean |r| (its mean and 95th percentile) and the mean |r|'s p-value.
 
     ``layers``: upper layers (default: all but the bottom); ``targets``: at most this many per layer, the
     most important first; ``singles``: None = every neuron of the lower layer at size 1 (the paper), else a
@@ -95,7 +133,10 @@ def run_correlation(
     """
     ordered = check_settings(sizes, sets_per_size, singles)
     device = inputs.loaded.device
+    if permutations < 1:
+        raise StudySettingsError("a permutation null needs at least 1 permutation")
     rows: list[dict[str, Any]] = []
+    nulls: dict[str, float] = {}
     studied: list[str] = []
     for pair in prepare_pairs(inputs, layers, targets, progress):
         if ordered[-1] > pair.channels:
@@ -105,25 +146,42 @@ def run_correlation(
         drawn = knockout_sets(pair, ordered, sets_per_size, singles, seed)
         losses = pair.losses([s for _, s in drawn], batch, device, progress, f"knockout {pair.upper} <- {pair.lower}")
         size_of = np.array([size for size, _ in drawn])
+        # One set of shuffles per size, shared by the layer's targets, so that their mean |r| has a null too.
+        orders = {size: np.argsort(layer_rng(seed, pair.upper, f"correlation/null/size={size}").random(
+            (permutations, int((size_of == size).sum()))), axis=1) for size in ordered}
+        null_sums = {size: np.zeros(permutations) for size in ordered}
         for row, a in enumerate(pair.targets):
             importance = np.array([pair.importance[a][s].sum() for _, s in drawn])
             for size in ordered:
                 cells = size_of == size
+                loss, score = losses[row, cells], importance[cells]
+                r = pearson(loss, score)
+                null = permuted_abs_r(loss, score, orders[size])
+                null_sums[size] += null
+                low, high = fisher_interval(r, int(cells.sum()))
                 rows.append({
                     "layer": pair.upper, "lower_layer": pair.lower, "target": neuron_key(pair.upper, a),
-                    "size": size, "r": pearson(losses[row, cells], importance[cells]), "n_sets": int(cells.sum()),
-                    "mean_loss": float(losses[row, cells].mean()), "std_loss": float(losses[row, cells].std()),
+                    "size": size, "r": r, "r_low": low, "r_high": high, "spearman": spearman(loss, score),
+                    "p_permutation": math.nan if math.isnan(r) else permutation_p(abs(r), null),
+                    "n_sets": int(cells.sum()),
+                    "mean_loss": float(loss.mean()), "std_loss": float(loss.std()),
                 })
+        for size in ordered:
+            null_mean = null_sums[size] / max(len(pair.targets), 1)
+            observed = mean_abs_r([r for r in rows if r["layer"] == pair.upper and r["size"] == size])
+            nulls[f"null_mean_abs_r[{pair.upper},size={size}]"] = float(null_mean.mean())
+            nulls[f"null_p95_abs_r[{pair.upper},size={size}]"] = float(np.percentile(null_mean, 95))
+            nulls[f"p_mean_abs_r[{pair.upper},size={size}]"] = permutation_p(observed, null_mean)
     config = inputs.config
     return StudyResult.of_circuit(
         inputs.circuit,
         study="correlation",
         layers=studied,
         parameters={"sizes": ordered, "sets_per_size": sets_per_size, "singles": singles, "targets": targets,
-                    "seed": seed, "tau": config.tau, "k": config.k, "steps": config.steps,
+                    "seed": seed, "permutations": permutations, "tau": config.tau, "k": config.k, "steps": config.steps,
                     "quadrature": config.quadrature, "ranking": config.ranking, "ablation": inputs.ablation,
                     "images": len(inputs.views), "patches": len(inputs.patches)},
-        summary=summarise_correlation(rows, ordered),
+        summary=summarise_correlation(rows, ordered) | nulls,
         columns=list(COLUMNS),
         rows=rows,
     )
@@ -156,9 +214,8 @@ def summarise_correlation(rows: Sequence[dict[str, Any]], sizes: Sequence[int]) 
 
 
 def figure_correlation(result: StudyResult) -> Figure:
-    """Mean |r| against the knockout set's size, one line per layer and their mean (as the paper's Figure 6)."""
-
-
+    """Mean |r| against the knockout set's size, one line per layer and their mean (as the paper's Figure 6),
+    each layer with the 95th percentile of its permutation null (dotted: what no relation reaches 1 time in 20)."""
     sizes = list(result.parameters["sizes"])
     positions = list(range(len(sizes)))
     lower_of = {row["layer"]: row["lower_layer"] for row in result.rows}
@@ -167,9 +224,14 @@ def figure_correlation(result: StudyResult) -> Figure:
     for layer in result.layers:
         values = [result.summary.get(f"mean_abs_r[{layer},size={size}]", math.nan) for size in sizes]
         targets = int(result.summary.get(f"targets[{layer}]", 0))
-        ax.plot(positions, values, marker="o",
-                # Not starting with the layer's name: matplotlib hides labels that start with "_" (_fc).
-                label=f"a in {layer} ({targets} target{'s' if targets != 1 else ''}), S in {lower_of.get(layer, '?')}")
+        line, = ax.plot(positions, values, marker="o",
+                        # Not starting with the layer's name: matplotlib hides labels that start with "_" (_fc).
+                        label=f"a in {layer} ({targets} target{'s' if targets != 1 else ''}), "
+                              f"S in {lower_of.get(layer, '?')}")
+        null = [result.summary.get(f"null_p95_abs_r[{layer},size={size}]", math.nan) for size in sizes]
+        if not all(math.isnan(v) for v in null):
+            ax.plot(positions, null, linestyle=":", color=line.get_color(), linewidth=1.2,
+                    label=f"  no relation, 95th percentile ({result.parameters.get('permutations')} permutations)")
     overall = [result.summary.get(f"mean_abs_r[size={size}]", math.nan) for size in sizes]
     ax.plot(positions, overall, "k--", linewidth=1.5, label="mean over layers")
     ax.set_xticks(positions, [str(size) for size in sizes])

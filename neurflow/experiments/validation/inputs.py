@@ -55,7 +55,7 @@ class StudyInputs:
 LEGACY_SETTINGS: dict[str, Any] = {"group_space": LEGACY_GROUP_SPACE}
 # BuildConfig fields that say how to run, not what the circuit is: never read from a circuit's params.
 RUNTIME_SETTINGS = frozenset({"model", "weights", "random_weights", "device", "batch_size", "ig_batch_size",
-                              "map_cache_mb", "extra"})
+                              "map_cache_mb", "stability_resamples", "extra"})
 
 
 class StudyInputError(CircuitLookupError, ValueError):

@@ -66,8 +66,9 @@ def core_sets_by_k(
     require_patches(largest, recording.patches)
     concepts = {a: top_indices(recording.means[upper][:, a], largest) for a in targets}
     step = builder.step(recording, upper, lower, concepts)
-    tau, ranking = builder.config.tau, builder.config.ranking
-    cores = {a: {k: core_set(step.per_patch[a][:k], tau, ranking)[0] for k in ks} for a in targets}
+    cfg = builder.config
+    cores = {a: {k: core_set(step.per_patch[a][:k], cfg.tau, cfg.ranking, cfg.tau_coverage)[0] for k in ks}
+             for a in targets}
     return concepts, cores
 
 

@@ -1,12 +1,12 @@
 // The semantic groups, each with its neuron, its neuron groups, the lower neurons contributing to it
-// (r.in: [neuron key, weight, score]) and its patches (r.patches: [patch key, activation, rank]).
+// (r.in: [neuron key, weight, score, weight interval low, high]) and its patches (r.patches: [patch key, activation, rank]).
 // Merged by key (idempotent: a batch run twice leaves one of each); `ensured` counts the relationships
 // whose ends exist, 1 + groups + in + patches per row.
 UNWIND $rows AS r
 MATCH (n:Neuron {key: r.neuron})
 MERGE (s:SemanticGroup {key: r.key})
 SET s += {circuitId: $circuitId, sgKey: r.sgKey, layer: r.layer, channel: r.channel, index: r.index,
-          depth: r.depth, size: r.size}
+          depth: r.depth, size: r.size, stability: r.stability}
 MERGE (s)-[:OF_NEURON]->(n)
 WITH s, r
 CALL (s, r) {
@@ -19,7 +19,7 @@ CALL (s, r) {
   UNWIND r.in AS e
   MATCH (m:Neuron {key: e[0]})
   MERGE (m)-[x:CONTRIBUTES_TO]->(s)
-  SET x.weight = e[1], x.score = e[2], x.circuitId = $circuitId
+  SET x.weight = e[1], x.score = e[2], x.weightLow = e[3], x.weightHigh = e[4], x.circuitId = $circuitId
   RETURN count(m) AS contributions
 }
 CALL (s, r) {
