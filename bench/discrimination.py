@@ -58,8 +58,33 @@ MEASURES: list[tuple[str, str, bool]] = [  # (column, description, new)
 
 def auc(related: list[float], unrelated: list[float]) -> float:
     """P(a related pair scores higher than an unrelated one), ties half."""
-    wins = sum((r > u) + 0.5 * (r == u) for r in related for u in unrelated)
-    return wins / (len(related) * len(unrelated))
+    r, u = np.asarray(related, dtype=np.float64)[:, None], np.asarray(unrelated, dtype=np.float64)[None, :]
+    return float(((r > u) + 0.5 * (r == u)).mean())
+
+
+def auc_interval(circuits: list[Circuit], matrix: np.ndarray, resamples: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float, int]:
+    """The central ``level`` of the AUC over resamples of the classes (drawn with replacement; the pairs among
+    the drawn classes, a class never paired with a copy of itself): pairs share classes, so the classes, not the
+    pairs, are what is resampled. Resamples without a related or an unrelated pair are skipped; returns the
+    interval and the resamples used."""
+    group = [RELATED[c.target.wnid or ""] for c in circuits]
+    symmetric = (matrix + matrix.T) / 2
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        drawn = rng.integers(0, len(circuits), len(circuits))
+        related, unrelated = [], []
+        for a, b in itertools.combinations(drawn.tolist(), 2):
+            if a != b:
+                (related if group[a] == group[b] else unrelated).append(symmetric[a, b])
+        if related and unrelated:
+            values.append(auc(related, unrelated))
+    if not values:
+        return float("nan"), float("nan"), 0
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high), len(values)
 
 
 def similarities(driver: Any, database: str | None, circuits: list[Circuit], share: float) -> dict[str, np.ndarray]:
@@ -142,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/cross-class.md"))
     parser.add_argument("--png", type=Path, default=Path("docs/img/class-similarity.png"))
     parser.add_argument("--prune", type=float, default=0.8)
+    parser.add_argument("--section", default="discrimination", help="the section of --out written")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_engine import write_section
@@ -173,17 +199,20 @@ def main(argv: list[str] | None = None) -> int:
         f"(max_images={params.get('max_images')}), group_space={params.get('group_space', 'core')}; "
         "pairs scored by the mean of the two directions.",
         "",
-        "| measure | AUC related vs unrelated | most similar class is related | mean rank of related classes |",
-        "|---|---:|---:|---:|",
+        "| measure | AUC related vs unrelated | 95 % interval (classes resampled) | most similar class is related | "
+        "mean rank of related classes |",
+        "|---|---:|---:|---:|---:|",
     ]
     for m, description, _ in MEASURES:
         a, hits, tried, rank = scores[m]
-        lines.append(f"| {description} | {a:.3f} | {hits} / {tried} | {rank:.2f} |")
+        low, high, used = auc_interval(circuits, matrices[m])
+        lines.append(f"| {description} | {a:.3f} | {low:.2f}-{high:.2f} ({used} resamples) | {hits} / {tried} | "
+                     f"{rank:.2f} |")
     lines += ["", f"What the core sets cover and what a view pruned to {args.prune:.1f} keeps, per layer:", "",
               *coverage(circuits, args.prune)]
     args.png.parent.mkdir(parents=True, exist_ok=True)
     draw(circuits, matrices, scores, args.png)
-    write_section(args.out, "discrimination", "\n".join(lines))
+    write_section(args.out, args.section, "\n".join(lines))
     print("\n".join(lines))
     print(f"\n{args.png}\n{args.out}")
     by_class: dict[str, list[str]] = defaultdict(list)

@@ -25,11 +25,10 @@ from neurflow.engine.models import LoadedModel, load_model
 from neurflow.engine.patches import DataError, list_images
 from neurflow.engine.plans import (
     ClassPlan,
-    FolderPredictions,
     PredictionCache,
     default_cache_dir,
     plan_class,
-    predict_folder,
+    readable_predictions,
     resolve_classes,
     save_planned,
 )
@@ -83,11 +82,7 @@ def plan_atlas(loaded: LoadedModel, config: BuildConfig, classes: Sequence[str],
     files = list_images(images)
     cache = PredictionCache(cache_dir or default_cache_dir(), loaded)
     with tqdm(total=len(files), desc="predictions", unit="image", disable=not progress, leave=False) as bar:
-        predictions: FolderPredictions = predict_folder(loaded, files, cache, progress=bar.update)
-    if predictions.skipped:
-        echo(f"skipped {len(predictions.skipped)} unreadable image(s) of {len(files)}")
-    if not predictions.files:
-        raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
+        predictions = readable_predictions(loaded, files, images, cache, echo, progress=bar.update)
     echo(f"{loaded.name} ({loaded.weights_id}); {len(predictions.files)} images, {predictions.predicted} predicted "
          f"now, {len(predictions.files) - predictions.predicted} from the cache ({cache.path})")
     plans: list[ClassPlan] = []

@@ -142,6 +142,19 @@ def predict_folder(loaded: LoadedModel, files: Sequence[ImageFile], cache: Predi
                              len(new))
 
 
+def readable_predictions(loaded: LoadedModel, files: Sequence[ImageFile], images: str | Path,
+                         cache: PredictionCache | None, echo: Echo, batch_size: int = 32,
+                         progress: Callable[[int], object] | None = None) -> FolderPredictions:
+    """:func:`predict_folder` of the files of the folder ``images``, the unreadable ones reported through
+    ``echo``; DataError when none can be read."""
+    predictions = predict_folder(loaded, files, cache, batch_size, progress)
+    if predictions.skipped:
+        echo(f"skipped {len(predictions.skipped)} unreadable image(s) of {len(files)}")
+    if not predictions.files:
+        raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
+    return predictions
+
+
 def resolve_classes(loaded: LoadedModel, classes: Sequence[str], predictions: FolderPredictions,
                     label_source: str) -> list[ClassInfo]:
     """The classes to build: the names, indices or wnids given, or for ``all`` every class predicted for some
@@ -235,12 +248,8 @@ def build_circuits(
     targets = [loaded.resolve_class(name) for name in classes]
     if not targets:
         raise DataError("no class given")
-    files = list_images(images)
-    predictions = predict_folder(loaded, files, cache, config.patches_per_pass(loaded.device))
-    if predictions.skipped:
-        echo(f"skipped {len(predictions.skipped)} unreadable image(s) of {len(files)}")
-    if not predictions.files:
-        raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
+    predictions = readable_predictions(loaded, list_images(images), images, cache, echo,
+                                       config.patches_per_pass(loaded.device))
     echo(f"{loaded.name} ({loaded.weights_id}) on {loaded.device}; {len(predictions.files)} images; "
          f"layers {', '.join(config.layers or loaded.layers)}")
     builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)
