@@ -93,6 +93,26 @@ def table(variants: dict[str, list[Circuit]]) -> list[str]:
     return lines
 
 
+def stability_table(variants: dict[str, list[Circuit]]) -> list[str]:
+    lines = ["| variant | layer | core pairs chosen in >= 90 % of resamples | mean selection frequency | "
+             "neuron groups (mean) | mean group stability (Jaccard) | groups >= 0.75 | layer grouping ARI (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, circuits in variants.items():
+        for layer in LAYERS[1:]:
+            frequencies = [f for c in circuits if c.stability for _, lower, f in c.stability.core
+                           if lower.rpartition(":")[0] == layer]
+            groups = [v for c in circuits if c.stability for g, v in c.stability.neuron_groups
+                      if g.rpartition("/")[0] == layer and v == v]
+            aris = [ari for c in circuits if c.stability for lay, _, _, ari in c.stability.neuron_groupings
+                    if lay == layer and ari == ari]
+            count = statistics.mean(len(c.groups_of_layer(layer)) for c in circuits)
+            lines.append(f"| {name} | {layer} | {sum(f >= 0.9 for f in frequencies) / len(frequencies):.0%} | "
+                         f"{statistics.mean(frequencies):.2f} | {count:.1f} | "
+                         f"{statistics.mean(groups):.2f} | {sum(v >= 0.75 for v in groups) / len(groups):.0%} | "
+                         f"{statistics.mean(aris):.2f} |")
+    return lines
+
+
 def figure(variants: dict[str, list[Circuit]]) -> Figure:
     fig = Figure(figsize=(7.5, 4))
     ax = fig.subplots()
@@ -123,21 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--steps", default="16")
     parser.add_argument("--tau", type=int, default=16)
-    parser.add_argument("--tau-coverage", type=float, default=0.8)
+    parser.add_argument("--tau-coverage", type=float, nargs="+", default=[0.8, 0.3],
+                        help="one variant per share")
     parser.add_argument("--classes", type=int, default=len(IMAGEWOOF),
                         help="the first N Imagewoof classes (by wnid), for a shorter run")
     args = parser.parse_args(argv)
     common = dict(model="efficientnet-lite0", layers=LAYERS, tau=args.tau, k=args.k, steps=args.steps,
                   max_images=args.max_images, device="cpu")
-    configs = {f"tau={args.tau}": BuildConfig(**common),
-               f"tau<={args.tau}, --tau-coverage {args.tau_coverage:g}": BuildConfig(**common,
-                                                                              tau_coverage=args.tau_coverage)}
+    configs = {f"tau={args.tau}": BuildConfig(**common)} | {
+        f"tau<={args.tau}, --tau-coverage {share:g}": BuildConfig(**common, tau_coverage=share)
+        for share in args.tau_coverage}
     variants: dict[str, list[Circuit]] = {}
     seconds: dict[str, float] = {}
     for name, config in configs.items():
         slug = name.replace(" ", "").replace("=", "").replace("<", "le").replace(",", "-")
         variants[name], seconds[name] = variant_circuits(slug, config, args.images, args.work,
                                                          IMAGEWOOF[: args.classes])
+    first = next(iter(variants.values()))[0]
+    resamples = first.stability.resamples if first.stability else 0
     lines = [
         "# Coverage: how much of the class decision a circuit keeps",
         "",
@@ -150,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{name}: {s:.0f} s" for name, s in seconds.items()) + ".",
         "",
         *table(variants),
+        "",
+        f"Bootstrap over the images ({resamples} resamples; groupings redone on 20; docs/coverage.md): per layer, the core pairs (target, core neuron) "
+        "and the neuron groups.",
+        "",
+        *stability_table(variants),
         "",
         f"![reach per layer]({os.path.relpath(args.png, args.md.parent)})",
         "",
