@@ -264,6 +264,13 @@ class CircuitBuilder:
             self.echo(f"  {upper} -> {lower}: {len(core[lower])} core neurons, carrying {np.mean(shares):.0%} of "
                       f"their targets' |attribution| on average ({timings[f'ig {upper}']:.1f} s"
                       + (f"; {step.integration.summary()})" if step.integration else ")"))
+            gaps = [c.completeness_gap for c in coverage if c.layer == upper and not np.isnan(c.completeness_gap)]
+            if not cfg.auto_steps and gaps and max(gaps) > cfg.steps_tolerance:
+                # A fixed N is not checked while integrating: say when it was too few (e.g. graded quadrature
+                # at a small N on a ViT), so that nobody reads a rough circuit as an exact one.
+                self.echo(f"  warning: with N = {cfg.steps} the integration of {upper} is off by up to "
+                          f"{max(gaps):.0%} of f(h) - f(0) (completeness gap; {cfg.steps_tolerance:.0%} is "
+                          "accepted by --steps auto): use more steps or --steps auto")
 
         bottom = layers[-1]
         for a in core[bottom]:

@@ -276,3 +276,24 @@ def test_group_space_setting_and_option() -> None:
     assert [c.group_space for c in seen] == ["paper", "core"]
     result = runner.invoke(command, ["-m", "resnet18", "--group-space", "all"])
     assert result.exit_code == 2 and "'paper', 'core'" in result.output
+
+
+@pytest.mark.slow  # builds two small EfficientNet-Lite0 circuits: ~10 s here
+def test_a_fixed_n_too_small_is_reported_with_its_completeness_gap(tmp_path: Path) -> None:
+    """With a fixed N nothing checks the integration while it runs: the build says when its recorded completeness
+    gap is beyond what --steps auto accepts (and --steps auto, which checks it, says nothing)."""
+    def build(steps: int | str) -> tuple[list[str], Circuit]:
+        lines: list[str] = []
+        config = small_config(max_images=1, layers=["_fc", "_blocks.15"], tau=4, steps=steps,
+                              stability_resamples=0)
+        [folder] = build_circuits(config, ["Samoyed"], SMALL_IMAGES, tmp_path / str(steps), echo=lines.append,
+                                  progress=False)
+        return [line for line in lines if "warning" in line], load_circuit(folder)
+
+    warnings, circuit = build(1)
+    gap = max(c.completeness_gap for c in circuit.coverage)
+    assert gap > 0.05 and warnings == [
+        f"  warning: with N = 1 the integration of _fc is off by up to {gap:.0%} of f(h) - f(0) (completeness gap; "
+        "5% is accepted by --steps auto): use more steps or --steps auto"]
+    warnings, circuit = build("auto")
+    assert warnings == []
