@@ -323,14 +323,15 @@ def neuron_reach(circuit: Circuit) -> dict[str, float]:
     return reach
 
 
-def layer_coverage(circuit: Circuit) -> list[LayerCoverage]:
+def layer_coverage(circuit: Circuit, reach: Mapping[str, float] | None = None) -> list[LayerCoverage]:
     """Per layer below the logit, top down: the core sets' coverage of their targets and the reach (see
     :class:`LayerCoverage`).
 
     >>> from neurflow.synthetic import synthetic_circuit
     >>> [round(c.reach, 3) for c in layer_coverage(synthetic_circuit(258))]   # doctest: +SKIP
     """
-    reach = neuron_reach(circuit)
+    if reach is None:  # ``reach``: the circuit's neuron_reach, when the caller has it already
+        reach = neuron_reach(circuit)
     rows = []
     for depth, (upper, lower) in enumerate(zip(circuit.layers, circuit.layers[1:], strict=False), start=1):
         records = [c for c in circuit.coverage if c.layer == upper]

@@ -115,47 +115,40 @@ def circuit_to_dict(circuit: Circuit) -> dict[str, Any]:
         data.pop("integration")  # optional (format 1.1): only circuits built with steps="auto" have it
     if not data["layouts"]:
         data.pop("layouts")  # optional (format 1.1): only circuits with a channels-last or token layer have it
-    if not data["coverage"]:
-        data.pop("coverage")  # optional (format 1.2): circuits built before coverage was recorded lack it
-    else:
-        data["coverage"] = [{k: _json_number(v) for k, v in row.items()} for row in data["coverage"]]
-    if data["stability"] is None:
-        data.pop("stability")  # optional (format 1.2): not computed
-    else:
-        stability = data["stability"]
-        for part in ("core", "edges", "semantic_groupings", "neuron_groupings", "semantic_groups", "neuron_groups"):
-            stability[part] = [[_json_number(v) for v in row] for row in stability[part]]
+    # Both optional (format 1.2): absent from circuits built before them, or without the bootstrap. A share with
+    # nothing to divide by is NaN: written as null, so that circuit.json stays strict JSON.
+    for optional in ("coverage", "stability"):
+        if data[optional]:
+            data[optional] = jsonable(data[optional])
+        else:
+            data.pop(optional)
     return {"formatVersion": circuit.format_version, "id": circuit.id, **data}
 
 
-def _json_number(value: Any) -> Any:
-    """NaN (a share with nothing to divide by) is written as null: circuit.json stays strict JSON."""
-    return None if isinstance(value, float) and math.isnan(value) else value
+def _number(value: Any) -> float:
+    """A share read back: null (nothing to divide by) is NaN again."""
+    return float("nan") if value is None else float(value)
 
 
 def _target_coverage(row: dict[str, Any]) -> TargetCoverage:
-    """A coverage record read back: null (a share with nothing to divide by) is NaN again."""
-    numbers = {k: float("nan") if v is None else float(v) for k, v in row.items()
-               if k not in ("layer", "channel", "lower_layer")}
+    """A coverage record read back."""
+    numbers = {k: _number(v) for k, v in row.items() if k not in ("layer", "channel", "lower_layer")}
     return TargetCoverage(layer=str(row["layer"]), channel=int(row["channel"]), lower_layer=str(row["lower_layer"]),
                           **numbers)
 
 
 def _stability(data: dict[str, Any]) -> Stability:
-    """A bootstrap record read back: rows as tuples, null as NaN."""
-    def number(value: Any) -> float:
-        return float("nan") if value is None else float(value)
-
+    """A bootstrap record read back: rows as tuples."""
     return Stability(
         resamples=int(data["resamples"]), level=float(data["level"]), seed=int(data["seed"]),
-        core=[(str(t), str(s), number(f)) for t, s, f in data.get("core", [])],
-        edges=[(str(g), str(s), number(lo), number(hi)) for g, s, lo, hi in data.get("edges", [])],
-        semantic_groupings=[(str(n), int(c), number(sil), number(ari))
+        core=[(str(t), str(s), _number(f)) for t, s, f in data.get("core", [])],
+        edges=[(str(g), str(s), _number(lo), _number(hi)) for g, s, lo, hi in data.get("edges", [])],
+        semantic_groupings=[(str(n), int(c), _number(sil), _number(ari))
                             for n, c, sil, ari in data.get("semantic_groupings", [])],
-        neuron_groupings=[(str(n), int(c), number(sil), number(ari))
+        neuron_groupings=[(str(n), int(c), _number(sil), _number(ari))
                           for n, c, sil, ari in data.get("neuron_groupings", [])],
-        semantic_groups=[(str(key), number(v)) for key, v in data.get("semantic_groups", [])],
-        neuron_groups=[(str(key), number(v)) for key, v in data.get("neuron_groups", [])],
+        semantic_groups=[(str(key), _number(v)) for key, v in data.get("semantic_groups", [])],
+        neuron_groups=[(str(key), _number(v)) for key, v in data.get("neuron_groups", [])],
     )
 
 

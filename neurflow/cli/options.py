@@ -13,6 +13,7 @@ from neurflow.engine.config import (
     LABEL_SOURCES,
     QUADRATURES,
     RANKINGS,
+    STABILITY_RESAMPLES,
     STEPS_MAX,
     STEPS_START,
     STEPS_TIE,
@@ -111,7 +112,7 @@ def _add_engine_options(func: F, model_required: bool) -> F:
         click.option("--class-token", type=click.Choice(CLASS_TOKEN_CHOICES), default="exclude", show_default=True,
                      help="Whether a ViT's class token enters the mean that is a hidden unit's activation "
                           "(masks and attributions always cover every token)."),
-        click.option("--stability-resamples", default=100, show_default=True, type=click.IntRange(0),
+        click.option("--stability-resamples", default=STABILITY_RESAMPLES, show_default=True, type=click.IntRange(0),
                      help="Bootstrap resamples of the images: each core neuron's selection frequency, each edge "
                           "weight's interval, each grouping's stability (docs/coverage.md; 0: none)."),
         click.option("--map-cache-mb", default=2048, show_default=True, type=click.IntRange(0),

@@ -129,19 +129,17 @@ class CircuitBuilder:
 
     def attribute(
         self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray],
-        deltas: dict[int, np.ndarray] | None = None,
+        deltas: dict[int, np.ndarray],
     ) -> tuple[dict[int, np.ndarray], PairIntegration | None]:
         """Per target a of ``upper``: [|V_a|, lower channels] integrated gradients of a, one row per patch.
 
         With ``steps="auto"``, the nodes are chosen for this pair (:mod:`neurflow.engine.integration`; from
-        ``deltas``, the targets' output changes, computed here when not given) and what was used is returned
-        beside them (None with a fixed number of steps).
+        ``deltas``, the targets' output changes, :meth:`output_deltas`) and what was used is returned beside them
+        (None with a fixed number of steps).
         """
         cfg = self.config
         if not cfg.auto_steps:
             return self.integrate(recording, upper, lower, concepts, int(cfg.steps)), None
-        if deltas is None:
-            deltas = self.output_deltas(recording, upper, lower, concepts)
         return integrate_until_stable(
             lambda nodes, targets: self.integrate(recording, upper, lower, {a: concepts[a] for a in targets}, nodes),
             deltas, lambda values: ranking_scores(values, cfg.ranking), cfg.tau,
@@ -361,9 +359,9 @@ class CircuitBuilder:
             vectors[f"sg/{layer}"] = rep.astype(np.float32)
             vectors[f"sgkeys/{layer}"] = np.array([g.key for g in members])
             max_groups = 1 if depth == 0 else self.config.max_neuron_groups
-            result += grouping.neuron_groups(layer, members, rep, max_groups, prefix="")
+            labels, silhouette = grouping.ward_clusters_scored(rep, max_groups)
+            result += grouping.groups_of_labels(layer, members, labels, prefix="")
             if bootstrap is not None and depth > 0:
-                labels, silhouette = grouping.ward_clusters_scored(rep, max_groups)
                 space, layer_core = self.space_layer(depth), core[layer]
 
                 def features_of(patch_lists: list[list[int]], space: str = space, layer: str = layer,

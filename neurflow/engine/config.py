@@ -23,6 +23,8 @@ AUTO_STEPS = "auto"
 STEPS_START = 4
 STEPS_MAX = 64
 STEPS_TOLERANCE = 0.05
+#: Bootstrap resamples of a class's images per circuit (docs/coverage.md; 0: no bootstrap).
+STABILITY_RESAMPLES = 100
 STEPS_TIE = 0.01
 # Parameters that only exist with steps="auto": left out of a fixed-N circuit's params (and so of its id).
 AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie")
@@ -82,7 +84,7 @@ class BuildConfig:
     batch_size: int | None = None
     ig_batch_size: int | None = None
     map_cache_mb: int = 2048
-    stability_resamples: int = 100
+    stability_resamples: int = STABILITY_RESAMPLES
     layouts: dict[str, str] = field(default_factory=dict)
     class_token: str = "exclude"
     extra: dict[str, Any] = field(default_factory=dict)

@@ -104,7 +104,12 @@ def neuron_groups(
     A neuron group's members are the neurons of its semantic groups; its concept is the union of their
     patches. Ids are ``{prefix}{layer}/g{n}``.
     """
-    labels = ward_clusters(vectors, max_groups)
+    return groups_of_labels(layer, groups, ward_clusters(vectors, max_groups), prefix)
+
+
+def groups_of_labels(layer: str, groups: Sequence[SemanticGroup], labels: np.ndarray,
+                     prefix: str) -> list[NeuronGroup]:
+    """The neuron groups of a layer's semantic groups clustered as ``labels`` (one per semantic group)."""
     result = []
     for label in range(int(labels.max()) + 1 if len(labels) else 0):
         members = [g for g, lab in zip(groups, labels, strict=True) if lab == label]

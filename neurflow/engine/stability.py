@@ -28,8 +28,8 @@ import numpy as np
 
 from neurflow.circuit import Stability
 
-#: Resamples of the images per circuit, and the central share of the resampled edge weights reported.
-RESAMPLES = 200
+#: The central share of the resampled edge weights reported (the number of resamples is the build's setting,
+#: ``BuildConfig.stability_resamples``).
 LEVEL = 0.9
 
 
@@ -64,13 +64,13 @@ def edge_weight_intervals(per_patch: np.ndarray, labels: np.ndarray, core: np.nd
     low = np.full((groups, len(core)), np.nan)
     high = np.full((groups, len(core)), np.nan)
     weights = counts[:, patch_images].astype(np.float64)  # [resamples, |V_a|]
+    tail = (1 - level) / 2 * 100
     for j in range(groups):
         member = labels == j
         scores = weights[:, member] @ per_patch[member][:, core]  # [resamples, core]
         norms = np.abs(scores).sum(1)
         kept = scores[norms > 0] / norms[norms > 0, None]
         if len(kept):
-            tail = (1 - level) / 2 * 100
             low[j], high[j] = np.percentile(kept, [tail, 100 - tail], axis=0)
     return low, high
 
@@ -162,7 +162,7 @@ class Bootstrap:
     images for the whole circuit (the same draws for every target and layer), ``grouping_resamples`` of them for
     the re-clustering (the costly part)."""
 
-    def __init__(self, patch_images: np.ndarray, images: int, resamples: int = RESAMPLES, level: float = LEVEL,
+    def __init__(self, patch_images: np.ndarray, images: int, resamples: int, level: float = LEVEL,
                  seed: int = 0, grouping_resamples: int = 20):
         self.patch_images = patch_images
         self.counts = resample_counts(images, resamples, np.random.default_rng(seed))

@@ -132,7 +132,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
     # and the share of the logit's attribution that reaches each neuron and layer through core paths.
     coverage_of = {c.key: c for c in circuit.coverage}
     reach = neuron_reach(circuit)
-    layers_coverage = layer_coverage(circuit) if circuit.coverage else []
+    layers_coverage = layer_coverage(circuit, reach) if circuit.coverage else []
     layer_reach = {circuit.layers[0]: 1.0} | {row.layer: row.reach for row in layers_coverage}
     # The bootstrap over images (None for older circuits): how often each part comes back.
     stability = circuit.stability

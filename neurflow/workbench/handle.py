@@ -122,7 +122,7 @@ class CircuitHandle:
         if "zero" not in self._inputs:
             self._inputs["zero"] = study_inputs(self.folder, weights=self.weights, device=self.device,
                                                 images=self.images, progress=self.progress, circuit=self.circuit,
-                                                loaded=self.model)
+                                                loaded=self.model, views=self._views)
         if ablation not in self._inputs:
             self._inputs[ablation] = with_ablation(self._inputs["zero"], ablation, self.progress)
         return self._inputs[ablation]
@@ -130,12 +130,11 @@ class CircuitHandle:
     def views(self) -> list[ViewImage]:
         """The circuit's images D_c in its order, each checked by sha256 (``images=``: where they are now), as
         the model sees them; what masking runs on."""
-        if "zero" in self._inputs:
-            return self._inputs["zero"].views
         if self._views is None:
             from neurflow.experiments.validation.inputs import circuit_views
 
-            self._views = circuit_views(self.circuit, self.model.preprocessing, self.images)
+            self._views = (self._inputs["zero"].views if "zero" in self._inputs
+                           else circuit_views(self.circuit, self.model.preprocessing, self.images))
         return self._views
 
     def recording(self) -> Recording:

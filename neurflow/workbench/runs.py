@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 STUDIES = ("correlation", "optimality", "k-sensitivity", "crops")
 
 
-def _graph(handle: CircuitHandle, graph: GraphClient | None) -> GraphClient:
-    chosen = graph or handle.graph
+def _graph(graph: GraphClient | None, default: GraphClient | None) -> GraphClient:
+    """Where a result is recorded: ``graph`` when given, else ``default`` (the handle's graph)."""
+    chosen = graph or default
     if chosen is None:
         raise ValueError("recording needs a graph: open the circuit with one, or pass it to record()")
     return chosen
@@ -150,9 +151,7 @@ class MaskRun:
         """Writes a MaskingExperiment linked to the model, class, circuit and masked groups; returns its id."""
         from neurflow.experiments.experiment_properties import record_masking_experiment
 
-        chosen = graph or self.graph or (self.handle.graph if self.handle else None)
-        if chosen is None:
-            raise ValueError("recording needs a graph: open the circuit with one, or pass it to record()")
+        chosen = _graph(graph, self.graph or (self.handle.graph if self.handle else None))
         return record_masking_experiment(chosen.driver, self.result, self.handle.entry if self.handle else None,
                                          self.groups, self.settings.images_source, chosen.database)
 
@@ -251,7 +250,7 @@ class StudyRun:
         from neurflow.experiments.validation.study_properties import validation_properties
         from neurflow.graph.study_records import write_validation_study
 
-        graph = _graph(self.handle, graph)
+        graph = _graph(graph, self.handle.graph)
         ablation = self.settings.ablation if self.settings.knocks_out else None
         props = validation_properties(self.result, ablation, csv_path, png_path)
         return write_validation_study(graph.driver, props, graph.database)

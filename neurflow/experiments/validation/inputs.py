@@ -74,6 +74,7 @@ def study_inputs(
     progress: bool = True,
     loaded: LoadedModel | None = None,
     circuit: Circuit | None = None,
+    views: list[ViewImage] | None = None,
 ) -> StudyInputs:
     """Everything a validation study needs to recompute parts of the circuit in ``circuit_folder``.
 
@@ -90,11 +91,11 @@ def study_inputs(
     folder = Path(circuit_folder)
     if circuit is None:  # ``circuit``: the folder's circuit, when the caller has read it already
         circuit = load_circuit(folder)
-    if weights is None and circuit.model.weights_id.startswith("random:"):
-        random_weights = True  # reproducible from the circuit's seed; the weights id confirms it
+    random_weights = rebuilds_random_weights(circuit, weights, random_weights)
     loaded = circuit_model(circuit, weights, random_weights, device, loaded)
     config = circuit_config(circuit, weights, random_weights, device)
-    views = circuit_views(circuit, loaded.preprocessing, images)
+    if views is None:  # ``views``: the circuit's images (:func:`circuit_views`), when the caller has them already
+        views = circuit_views(circuit, loaded.preprocessing, images)
     patches = PatchSet(views, loaded.preprocessing)
     check_patches(circuit, patches)
     return with_ablation(StudyInputs(loaded, circuit, folder, views, patches, config), ablation, progress)
@@ -122,6 +123,12 @@ def class_recording(inputs: StudyInputs, progress: bool = True) -> Recording:
     return inputs.recorded[0]
 
 
+def rebuilds_random_weights(circuit: Circuit, weights: str | Path | None, random_weights: bool) -> bool:
+    """Whether the model is loaded with random weights: asked for, or (no ``weights`` given) the circuit was
+    built with them, reproducible from its seed (the weights id confirms it)."""
+    return random_weights or (weights is None and circuit.model.weights_id.startswith("random:"))
+
+
 def circuit_model(circuit: Circuit, weights: str | Path | None = None, random_weights: bool = False,
                   device: str | None = None, loaded: LoadedModel | None = None) -> LoadedModel:
     """The model the circuit was built with: ``loaded`` (a model loaded already) or loaded now with ``weights``
@@ -130,8 +137,7 @@ def circuit_model(circuit: Circuit, weights: str | Path | None = None, random_we
     from neurflow.engine.models import load_model
 
     wanted = circuit.model.weights_id
-    if weights is None and wanted.startswith("random:"):
-        random_weights = True
+    random_weights = rebuilds_random_weights(circuit, weights, random_weights)
     if loaded is None:
         loaded = load_model(circuit.model.name, weights, random_weights, device, list(circuit.layers),
                             int(circuit.params.get("seed", 0)))
