@@ -45,6 +45,9 @@ class ModelSpec:
     #: The integration nodes' default (``--quadrature``): graded for pre-LayerNorm transformers
     #: (neurflow.engine.attribution says why).
     quadrature: str = "gauss-legendre"
+    #: What its token layers' activations average (``--class-token``): ``auto`` for a ViT, whose head reads only
+    #: the class token of its last block (docs/layouts.md).
+    class_token: str = "exclude"
 
 
 def _efficientnet_layers() -> tuple[str, ...]:
@@ -76,6 +79,7 @@ REGISTRY: dict[str, ModelSpec] = {
             ("heads",) + tuple(f"encoder.layers.encoder_layer_{i}" for i in range(11, 1, -1)),
             description="torchvision ViT-B/16; neurons of its blocks are hidden units (the tokens layout)",
             quadrature="gauss-legendre-graded",
+            class_token="auto",
         ),
         ModelSpec(
             "swin_t",
@@ -107,3 +111,9 @@ def default_quadrature(model: str | None) -> str:
     """The integration nodes a model's circuits use unless told otherwise (``ModelSpec.quadrature``)."""
     spec = REGISTRY.get(model or "")
     return spec.quadrature if spec else "gauss-legendre"
+
+
+def default_class_token(model: str | None) -> str:
+    """What a model's token layers' activations average unless told otherwise (``ModelSpec.class_token``)."""
+    spec = REGISTRY.get(model or "")
+    return spec.class_token if spec else "exclude"

@@ -109,9 +109,12 @@ def _add_engine_options(func: F, model_required: bool) -> F:
         click.option("--layout", "layouts", multiple=True, metavar="LAYER=KIND",
                      help="Where LAYER's output keeps its neurons, when detection from its shape and module is "
                           "not what you want: channels-first, channels-last or tokens (repeatable; docs/layouts.md)."),
-        click.option("--class-token", type=click.Choice(CLASS_TOKEN_CHOICES), default="exclude", show_default=True,
-                     help="Whether a ViT's class token enters the mean that is a hidden unit's activation "
-                          "(masks and attributions always cover every token)."),
+        click.option("--class-token", type=click.Choice(CLASS_TOKEN_CHOICES), default=None,
+                     help="What a token layer's hidden-unit activation averages: the patch tokens (exclude), every "
+                          "token (include), the class token alone (only), or auto: the class token alone for a "
+                          "layer whose upper layer reads only it (a ViT's last block under its head), the patch "
+                          "tokens elsewhere (masks and attributions always cover every token) [default: auto for "
+                          "vit_b_16, exclude otherwise]."),
         click.option("--stability-resamples", default=STABILITY_RESAMPLES, show_default=True, type=click.IntRange(0),
                      help="Bootstrap resamples of the images: each core neuron's selection frequency, each edge "
                           "weight's interval, each grouping's stability (docs/coverage.md; 0: none)."),

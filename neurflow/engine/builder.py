@@ -35,7 +35,7 @@ from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.config import BuildConfig
 from neurflow.engine.coverage import target_coverage
 from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
-from neurflow.engine.layouts import assign_layouts, has_layout, known_layout, neuron_means, probe_layouts
+from neurflow.engine.layouts import has_layout, known_layout, neuron_means, probe_layouts
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import (
     PatchSet,
@@ -43,7 +43,7 @@ from neurflow.engine.patches import (
 )
 from neurflow.engine.ranking import core_set, ranking_scores, top_indices
 from neurflow.engine.recording import Recording, record_patches
-from neurflow.engine.segments import canonical_segment, trace
+from neurflow.engine.segments import canonical_segment, resolve_token_activations, trace
 from neurflow.engine.stability import Bootstrap
 
 Echo = Callable[[str], None]
@@ -97,8 +97,10 @@ class CircuitBuilder:
         self.layers = loaded.check_layers(config.layers or loaded.layers)
         self.progress = progress
         self.echo = echo
-        assign_layouts(loaded.module, self.layers, config.layouts, config.class_token == "include")
         self.traced = trace(loaded.module, self.layers)
+        #: What each token layer's activation averages (``class_token`` resolved: docs/layouts.md).
+        self.token_activations = resolve_token_activations(loaded.module, self.layers, config.class_token or "exclude",
+                                                           config.layouts, loaded.preprocessing.crop, self.traced)
 
     def segment(self, lower: str, upper: str) -> torch.nn.Module:
         """The model between ``lower`` and ``upper``, on their canonical forms (layouts found by the recording
@@ -207,6 +209,9 @@ class CircuitBuilder:
         cfg, layers = self.config, self.layers
         timings: dict[str, float] = {}
         integration: dict[tuple[str, str], PairIntegration] = {}
+        for layer, kind in self.token_activations.items():
+            if kind == "only":
+                self.echo(f"  {layer}: a unit's activation is its class token (the layer above reads only that)")
         clock = time.perf_counter()
         patches = PatchSet(views, self.loaded.preprocessing)
         recording = self.record(patches)

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from neurflow.registry import default_class_token
+
 if TYPE_CHECKING:
     import torch
 
@@ -31,7 +33,11 @@ AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie")
 # Where a layer's output keeps its neurons (neurflow.engine.layouts, docs/layouts.md), and whether a ViT's class
 # token enters its hidden units' activations; the defaults are left out of params (and so of circuit ids).
 LAYOUTS = ("channels-first", "channels-last", "tokens")
-CLASS_TOKEN_CHOICES = ("exclude", "include")
+#: What a token layer's activation averages: the patch tokens, every token, or the class token alone.
+TOKEN_ACTIVATIONS = ("exclude", "include", "only")
+#: ``auto``: ``only`` for a token layer whose upper layer in the circuit reads nothing but its class token (a
+#: ViT's last block under its head), ``exclude`` for the others (neurflow.engine.segments.resolve_token_activations).
+CLASS_TOKEN_CHOICES = ("auto", *TOKEN_ACTIVATIONS)
 # Circuits built before `group_space` existed were grouped in the core spaces and carry no key for it.
 LEGACY_GROUP_SPACE = "core"
 
@@ -86,7 +92,7 @@ class BuildConfig:
     map_cache_mb: int = 2048
     stability_resamples: int = STABILITY_RESAMPLES
     layouts: dict[str, str] = field(default_factory=dict)
-    class_token: str = "exclude"
+    class_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,6 +104,8 @@ class BuildConfig:
             raise ValueError(f"group space must be one of {GROUP_SPACES}, not {self.group_space!r}")
         if self.label_source not in LABEL_SOURCES:
             raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {self.label_source!r}")
+        if self.class_token is None:
+            self.class_token = default_class_token(self.model)
         if self.class_token not in CLASS_TOKEN_CHOICES:
             raise ValueError(f"class token must be one of {CLASS_TOKEN_CHOICES}, not {self.class_token!r}")
         bad = {layer: kind for layer, kind in self.layouts.items() if kind not in LAYOUTS}

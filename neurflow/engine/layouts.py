@@ -5,9 +5,11 @@
 - ``channels-last``: ``[B, H, W, C]`` (torchvision's Swin blocks, ConvNeXt's inner linears); neuron = unit c of
   the last dimension, activation = its mean over H and W.
 - ``tokens``: ``[B, T, D]`` (ViT encoder blocks); neuron = hidden unit d, activation = its mean over the patch
-  tokens. The leading non-patch tokens (ViT's class token) are left out of the mean unless ``class_token`` is
-  set. Attributions and masks still cover the unit at *every* token, class token included: integrated gradients
-  stay complete (they sum to f(h) - f(0)) and a masked unit is gone from the layer.
+  tokens. The leading non-patch tokens (ViT's class token) are left out of the mean (``class_token``
+  ``exclude``), averaged too (``include``) or are the activation alone (``only``: for a layer whose upper layer
+  reads nothing but its class token, as a ViT's head reads its last block). Attributions and masks still cover the
+  unit at *every* token, class token included: integrated gradients stay complete (they sum to f(h) - f(0)) and a
+  masked unit is gone from the layer.
 
 The engine works on the *canonical* form of an output, ``[B, neurons, positions...]`` (neurons on dimension 1),
 so that integrated gradients, knock-outs and groups are written once: :meth:`NeuronLayout.to_canonical` and
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neurflow.engine.config import LAYOUTS
+from neurflow.engine.config import LAYOUTS, TOKEN_ACTIVATIONS
 from neurflow.registry import ModelError
 
 SUPPORTED_SHAPES = ("[batch, channels, height, width], [batch, channels, length] or [batch, units] "
@@ -50,17 +52,19 @@ class NeuronLayout:
     kind: str = "channels-first"
     #: tokens: leading tokens that are not image patches (ViT's class token), left out of the activation's mean.
     prefix_tokens: int = 0
-    #: tokens: average the prefix tokens too.
-    class_token: bool = False
+    #: tokens: what the activation averages: the patch tokens (``exclude``), every token (``include``) or the
+    #: prefix tokens alone (``only``).
+    class_token: str = "exclude"
 
     def __post_init__(self) -> None:
         if self.kind not in LAYOUTS:
             raise ModelError(f"unknown neuron layout {self.kind!r}; one of {', '.join(LAYOUTS)}")
+        if self.class_token not in TOKEN_ACTIVATIONS:
+            raise ModelError(f"unknown class-token choice {self.class_token!r}; one of {', '.join(TOKEN_ACTIVATIONS)}")
 
     @property
-    def skipped_positions(self) -> int:
-        """Leading canonical positions the activation's mean leaves out."""
-        return self.prefix_tokens if self.kind == "tokens" and not self.class_token else 0
+    def reads_class_token_only(self) -> bool:
+        return self.kind == "tokens" and self.class_token == "only" and self.prefix_tokens > 0
 
     def check(self, output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
         """``output`` when it has a shape this layout reads; otherwise a ModelError naming the shape."""
@@ -88,9 +92,12 @@ class NeuronLayout:
         return canonical
 
     def for_means(self, canonical: torch.Tensor) -> torch.Tensor:
-        """The canonical positions the activation averages (the class token dropped unless included)."""
-        skip = self.skipped_positions
-        return canonical[:, :, skip:] if skip else canonical
+        """The canonical positions the activation averages (the class token dropped, kept, or alone)."""
+        if self.kind != "tokens" or not self.prefix_tokens or self.class_token == "include":
+            return canonical
+        if self.class_token == "only":
+            return canonical[:, :, : self.prefix_tokens]
+        return canonical[:, :, self.prefix_tokens :]
 
     def activations(self, output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
         """``[B, neurons]``: each neuron's activation from the layer's (native) output."""
@@ -127,7 +134,7 @@ def _prefix_tokens(tokens: int) -> int:
 
 
 def detect_layout(module: nn.Module, output: torch.Tensor, layer: str | None = None, kind: str | None = None,
-                  class_token: bool = False) -> NeuronLayout:
+                  class_token: str = "exclude") -> NeuronLayout:
     """The layout of ``output``, produced by ``module``: ``kind`` when given, else from the shape and the type.
 
     4-d outputs: ``[B, C, S, S]`` is channels-first and ``[B, S, S, C]`` channels-last (square positions, the
@@ -166,7 +173,7 @@ def layout_of(module: nn.Module, output: torch.Tensor, layer: str | None = None)
     known = getattr(module, _LAYOUT, None)
     if isinstance(known, NeuronLayout):
         return known
-    kind, class_token = getattr(module, _CHOICE, (None, False))
+    kind, class_token = getattr(module, _CHOICE, (None, "exclude"))
     layout = detect_layout(module, output, layer, kind, class_token)
     object.__setattr__(module, _LAYOUT, layout)
     return layout
@@ -187,9 +194,10 @@ def known_layout(model: nn.Module, layer: str) -> NeuronLayout:
 
 
 def assign_layouts(model: nn.Module, layers: Iterable[str], overrides: Mapping[str, str] | None = None,
-                   class_token: bool = False) -> None:
-    """Forget what ``layers`` knew and record what is asked for them (a kind per layer, the class token); their
-    layouts are detected again by the next forward pass through them."""
+                   class_token: str | Mapping[str, str] = "exclude") -> None:
+    """Forget what ``layers`` knew and record what is asked for them (a kind per layer; what a token layer's
+    activation averages, for all layers or per layer: ``exclude``, ``include``, ``only``); their layouts are
+    detected again by the next forward pass through them."""
     overrides = dict(overrides or {})
     layers = list(layers)
     unknown = sorted(set(overrides) - set(layers))
@@ -199,7 +207,8 @@ def assign_layouts(model: nn.Module, layers: Iterable[str], overrides: Mapping[s
         module = model.get_submodule(layer)
         if hasattr(module, _LAYOUT):
             object.__delattr__(module, _LAYOUT)
-        object.__setattr__(module, _CHOICE, (overrides.get(layer), class_token))
+        token = class_token if isinstance(class_token, str) else class_token.get(layer, "exclude")
+        object.__setattr__(module, _CHOICE, (overrides.get(layer), token))
 
 
 @torch.no_grad()

@@ -24,11 +24,13 @@ from torch import nn
 
 from neurflow.engine.layouts import (
     NeuronLayout,
+    assign_layouts,
     first_tensor,
     forward_visiting,
     known_layout,
     layout_of,
     neuron_means,
+    probe_layouts,
 )
 from neurflow.registry import ModelError
 
@@ -205,6 +207,55 @@ def canonical_segment(traced: fx.GraphModule, lower: str, upper: str) -> nn.Modu
     if lower_layout == upper_layout == NeuronLayout():
         return segment
     return LayoutSegment(segment, lower_layout, upper_layout)
+
+
+def resolve_token_activations(model: nn.Module, layers: Sequence[str], class_token: str,
+                               overrides: Mapping[str, str] | None = None, crop: int = 224,
+                               traced: fx.GraphModule | None = None) -> dict[str, str]:
+    """Sets ``layers``' layouts on ``model`` (``overrides``: a kind per layer) with what each token layer's
+    activation averages, and returns that per token layer (``exclude``, ``include`` or ``only``).
+
+    ``class_token`` is one of ``exclude``, ``include``, ``only`` (every token layer) or ``auto``: ``only`` for a
+    token layer whose upper layer in ``layers`` reads nothing but its leading (class) tokens, as a ViT's head
+    reads its last block through ``x[:, 0]``, so that the activation its attributions credit is the one its
+    concept is ranked by; ``exclude`` elsewhere. Found on one blank ``crop`` x ``crop`` input: the upper layer's
+    gradient is exactly zero on every patch token of a layer it reads through the class token only.
+    """
+    layers = list(layers)
+    if class_token != "auto":
+        assign_layouts(model, layers, overrides, class_token)
+        return {layer: class_token for layer, layout in _probed(model, layers, crop).items() if layout.kind == "tokens"}
+    assign_layouts(model, layers, overrides, "exclude")
+    found = _probed(model, layers, crop)
+    tokens = [layer for layer in layers[1:] if found[layer].kind == "tokens" and found[layer].prefix_tokens > 0]
+    chosen = {layer: "exclude" for layer, layout in found.items() if layout.kind == "tokens"}
+    if tokens:
+        traced = traced if traced is not None else trace(model, layers)
+        device = next(iter(model.parameters())).device
+        _, maps = record_layers(model, torch.zeros(1, 3, crop, crop, device=device), layers, keep=tokens)
+        upper_of = dict(zip(layers[1:], layers[:-1], strict=True))
+        for layer in tokens:
+            if reads_prefix_only(canonical_segment(traced, layer, upper_of[layer]), maps[layer].to(device),
+                                 found[layer].prefix_tokens):
+                chosen[layer] = "only"
+    assign_layouts(model, layers, overrides, chosen)
+    _probed(model, layers, crop)
+    return chosen
+
+
+def reads_prefix_only(segment: nn.Module, canonical: torch.Tensor, prefix: int) -> bool:
+    """Whether ``segment``'s output depends on its canonical input ``[B, neurons, tokens]`` through the first
+    ``prefix`` tokens only (a zero gradient on every other token, a non-zero one on them)."""
+    x = canonical.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        (gradient,) = torch.autograd.grad(neuron_means(segment(x)).sum(), x)
+    return bool(gradient[:, :, prefix:].abs().max() == 0 and gradient[:, :, :prefix].abs().max() > 0)
+
+
+def _probed(model: nn.Module, layers: Sequence[str], crop: int) -> dict[str, NeuronLayout]:
+    """The layouts of ``layers`` (one forward pass of a blank input)."""
+    device = next(iter(model.parameters())).device
+    return probe_layouts(model, torch.zeros(1, 3, crop, crop, device=device), layers)
 
 
 def _ablation_hook(layer: str, index: torch.Tensor, mode: str, value: torch.Tensor | None,

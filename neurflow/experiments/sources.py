@@ -17,9 +17,9 @@ import neo4j
 
 from neurflow.circuit import ClassInfo
 from neurflow.classes import imagenet_categories, resolve_class
-from neurflow.engine.layouts import assign_layouts
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
+from neurflow.engine.segments import resolve_token_activations
 from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
 from neurflow.experiments.channels import Channels
 from neurflow.experiments.experiment_properties import model_key_of
@@ -46,8 +46,8 @@ def circuit_of_class(driver: neo4j.Driver, loaded: LoadedModel, target: ClassInf
     ref = find_circuit(driver, model_key_of(loaded), target.index, circuit_id, database, target.name)
     params = json.loads(ref.params) if ref.params else {}
     modules = set(loaded.module_names())
-    assign_layouts(loaded.module, [layer for layer in ref.layers if layer in modules], params.get("layouts"),
-                   params.get("class_token") == "include")
+    resolve_token_activations(loaded.module, [layer for layer in ref.layers if layer in modules],
+                              params.get("class_token", "exclude"), params.get("layouts"), loaded.preprocessing.crop)
     return ref
 
 

@@ -149,13 +149,13 @@ class CircuitHandle:
         """The model, loaded with the circuit's weights (``weights=`` or the pretrained ones; random weights
         again from the circuit's seed; or the model given to :func:`open_circuit`, its weights checked), its
         layers set to the layouts the circuit was built with, so that masks reach the neurons it names."""
-        from neurflow.engine.layouts import assign_layouts
+        from neurflow.engine.segments import resolve_token_activations
         from neurflow.experiments.validation.inputs import circuit_model
 
         loaded = circuit_model(self.circuit, self.weights, device=self.device, loaded=self.loaded)
         params = self.circuit.params
-        assign_layouts(loaded.module, list(self.circuit.layers), params.get("layouts"),
-                       params.get("class_token") == "include")
+        resolve_token_activations(loaded.module, list(self.circuit.layers), params.get("class_token", "exclude"),
+                                  params.get("layouts"), loaded.preprocessing.crop)
         return loaded
 
     def __repr__(self) -> str:

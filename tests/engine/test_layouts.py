@@ -22,7 +22,13 @@ from neurflow.engine.layouts import (
     probe_layouts,
 )
 from neurflow.engine.models import LoadedModel, load_model
-from neurflow.engine.segments import canonical_segment, channel_hooks, record_layers, trace
+from neurflow.engine.segments import (
+    canonical_segment,
+    channel_hooks,
+    record_layers,
+    resolve_token_activations,
+    trace,
+)
 from neurflow.registry import REGISTRY, ModelError
 
 VIT_BLOCKS = ["heads", "encoder.layers.encoder_layer_11", "encoder.layers.encoder_layer_10"]
@@ -101,12 +107,49 @@ def test_the_class_token_is_left_out_of_a_hidden_units_activation_unless_include
         tokens = kept["out"]  # [2, 197, 768]
         torch.testing.assert_close(means[layer], tokens[:, 1:].mean(1))
         torch.testing.assert_close(maps[layer], tokens.transpose(1, 2))  # canonical: [B, 768, 197]
-        assign_layouts(vit.module, VIT_BLOCKS, class_token=True)
+        assign_layouts(vit.module, VIT_BLOCKS, class_token="include")
         included, _ = record_layers(vit.module, x, VIT_BLOCKS)
         torch.testing.assert_close(included[layer], tokens.mean(1))
     finally:
         handle.remove()
         assign_layouts(vit.module, VIT_BLOCKS)
+
+
+def test_auto_takes_the_class_token_alone_where_the_layer_above_reads_only_it(vit: LoadedModel) -> None:
+    # The head reads block 11 through x[:, 0] only: block 11's units are their class token, so the activation a
+    # concept ranks patches by is the one the head's attributions credit. Block 11 reads every token of block 10.
+    last, below = VIT_BLOCKS[1], VIT_BLOCKS[2]
+    kept: dict[str, torch.Tensor] = {}
+    handle = vit.module.get_submodule(last).register_forward_hook(lambda _m, _a, out: kept.__setitem__("out", out))
+    try:
+        chosen = resolve_token_activations(vit.module, VIT_BLOCKS, "auto")
+        assert chosen == {last: "only", below: "exclude"}
+        means, _ = record_layers(vit.module, images(2), VIT_BLOCKS)
+        torch.testing.assert_close(means[last], kept["out"][:, 0])
+        # Independently of the blank input the rule looked at: a head unit's gradient on block 11 lives on the class
+        # token of real-looking inputs too, and block 11 reads block 10's patch tokens.
+        traced = trace(vit.module, VIT_BLOCKS)
+        _, maps = record_layers(vit.module, images(2, seed=3), VIT_BLOCKS, keep=[last, below])
+        for lower, upper, only in ((last, "heads", True), (below, last, False)):
+            x = maps[lower].clone().requires_grad_(True)
+            with torch.enable_grad():
+                output = neuron_means(canonical_segment(traced, lower, upper)(x))[:, 7].sum()
+                (gradient,) = torch.autograd.grad(output, x)
+            assert bool(gradient[:, :, 1:].abs().max() == 0) is only
+            assert gradient[:, :, 0].abs().max() > 0
+        assert resolve_token_activations(vit.module, VIT_BLOCKS, "include") == {last: "include", below: "include"}
+    finally:
+        handle.remove()
+        assign_layouts(vit.module, VIT_BLOCKS)
+
+
+def test_a_vit_defaults_to_auto_and_its_circuits_record_it() -> None:
+    from neurflow.engine.config import BuildConfig
+
+    assert BuildConfig("vit_b_16").class_token == "auto"
+    assert BuildConfig("vit_b_16").circuit_params()["class_token"] == "auto"
+    assert "class_token" not in BuildConfig("resnet50").circuit_params()  # CNN ids unchanged
+    assert "class_token" not in BuildConfig("vit_b_16", class_token="exclude").circuit_params()
 
 
 @pytest.mark.parametrize("model,layers", [("vit", VIT_BLOCKS), ("swin", SWIN_BLOCKS)])

@@ -52,7 +52,7 @@ class StudyInputs:
 
 # Settings that circuits built before they existed were built with: a circuit's params omit them then
 # (docs/format.md), so a missing key means this value, not the current default.
-LEGACY_SETTINGS: dict[str, Any] = {"group_space": LEGACY_GROUP_SPACE}
+LEGACY_SETTINGS: dict[str, Any] = {"group_space": LEGACY_GROUP_SPACE, "class_token": "exclude"}
 # BuildConfig fields that say how to run, not what the circuit is: never read from a circuit's params.
 RUNTIME_SETTINGS = frozenset({"model", "weights", "random_weights", "device", "batch_size", "ig_batch_size",
                               "map_cache_mb", "stability_resamples", "extra"})
