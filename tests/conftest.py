@@ -101,6 +101,18 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _caches_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Prediction caches (neurflow-ingest, held-out images) go to a folder of the session, not the user's."""
+    before = os.environ.get("NEURFLOW_CACHE")
+    os.environ["NEURFLOW_CACHE"] = str(tmp_path_factory.mktemp("neurflow-cache"))
+    yield
+    if before is None:
+        os.environ.pop("NEURFLOW_CACHE", None)
+    else:
+        os.environ["NEURFLOW_CACHE"] = before
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _pretrained_model_only_in_slow_tests() -> Iterator[None]:
     """Fails a test that loads the pretrained EfficientNet-Lite0 without the `slow` marker."""
     unguarded = models._efficientnet

@@ -40,7 +40,8 @@ def _check_recordable(graph: GraphClient, circuit_id: str) -> None:
         raise CircuitNotFoundError(f"{error}: ingest it (`neurflow-ingest`), or pass --no-record") from error
 
 
-def _run_study(study: str, common: Common, settings: ConnectionSettings, options: dict[str, Any]) -> None:
+def _run_study(study: str, common: Common, settings: ConnectionSettings, options: dict[str, Any],
+               held_out: dict[str, Any] | None = None) -> None:
     """Finds and opens the circuit, runs the study on it (neurflow.workbench.runs), saves its CSV and PNG,
     records it and prints the summary."""
     from neurflow.experiments.validation.inputs import study_layers
@@ -65,7 +66,11 @@ def _run_study(study: str, common: Common, settings: ConnectionSettings, options
         click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "
                    f"{circuit.model.weights_id}) in {handle.folder}; layers {', '.join(layers)}"
                    + (f"; {common.ablation} ablation" if common.ablation else ""), err=True)
-        run = run_study(handle, StudySettings(study, layers, common.targets, common.ablation or "zero", **options))
+        run = run_study(handle, StudySettings(study, layers, common.targets, common.ablation or "zero",
+                                              **(held_out or {"held_out": False}), **options))
+        note = run.result.parameters.get("held_out_note")
+        if note and held_out and held_out["held_out"]:
+            click.echo(f"{study}: no held-out images ({note}); measured on the circuit's own images only", err=True)
         out = Path(common.out) if common.out else Path("runs") / "validation" / f"{study}-{circuit.id}"
         csv_path = write_csv(run.result, out / f"{study}.csv")
         png_path = save_figure(run.plot(), out / f"{study}.png")
@@ -135,10 +140,19 @@ def correlation(settings: ConnectionSettings, sizes: str | None, sets_per_size: 
 @click.option("--random-sets", type=click.IntRange(2), default=None,
               help="Random sets of the same size per target [default: 100].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random sets.")
+@click.option("--held-out-images", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Where the class's held-out images are looked for (its images the circuit was not built on) "
+                   "[default: the folder holding the circuit's images].")
+@click.option("--held-out-max", type=click.IntRange(1), default=None,
+              help="At most this many held-out images [default: as many as the circuit has].")
+@click.option("--in-sample-only", is_flag=True,
+              help="Measure on the circuit's own images only (the images its core sets were chosen on).")
 @connection_options
 def optimality(settings: ConnectionSettings, taus: str | None, random_sets: int | None, seed: int,
+               held_out_images: str | None, held_out_max: int | None, in_sample_only: bool,
                **options: Any) -> None:
-    """Figure 4: L(core set, a) against random sets and two baselines of the same size.
+    """Figure 4: L(core set, a) against random sets and two baselines of the same size, measured on the
+    class's held-out images (those the circuit was not built on) and on the circuit's own (in-sample).
 
     \b
     Example:
@@ -146,7 +160,8 @@ def optimality(settings: ConnectionSettings, taus: str | None, random_sets: int 
     """
     common = pop_common(options)
     chosen = given_options(taus=parse_numbers(taus, int, "--taus"), random_sets=random_sets)
-    _run_study("optimality", common, settings, chosen | {"seed": seed})
+    held = {"held_out": not in_sample_only, "held_out_images": held_out_images, "held_out_max": held_out_max}
+    _run_study("optimality", common, settings, chosen | {"seed": seed}, held)
 
 
 @validate.command("k-sensitivity")

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from neurflow.experiments.validation.result import StudyResult
 
 STUDIES = ("correlation", "optimality", "k-sensitivity", "crops")
+#: Studies that measure on the class's held-out images (beside the circuit's own) by default.
+HELD_OUT_STUDIES = ("optimality",)
 
 
 def _graph(graph: GraphClient | None, default: GraphClient | None) -> GraphClient:
@@ -209,13 +211,25 @@ class StudySettings:
     the upper layers it looks at (default: all but the bottom), at most ``targets`` target neurons per layer,
     the ablation of the studies that knock neurons out, and the study's own options (``sizes``,
     ``sets_per_size``, ``singles``, ``permutations``, ``seed``; ``taus``, ``random_sets``, ``seed``; ``ks``, ``reference_k``;
-    ``mixes``), their defaults the paper's."""
+    ``mixes``), their defaults the paper's.
+
+    Optimality measures on the class's held-out images too (``held_out``, default True: images of
+    ``held_out_images``, by default the folder holding the circuit's images, that the circuit was not built on;
+    at most ``held_out_max``, by default as many as the circuit has)."""
 
     def __init__(self, study: str, layers: Sequence[str] | None = None, targets: int | None = None,
-                 ablation: str = "zero", **options: Any) -> None:
+                 ablation: str = "zero", held_out: bool = True, held_out_images: str | None = None,
+                 held_out_max: int | None = None, **options: Any) -> None:
         if study not in STUDIES:
             raise ValueError(f"study must be one of {', '.join(STUDIES)}, not {study!r}")
+        if held_out_max is not None and held_out_max < 1:
+            raise ValueError(f"held_out_max must be at least 1, not {held_out_max}")
         self.study, self.layers, self.targets, self.ablation, self.options = study, layers, targets, ablation, options
+        self.held_out, self.held_out_images, self.held_out_max = held_out, held_out_images, held_out_max
+
+    @property
+    def uses_held_out(self) -> bool:
+        return self.held_out and self.study in HELD_OUT_STUDIES
 
     @property
     def knocks_out(self) -> bool:
@@ -280,6 +294,12 @@ def run_study(handle: CircuitHandle, settings: StudySettings) -> StudyRun:
 
     layers = study_layers(handle.circuit, settings.layers)
     inputs = handle.inputs(settings.ablation if settings.knocks_out else "zero")
+    if settings.uses_held_out:
+        from neurflow.engine.plans import PredictionCache, default_cache_dir
+        from neurflow.experiments.validation.inputs import with_held_out
+
+        cache = PredictionCache(default_cache_dir(), handle.model)
+        inputs = with_held_out(inputs, settings.held_out_images, settings.held_out_max, cache)
     run, figure = _study_functions(settings.study)
     result = run(inputs, layers, targets=settings.targets, progress=handle.progress, **settings.options)
     return StudyRun(handle, settings, result, figure)

@@ -139,6 +139,10 @@ def test_optimality_from_a_folder_needs_no_graph(graph: dict[str, Path], neo4j_d
     assert result.exit_code == 0, result.output
     rows = check_files(tmp_path, "optimality")
     assert {r["layer"] for r in rows} == {"_blocks.15"}
+    # By default also on held-out Samoyeds: from the folder of the circuit's images, none of them the circuit's.
+    assert {r["evidence"] for r in rows} == {"held-out", "in-sample"}
+    held = [r for r in rows if r["evidence"] == "held-out"]
+    assert int(held[0]["images"]) == len(load_circuit(folder).images)
     assert "Recorded" not in result.output
     assert len(listed(neo4j_settings, neo4j_driver, limit=1000)) == before
 

@@ -19,9 +19,11 @@ from neurflow.circuit import Circuit
 from neurflow.engine.config import LEGACY_GROUP_SPACE, BuildConfig
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, list_images, load_view
+from neurflow.engine.plans import PredictionCache
 from neurflow.engine.recording import Recording, record_patches
 from neurflow.errors import CircuitLookupError
 from neurflow.experiments.ablation import ABLATIONS
+from neurflow.experiments.held_out import HeldOut, held_out_views
 from neurflow.format import file_sha256, load_circuit
 from neurflow.registry import Preprocessing
 
@@ -48,6 +50,9 @@ class StudyInputs:
     recorded: list[Recording] = field(default_factory=list)
     """The class's patches recorded once (:func:`class_recording`); a copy of the inputs for another ablation
     shares this list, and with it the recording."""
+    held_out: HeldOut | None = None
+    """Images of the class the circuit was not built on (:func:`with_held_out`); None: not looked for."""
+    held_out_recorded: list[Recording] = field(default_factory=list)
 
 
 # Settings that circuits built before they existed were built with: a circuit's params omit them then
@@ -112,6 +117,28 @@ def with_ablation(inputs: StudyInputs, ablation: str, progress: bool = True) -> 
         replacement = {layer: torch.from_numpy(means[layer].astype(np.float64).mean(0).astype(np.float32))
                        for layer in inputs.circuit.layers[1:]}
     return replace(inputs, ablation=ablation, replacement=replacement)
+
+
+def with_held_out(inputs: StudyInputs, folder: str | Path | None = None, max_images: int | None = None,
+                  cache: PredictionCache | None = None) -> StudyInputs:
+    """The same inputs with the class's held-out images (:func:`~neurflow.experiments.held_out.held_out_views`:
+    images of ``folder``, by default the one holding the circuit's images, that the circuit was not built on; at
+    most ``max_images``, by default as many as the circuit has; ``cache``: the folder's predictions kept between
+    runs)."""
+    held = held_out_views(inputs.loaded, inputs.circuit, folder, max_images, cache=cache)
+    return replace(inputs, held_out=held, held_out_recorded=[])
+
+
+def held_out_recording(inputs: StudyInputs, progress: bool = True) -> Recording | None:
+    """The held-out images' patches recorded with the circuit's layers and settings, on first use only; None
+    when there are no held-out images."""
+    if inputs.held_out is None or not inputs.held_out.views:
+        return None
+    if not inputs.held_out_recorded:
+        patches = PatchSet(inputs.held_out.views, inputs.loaded.preprocessing)
+        inputs.held_out_recorded.append(record_patches(inputs.loaded, inputs.circuit.layers, patches, inputs.config,
+                                                       progress=progress))
+    return inputs.held_out_recorded[0]
 
 
 def class_recording(inputs: StudyInputs, progress: bool = True) -> Recording:

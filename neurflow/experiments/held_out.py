@@ -1,0 +1,84 @@
+"""Held-out images of a circuit's class: images of D_c that the circuit was not built on.
+
+A circuit's core neurons are chosen on its own images, so a study that measures them on those images measures
+them where they were fitted. The optimality and fidelity studies measure on held-out images by default (and on
+the circuit's own beside them, labelled ``in-sample``): the images of a folder (by default the folder that holds
+all of the circuit's images) that belong to the class as the circuit chose its images (predicted as c, or
+labelled c for a circuit built with ``--label-source folder``), less every image the circuit was built on (by
+sha256), most confident first.
+
+>>> held = held_out_views(loaded, circuit)               # doctest: +SKIP
+>>> len(held.views), held.folder, held.reason            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from neurflow.circuit import Circuit
+from neurflow.engine.models import LoadedModel
+from neurflow.engine.patches import DataError, ViewImage, list_images, load_views, select_indices
+from neurflow.engine.plans import PredictionCache, predict_folder
+
+EVIDENCE = ("held-out", "in-sample")
+
+
+@dataclass
+class HeldOut:
+    """``views``: the held-out images (empty when there are none); ``folder``: where they were looked for;
+    ``reason``: why there are none (empty when there are some); ``candidates``: the images of the folder that
+    belong to the class, the circuit's own included."""
+
+    views: list[ViewImage]
+    folder: Path | None
+    reason: str = ""
+    candidates: int = 0
+
+
+def images_folder(paths: Sequence[str | Path]) -> Path | None:
+    """The deepest folder holding every one of ``paths`` (None when there are none)."""
+    if not paths:
+        return None
+    parents = [str(Path(p).resolve().parent) for p in paths]
+    return Path(os.path.commonpath(parents))
+
+
+def held_out_views(
+    loaded: LoadedModel,
+    circuit: Circuit,
+    folder: str | Path | None = None,
+    max_images: int | None = None,
+    batch_size: int = 32,
+    cache: PredictionCache | None = None,
+) -> HeldOut:
+    """The circuit's class images in ``folder`` (default: the folder holding all of the circuit's images) that
+    the circuit was not built on, most confident first, at most ``max_images`` (default: as many as the circuit
+    has). ``cache``: where the folder's predictions are kept between runs (``neurflow-ingest``'s,
+    :func:`~neurflow.engine.plans.default_cache_dir`; None: predicted now and not kept)."""
+    root = Path(folder) if folder is not None else images_folder([record.path for record in circuit.images])
+    if root is None or not root.is_dir():
+        return HeldOut([], root, f"no folder to look for held-out images in ({root}): pass one")
+    files = list_images(root)
+    if not files:
+        return HeldOut([], root, f"{root} holds no image")
+    predictions = predict_folder(loaded, files, cache, batch_size)
+    target = circuit.target
+    label_source = str(circuit.params.get("label_source", "predicted"))
+    try:
+        chosen = select_indices(target, [f.label for f in predictions.files], torch.from_numpy(predictions.logits),
+                                label_source, None, loaded.categories)
+    except DataError:
+        return HeldOut([], root, f"no image of {root} is {target.name} ({label_source})")
+    own = {record.sha256 for record in circuit.images}
+    unseen = [i for i in chosen if predictions.shas[i] not in own]
+    if not unseen:
+        return HeldOut([], root, f"every {target.name} image of {root} ({len(chosen)}) is one the circuit was built on",
+                       len(chosen))
+    cap = max_images if max_images is not None else len(circuit.images)
+    views, _ = load_views([predictions.files[i] for i in unseen[:cap]], loaded.preprocessing)
+    return HeldOut(views, root, "" if views else "the held-out images could not be read", len(chosen))
