@@ -48,6 +48,14 @@ RELATED: dict[str, str] = {
     "n02111889": "spitz",  # Samoyed
     "n02115641": "wild dog",  # dingo
 }
+#: A coarser grouping, one level up WordNet's tree: terriers, hounds and sporting dogs are all hunting dogs; the
+#: shepherd dog is a working dog; toy dog, spitz and wild dog (dingo, a canine outside "dog") stay alone.
+HUNTING: dict[str, str] = {
+    wnid: ("hunting dog" if group in ("terrier", "hound", "sporting dog") else
+           "working dog" if group == "shepherd dog" else group)
+    for wnid, group in RELATED.items()
+}
+GROUPINGS: dict[str, dict[str, str]] = {"breed group": RELATED, "hunting dog": HUNTING}
 MEASURES: list[tuple[str, str, bool]] = [  # (column, description, new)
     ("jaccard", "Jaccard of the core-neuron sets (old)", False),
     ("incomingWeightJaccard", "weighted Jaccard of summed incoming \\|w\\| (old class-similarity)", False),
@@ -63,12 +71,12 @@ def auc(related: list[float], unrelated: list[float]) -> float:
 
 
 def auc_interval(circuits: list[Circuit], matrix: np.ndarray, resamples: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, int]:
+                 seed: int = 0, grouping: dict[str, str] = RELATED) -> tuple[float, float, int]:
     """The central ``level`` of the AUC over resamples of the classes (drawn with replacement; the pairs among
     the drawn classes, a class never paired with a copy of itself): pairs share classes, so the classes, not the
     pairs, are what is resampled. Resamples without a related or an unrelated pair are skipped; returns the
     interval and the resamples used."""
-    group = [RELATED[c.target.wnid or ""] for c in circuits]
+    group = [grouping[c.target.wnid or ""] for c in circuits]
     symmetric = (matrix + matrix.T) / 2
     rng = np.random.default_rng(seed)
     values = []
@@ -96,16 +104,21 @@ def similarities(driver: Any, database: str | None, circuits: list[Circuit], sha
             if row["comparable"]:
                 for m in ("jaccard", "incomingWeightJaccard", "weightedJaccard"):
                     out[m][i, index[row["index"]]] = row[m]
+                for entry in row["perLayer"]:
+                    name = f"layer:{entry['layer']}"
+                    out.setdefault(name, np.full((len(circuits), len(circuits)), np.nan))
+                    out[name][i, index[row["index"]]] = entry["weightedJaccard"]
         for row in run_query(driver, "class-similarity", {**params, "prune": share}, database)[1]:
             if row["comparable"]:
                 out["pruned"][i, index[row["index"]]] = row["weightedJaccard"]
     return out
 
 
-def score(circuits: list[Circuit], matrix: np.ndarray) -> tuple[float, int, int, float]:
+def score(circuits: list[Circuit], matrix: np.ndarray,
+          grouping: dict[str, str] = RELATED) -> tuple[float, int, int, float]:
     """AUC of related vs unrelated pairs, top-1 hits among classes that have a related class, and the mean
     rank of the related classes (1 = most similar)."""
-    group = [RELATED[c.target.wnid or ""] for c in circuits]
+    group = [grouping[c.target.wnid or ""] for c in circuits]
     related, unrelated = [], []
     for i, j in itertools.combinations(range(len(circuits)), 2):
         value = (matrix[i, j] + matrix[j, i]) / 2
@@ -121,6 +134,31 @@ def score(circuits: list[Circuit], matrix: np.ndarray) -> tuple[float, int, int,
         hits += group[order[0]] == group[i]
         ranks += [order.index(j) + 1 for j in mates]
     return auc(related, unrelated), hits, tried, float(np.mean(ranks))
+
+
+def layer_evidence(circuits: list[Circuit], matrices: dict[str, np.ndarray]) -> list[str]:
+    """The AUC of each layer's weighted Jaccard alone, and of layer weightings built from them, under each
+    grouping of related classes: the evidence class-similarity's weighting of layers rests on."""
+    layers = [name for name in matrices if name.startswith("layer:")]
+    variants: dict[str, np.ndarray] = {f"`{name[6:]}` alone": matrices[name] for name in layers}
+    variants["mean over the layers (equal weights)"] = np.mean([matrices[n] for n in layers], axis=0)
+    variants[f"mean over the layers but `{layers[0][6:]}`"] = np.mean([matrices[n] for n in layers[1:]], axis=0)
+    variants["weightedJaccard (the query: influence pooled over the layers)"] = matrices["weightedJaccard"]
+    head = "| similarity | " + " | ".join(f"AUC, {g} (95 % interval)" for g in GROUPINGS) + " |"
+    lines = [head, "|---|" + "---:|" * len(GROUPINGS)]
+    for label, matrix in variants.items():
+        cells = []
+        for grouping in GROUPINGS.values():
+            value = score(circuits, matrix, grouping)[0]
+            low, high, _ = auc_interval(circuits, matrix, grouping=grouping)
+            cells.append(f"{value:.3f} ({low:.2f}-{high:.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    pairs = {g: sum(1 for a, b in itertools.combinations(circuits, 2)
+                    if grouping[a.target.wnid or ""] == grouping[b.target.wnid or ""])
+             for g, grouping in GROUPINGS.items()}
+    total = len(circuits) * (len(circuits) - 1) // 2
+    lines += ["", "Related pairs: " + ", ".join(f"{n} of {total} by {g}" for g, n in pairs.items()) + "."]
+    return lines
 
 
 def coverage(circuits: list[Circuit], share: float) -> list[str]:
@@ -208,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         low, high, used = auc_interval(circuits, matrices[m])
         lines.append(f"| {description} | {a:.3f} | {low:.2f}-{high:.2f} ({used} resamples) | {hits} / {tried} | "
                      f"{rank:.2f} |")
+    lines += ["", *layer_evidence(circuits, matrices)]
     lines += ["", f"What the core sets cover and what a view pruned to {args.prune:.1f} keeps, per layer:", "",
               *coverage(circuits, args.prune)]
     args.png.parent.mkdir(parents=True, exist_ok=True)

@@ -23,9 +23,14 @@ from neurflow.workbench.runs import FidelityRun, FidelitySettings, run_fidelity
 @click.option("--classes", "-c", required=True, help='Comma-separated classes: "Samoyed,golden retriever".')
 @click.option("--circuit", "circuit_ids", multiple=True,
               help="Circuit id for a class (repeatable); default: each class's newest complete circuit.")
-@click.option("--images", "-i", type=click.Path(file_okay=False), default=None,
-              help="Image folder; D_c = its images predicted as c. Default: each circuit's images.")
-@click.option("--max-images", type=int, default=None, help="Cap on the images of each class.")
+@click.option("--images", "-i", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Where each class's held-out images are looked for (its images the circuit was not built on) "
+                   "[default: the folder holding the circuit's images].")
+@click.option("--max-images", type=click.IntRange(1), default=None,
+              help="Cap on each class's images, the circuit's own and the held-out ones [default: all of the "
+                   "circuit's, and as many held-out].")
+@click.option("--in-sample-only", is_flag=True,
+              help="Measure on the circuits' own images only (the images their core neurons were chosen on).")
 @click.option("--random-draws", default=5, show_default=True, help="Random neuron sets per layer and setting.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="fidelity", show_default=True,
@@ -36,13 +41,14 @@ from neurflow.workbench.runs import FidelityRun, FidelitySettings, run_fidelity
 @connection_options
 def fidelity(settings: ConnectionSettings, model: str, weights: str | None, device: str | None, batch_size: int,
              no_progress: bool, classes: str, circuit_ids: tuple[str, ...], images: str | None,
-             max_images: int | None, random_draws: int, seed: int, out: str, ablation: str,
+             max_images: int | None, in_sample_only: bool, random_draws: int, seed: int, out: str, ablation: str,
              reference_images: str | None, as_json: bool, no_record: bool) -> None:
     """The paper's fidelity study (Figure 5): mask or retain each layer's core neurons.
 
     For every layer below the logit: its core neurons alone ("single") and those of every layer from the
     logit down to it ("multi-layer"), masked and retained, against as many random neurons per layer;
-    accuracy relative to the unmasked model, averaged over the classes. Saves a PNG and a CSV, and stores a
+    accuracy relative to the unmasked model, averaged over the classes. Measured on each class's held-out
+    images (those its circuit was not built on) and, beside them, on the circuit's own (in-sample). Saves a PNG and a CSV, and stores a
     FidelityStudy in the graph. Masked neurons are zeroed, or with --ablation mean set to their mean over
     each class's patches (or --reference-images).
 
@@ -58,7 +64,8 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
     if not names:
         raise click.UsageError("--classes is empty")
     resolve_classes(names)  # an unknown class fails before the model loads
-    study = FidelitySettings(random_draws, seed, ablation, reference_images, images, max_images, batch_size)
+    study = FidelitySettings(random_draws, seed, ablation, reference_images, images, max_images, batch_size,
+                             held_out=not in_sample_only)
     with open_driver(settings) as driver:
         graph = GraphClient(settings, driver)
         run = run_fidelity(graph, load(model, weights, device), names, study, circuit_ids, not no_progress,
@@ -78,11 +85,12 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
 def _print_summary(run: FidelityRun, ablation: str, reference: str | None, csv_path: Path, png_path: Path,
                    study_id: str | None) -> None:
     click.echo(f"Ablation: {ablation}" + (f" (means over {reference})" if reference else ""))
-    click.echo(f"{'layer':14s}{'setting':22s}{'neurons':>8s}{'core':>8s}{'random':>16s}   (accuracy / unmasked)")
+    click.echo(f"{'evidence':11s}{'images':>7s}  {'layer':14s}{'setting':22s}{'neurons':>8s}{'core':>8s}"
+               f"{'random':>16s}   (accuracy / unmasked)")
     for s in summarise_fidelity(run.rows):
         setting = f"{'single' if s.scope == 'single' else 'multi-layer'} {s.mode}"
-        click.echo(f"{s.layer:14s}{setting:22s}{mean_neurons(run.rows, s):8d}{s.core_relative:8.2f}"
-                   f"{f'{s.random_relative:.2f} +- {s.random_relative_std:.2f}':>16s}")
+        click.echo(f"{s.evidence:11s}{s.images:7d}  {s.layer:14s}{setting:22s}{mean_neurons(run.rows, s):8d}"
+                   f"{s.core_relative:8.2f}{f'{s.random_relative:.2f} +- {s.random_relative_std:.2f}':>16s}")
     click.echo(f"\nCSV: {csv_path}\nPlot: {png_path}")
     if study_id:
         click.echo(f"Recorded FidelityStudy {study_id} (queries/fidelity-summary.cypher).")

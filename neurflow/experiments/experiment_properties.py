@@ -18,7 +18,7 @@ import neo4j
 
 from neurflow.circuit import ClassInfo
 from neurflow.engine.models import LoadedModel
-from neurflow.experiments.fidelity import FidelityRow, summarise_fidelity
+from neurflow.experiments.fidelity import FidelityRow, evidences_of, images_per_evidence, summarise_fidelity
 from neurflow.experiments.masking import MaskingResult
 from neurflow.format import strict_json
 from neurflow.graph.circuits import CircuitRef
@@ -150,15 +150,21 @@ def fidelity_properties(rows: Sequence[FidelityRow], loaded_name: str, weights_i
         "summaryJson": strict_json([s.__dict__ for s in summary]),
         "neurflowVersion": neurflow_version(),
     }
-    # One number per panel: relative accuracy averaged over layers and classes (core and random).
-    for scope in ("single", "cumulative"):
-        for mode in ("mask", "retain"):
-            chosen = [s for s in summary if s.scope == scope and s.mode == mode]
-            core = [s.core_relative for s in chosen if not math.isnan(s.core_relative)]
-            rand = [s.random_relative for s in chosen if not math.isnan(s.random_relative)]
-            name = f"{scope}{mode.capitalize()}"
-            props[f"{name}Core"] = sum(core) / len(core) if core else None
-            props[f"{name}Random"] = sum(rand) / len(rand) if rand else None
+    # One number per panel: relative accuracy averaged over layers and classes (core and random), on the held-out
+    # images when there are some (``evidence``), and on the circuits' own beside them (``...InSample``).
+    shown = evidences_of(rows)
+    props["evidence"] = shown[0] if shown else None
+    props["images"] = images_per_evidence(rows).get(shown[0], 0) if shown else 0
+    for evidence in shown:
+        suffix = "" if evidence == shown[0] else "InSample"
+        for scope in ("single", "cumulative"):
+            for mode in ("mask", "retain"):
+                chosen = [s for s in summary if s.scope == scope and s.mode == mode and s.evidence == evidence]
+                core = [s.core_relative for s in chosen if not math.isnan(s.core_relative)]
+                rand = [s.random_relative for s in chosen if not math.isnan(s.random_relative)]
+                name = f"{scope}{mode.capitalize()}"
+                props[f"{name}Core{suffix}"] = sum(core) / len(core) if core else None
+                props[f"{name}Random{suffix}"] = sum(rand) / len(rand) if rand else None
     return props
 
 
@@ -178,7 +184,10 @@ def fidelity_result_rows(rows: Sequence[FidelityRow], study_id: str, model_key: 
             "randomAccuracyMean": data["random_accuracy_mean"], "randomAccuracyStd": data["random_accuracy_std"],
             "coreRelative": data["core_relative"], "randomRelative": data["random_relative"],
             "randomRelativeStd": data["random_relative_std"], "coreProb": data["core_prob"],
-            "randomProbMean": data["random_prob_mean"],
+            "randomProbMean": data["random_prob_mean"], "evidence": row.evidence,
+            "coreAccuracyLow": data["core_accuracy_low"], "coreAccuracyHigh": data["core_accuracy_high"],
+            "randomAccuracyMin": data["random_accuracy_min"], "randomAccuracyMax": data["random_accuracy_max"],
+            "pValue": data["p_value"],
         })
     return result_rows
 

@@ -7,20 +7,20 @@ all of the circuit's images) that belong to the class as the circuit chose its i
 labelled c for a circuit built with ``--label-source folder``), less every image the circuit was built on (by
 sha256), most confident first.
 
->>> held = held_out_views(loaded, circuit)               # doctest: +SKIP
+>>> held = circuit_held_out(loaded, circuit)             # doctest: +SKIP
 >>> len(held.views), held.folder, held.reason            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from neurflow.circuit import Circuit
+from neurflow.circuit import Circuit, ClassInfo
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ViewImage, list_images, load_views, select_indices
 from neurflow.engine.plans import PredictionCache, predict_folder
@@ -50,35 +50,45 @@ def images_folder(paths: Sequence[str | Path]) -> Path | None:
 
 def held_out_views(
     loaded: LoadedModel,
-    circuit: Circuit,
+    target: ClassInfo,
+    own_shas: Collection[str],
+    own_paths: Sequence[str | Path],
+    label_source: str = "predicted",
     folder: str | Path | None = None,
     max_images: int | None = None,
     batch_size: int = 32,
     cache: PredictionCache | None = None,
 ) -> HeldOut:
-    """The circuit's class images in ``folder`` (default: the folder holding all of the circuit's images) that
-    the circuit was not built on, most confident first, at most ``max_images`` (default: as many as the circuit
-    has). ``cache``: where the folder's predictions are kept between runs (``neurflow-ingest``'s,
-    :func:`~neurflow.engine.plans.default_cache_dir`; None: predicted now and not kept)."""
-    root = Path(folder) if folder is not None else images_folder([record.path for record in circuit.images])
+    """The images of ``target`` in ``folder`` (default: the folder holding all of ``own_paths``, the circuit's
+    images) whose sha256 is not one of ``own_shas`` (the circuit's), most confident first, at most
+    ``max_images`` (default: as many as the circuit has). ``label_source``: how the circuit chose its images
+    (``predicted`` or ``folder``). ``cache``: where the folder's predictions are kept between runs
+    (``neurflow-ingest``'s, :func:`~neurflow.engine.plans.default_cache_dir`; None: predicted now, not kept)."""
+    root = Path(folder) if folder is not None else images_folder(own_paths)
     if root is None or not root.is_dir():
         return HeldOut([], root, f"no folder to look for held-out images in ({root}): pass one")
     files = list_images(root)
     if not files:
         return HeldOut([], root, f"{root} holds no image")
     predictions = predict_folder(loaded, files, cache, batch_size)
-    target = circuit.target
-    label_source = str(circuit.params.get("label_source", "predicted"))
     try:
         chosen = select_indices(target, [f.label for f in predictions.files], torch.from_numpy(predictions.logits),
                                 label_source, None, loaded.categories)
     except DataError:
         return HeldOut([], root, f"no image of {root} is {target.name} ({label_source})")
-    own = {record.sha256 for record in circuit.images}
-    unseen = [i for i in chosen if predictions.shas[i] not in own]
+    unseen = [i for i in chosen if predictions.shas[i] not in own_shas]
     if not unseen:
         return HeldOut([], root, f"every {target.name} image of {root} ({len(chosen)}) is one the circuit was built on",
                        len(chosen))
-    cap = max_images if max_images is not None else len(circuit.images)
+    cap = max_images if max_images is not None else len(own_shas)
     views, _ = load_views([predictions.files[i] for i in unseen[:cap]], loaded.preprocessing)
     return HeldOut(views, root, "" if views else "the held-out images could not be read", len(chosen))
+
+
+def circuit_held_out(loaded: LoadedModel, circuit: Circuit, folder: str | Path | None = None,
+                     max_images: int | None = None, batch_size: int = 32,
+                     cache: PredictionCache | None = None) -> HeldOut:
+    """:func:`held_out_views` of a circuit: its class, images and label source."""
+    return held_out_views(loaded, circuit.target, {record.sha256 for record in circuit.images},
+                          [record.path for record in circuit.images], str(circuit.params.get("label_source", "predicted")),
+                          folder, max_images, batch_size, cache)

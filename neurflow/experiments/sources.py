@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import neo4j
@@ -19,10 +19,12 @@ from neurflow.circuit import ClassInfo
 from neurflow.classes import imagenet_categories, resolve_class
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, ViewImage, list_images, load_views
+from neurflow.engine.plans import PredictionCache
 from neurflow.engine.segments import resolve_token_activations
 from neurflow.experiments.ablation import ABLATIONS, Ablation, mean_ablation
 from neurflow.experiments.channels import Channels
 from neurflow.experiments.experiment_properties import model_key_of
+from neurflow.experiments.held_out import HeldOut, held_out_views
 from neurflow.graph.circuits import CircuitNotFoundError, CircuitRef, circuit_by_id, find_circuit
 from neurflow.graph.experiment_records import (
     circuit_images,
@@ -125,11 +127,13 @@ def experiment_ablation(loaded: LoadedModel, kind: str, layers: Sequence[str], c
 
 @dataclass
 class FidelityInputs:
-    """Per class of a fidelity study: its circuit, core neurons (logit layer first) and images."""
+    """Per class of a fidelity study: its circuit, core neurons (logit layer first), the circuit's own images
+    (``views``) and the class's held-out images (``held_out``: absent when not asked for)."""
 
     circuits: list[CircuitRef]
     cores: dict[int, Channels]
     views: dict[int, list[ViewImage]]
+    held_out: dict[int, HeldOut] = field(default_factory=dict)
 
 
 def study_circuits(driver: neo4j.Driver, loaded: LoadedModel, targets: Sequence[ClassInfo],
@@ -159,15 +163,24 @@ def fidelity_inputs(
     batch_size: int = 32,
     database: str | None = None,
     asked: Sequence[str] | None = None,
+    held_out: bool = True,
+    cache: PredictionCache | None = None,
 ) -> FidelityInputs:
-    """The circuits, core neurons and images (the circuits' own, or those of ``images`` predicted as each
-    class; at most ``max_images`` each) of a fidelity study."""
+    """The circuits, core neurons and images of a fidelity study: each circuit's own images (at most
+    ``max_images``) and, with ``held_out``, the class's images the circuit was not built on, from ``images``
+    (default: the folder holding the circuit's images; at most ``max_images``, default as many as the circuit
+    has)."""
     circuits = study_circuits(driver, loaded, targets, circuit_ids, database, asked)
     cores = {c.class_index: core_neurons(driver, c.id, database) for c in circuits}
-    if images is None:
-        views = {c.class_index: views_of_circuit(driver, c, loaded, database) for c in circuits}
-        if max_images:
-            views = {k: v[:max_images] for k, v in views.items()}
-    else:
-        views = class_views(loaded, images, targets, max_images, batch_size)
-    return FidelityInputs(circuits, cores, views)
+    own = {c.class_index: views_of_circuit(driver, c, loaded, database) for c in circuits}
+    views = {k: v[:max_images] if max_images else v for k, v in own.items()}
+    held: dict[int, HeldOut] = {}
+    if held_out:
+        by_index = {t.index: t for t in targets}
+        for c in circuits:
+            params = json.loads(c.params) if c.params else {}
+            held[c.class_index] = held_out_views(
+                loaded, by_index[c.class_index], {v.sha256 for v in own[c.class_index]},
+                [v.file.path for v in own[c.class_index]], str(params.get("label_source", "predicted")), images,
+                max_images or len(views[c.class_index]), batch_size, cache)
+    return FidelityInputs(circuits, cores, views, held)

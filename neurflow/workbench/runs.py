@@ -313,9 +313,10 @@ def run_study(handle: CircuitHandle, settings: StudySettings) -> StudyRun:
 @dataclass(frozen=True)
 class FidelitySettings:
     """What `neurflow fidelity` takes: random draws per layer and setting, their seed, the ablation (``zero``,
-    or ``mean`` over each class's patches or the whole images of ``reference_images``), and the images:
-    each circuit's own (default) or those of the folder ``images`` predicted as each class, at most
-    ``max_images`` per class."""
+    or ``mean`` over each class's patches or the whole images of ``reference_images``), and the images: each
+    circuit's own (in-sample) and, with ``held_out`` (default), the class's images the circuit was not built on,
+    from the folder ``images`` (default: the folder holding the circuit's images); at most ``max_images`` per
+    class of each (held-out default: as many as the circuit's)."""
 
     random_draws: int = 5
     seed: int = 0
@@ -324,6 +325,13 @@ class FidelitySettings:
     images: str | None = None
     max_images: int | None = None
     batch_size: int = 32
+    held_out: bool = True
+
+    def __post_init__(self) -> None:
+        if self.random_draws < 1:
+            raise ValueError(f"random_draws must be at least 1, not {self.random_draws}")
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {self.max_images}")
 
 
 @dataclass
@@ -364,13 +372,15 @@ def run_fidelity(graph: GraphClient, loaded: LoadedModel, classes: Sequence[str 
     """The fidelity study of the graph's circuits of ``classes`` for the loaded model and weights (the newest
     complete circuit of each, or the one of ``circuit_ids`` that is of the class); ``echo`` hears a line per
     class as it starts."""
+    from neurflow.engine.plans import PredictionCache, default_cache_dir
     from neurflow.experiments.fidelity import fidelity_study
     from neurflow.experiments.sources import experiment_ablation, fidelity_inputs, resolve_classes
 
     s = settings
     targets = resolve_classes([str(c) for c in classes])
+    cache = PredictionCache(default_cache_dir(), loaded) if s.held_out else None
     study = fidelity_inputs(graph.driver, loaded, targets, circuit_ids, s.images, s.max_images, s.batch_size,
-                            graph.database, asked=[str(c) for c in classes])
+                            graph.database, asked=[str(c) for c in classes], held_out=s.held_out, cache=cache)
     below = list(dict.fromkeys(layer for t in targets for layer in list(study.cores[t.index])[1:]))
     # Reference means are the same for every class: one pass over the folder for all layers.
     shared = (experiment_ablation(loaded, s.ablation, below, [], s.reference_images, s.batch_size, progress)
@@ -378,11 +388,18 @@ def run_fidelity(graph: GraphClient, loaded: LoadedModel, classes: Sequence[str 
     rows, reference = [], shared.reference if shared else None
     for target in targets:
         views, core = study.views[target.index], study.cores[target.index]
+        held = study.held_out.get(target.index)
         if echo is not None:
-            echo(f"{target.name}: {len(views)} image(s), layers {', '.join(core)}")
+            extra = "" if held is None else (f", {len(held.views)} held-out" if held.views else
+                                             f", no held-out image ({held.reason})")
+            echo(f"{target.name}: {len(views)} image(s) of the circuit{extra}; layers {', '.join(core)}")
+        # Mean ablation: the class's means over the circuit's own patches, for either evidence.
         values = shared or experiment_ablation(loaded, s.ablation, list(core)[1:], views, None, s.batch_size,
                                                progress)
         reference = values.reference
+        if held is not None and held.views:
+            rows += fidelity_study(loaded, target, held.views, core, s.random_draws, s.seed, batch_size=s.batch_size,
+                                   progress=progress, ablation=values, evidence="held-out")
         rows += fidelity_study(loaded, target, views, core, s.random_draws, s.seed, batch_size=s.batch_size,
-                               progress=progress, ablation=values)
+                               progress=progress, ablation=values, evidence="in-sample")
     return FidelityRun(loaded, study.circuits, settings, rows, reference)

@@ -176,19 +176,25 @@ def test_fidelity_writes_csv_png_and_a_study(graph: dict[str, Path], neo4j_drive
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     layers = load_circuit(graph["Samoyed"]).layers[1:]
-    assert len(data["rows"]) == 2 * len(layers) * 4
+    # 2 classes x (held-out, in-sample) x layers x 4 settings: the circuits' folders hold other images of
+    # their classes, 2 of each measured (--max-images) beside 2 of the circuit's own.
+    assert len(data["rows"]) == 2 * 2 * len(layers) * 4
+    assert {(r["evidence"], r["images"]) for r in data["rows"]} == {("held-out", 2), ("in-sample", 2)}
     with open(data["csv"]) as handle:
         assert len(list(csv.DictReader(handle))) == len(data["rows"])
     assert Path(data["png"]).read_bytes()[:4] == b"\x89PNG"
     _, rows = run_query(neo4j_driver, "fidelity-summary", {"study": data["study_id"]}, neo4j_settings.database)
-    assert len(rows) == len(layers) * 4
-    assert all(r["classes"] == 2 for r in rows)
+    assert len(rows) == 2 * len(layers) * 4
+    assert all(r["classes"] == 2 and r["images"] == 4 for r in rows)
+    assert all(r["coreLow"] <= r["coreRelative"] <= r["coreHigh"] for r in rows if r["coreLow"] is not None)
     _, samoyed = run_query(neo4j_driver, "fidelity-summary", {"study": data["study_id"], "class": SAMOYED},
                            neo4j_settings.database)
     mine = [r for r in data["rows"] if r["class_name"] == "Samoyed"]
     for row in samoyed:
-        match = next(r for r in mine if (r["layer"], r["scope"], r["mode"]) == (row["layer"], row["scope"], row["mode"]))
+        match = next(r for r in mine if (r["evidence"], r["layer"], r["scope"], r["mode"])
+                     == (row["evidence"], row["layer"], row["scope"], row["mode"]))
         assert row["coreRelative"] == pytest.approx(match["core_relative"])
+        assert row["pValue"] == pytest.approx(match["p_value"])
 
 
 def test_fidelity_with_mean_ablation_over_a_reference_folder(graph: dict[str, Path], neo4j_driver: neo4j.Driver,

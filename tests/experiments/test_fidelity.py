@@ -13,9 +13,12 @@ from neurflow.circuit import ClassInfo
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import list_images, load_views
 from neurflow.experiments.fidelity import (
+    FidelityRow,
     fidelity_study,
+    images_per_evidence,
     plot_fidelity,
     summarise_fidelity,
+    wilson_interval,
     write_fidelity_csv,
 )
 from neurflow.registry import ModelError
@@ -44,8 +47,13 @@ def fidelity_setup(pretrained: LoadedModel, shared_images: Path, tmp_path_factor
 def test_core_neurons_are_faithful_the_papers_central_claim(pretrained: LoadedModel, fidelity_setup, tmp_path: Path) -> None:
     circuit, views = fidelity_setup
     core = {layer: [n.channel for n in circuit.neurons[layer]] for layer in circuit.layers}
-    rows = fidelity_study(pretrained, circuit.target, views, core, draws=5, seed=0)
+    rows = fidelity_study(pretrained, circuit.target, views, core, draws=5, seed=0, evidence="held-out")
     assert len(rows) == 2 * 2 * 2  # 2 layers below the logit x single/cumulative x mask/retain
+    for row in rows:  # each with its evidence, sample size, interval and null
+        assert (row.evidence, row.images) == ("held-out", 15)
+        assert row.core_accuracy_low <= row.core_accuracy <= row.core_accuracy_high
+        assert row.random_accuracy_min <= row.random_accuracy_mean <= row.random_accuracy_max
+        assert row.p_value in {n / 6 for n in range(1, 7)}
     by = {(r.layer, r.scope, r.mode): r for r in rows}
     assert rows[0].base_accuracy >= 0.8
     lower = circuit.layers[1:]
@@ -76,6 +84,25 @@ def test_core_neurons_are_faithful_the_papers_central_claim(pretrained: LoadedMo
     assert png.read_bytes()[:4] == b"\x89PNG"
     summary = summarise_fidelity(rows)
     assert {(s.scope, s.mode) for s in summary} == {(a, b) for a in ("single", "cumulative") for b in ("mask", "retain")}
+
+
+def test_wilson_interval_against_published_values() -> None:
+    # Newcombe (1998), Table I, Wilson score method: 0/10 -> [0, 0.2775]; 5/10 -> [0.2366, 0.7634].
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert all(np.isnan(wilson_interval(0, 0)))
+
+
+def test_fidelity_summaries_keep_held_out_and_in_sample_apart() -> None:
+    def row(evidence: str, core: float, images: int) -> FidelityRow:
+        return FidelityRow(258, "Samoyed", "_blocks.15", 1, "single", "mask", 16, images, 1.0, core, 0.9, 0.05, 0.1,
+                           0.8, evidence=evidence)
+
+    rows = [row("in-sample", 0.2, 6), row("held-out", 0.5, 15)]
+    summary = summarise_fidelity(rows)
+    assert [(s.evidence, s.core_relative, s.images) for s in summary] == [("held-out", 0.5, 15), ("in-sample", 0.2, 6)]
+    assert images_per_evidence(rows) == {"held-out": 15, "in-sample": 6}
 
 
 def test_fidelity_needs_a_layer_below_the_logit(pretrained: LoadedModel) -> None:

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
 
 from neurflow.circuit import Circuit
 from neurflow.engine.builder import CircuitBuilder
@@ -60,3 +64,15 @@ def study_recording(inputs: StudyInputs, builder: CircuitBuilder) -> Recording:
     """The class's recording (:func:`~neurflow.experiments.validation.inputs.class_recording`), made with the
     builder's progress setting when no study of these inputs made it yet."""
     return class_recording(inputs, builder.progress)
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.99) -> tuple[float, float, float]:
+    """Mean and its two-sided t-interval; (mean, mean, mean) when the values do not vary, NaNs when empty."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if len(values) < 2 or np.ptp(values) == 0:
+        return mean, mean, mean
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, float(low), float(high)

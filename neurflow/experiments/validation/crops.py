@@ -123,7 +123,8 @@ def run_crops(
                              "overlap": overlap_count(core, reference_core), "core": channels_text(core),
                              "reference_core": channels_text(reference_core)}
                             | {column: shares.get(column, 0.0) for column in scale_columns})
-    summary = summarise_overlaps(rows, "mix", [mix_label(mix) for mix in others], mix_label(reference_mix))
+    widths = {lower: int(study_recording(inputs, builder).means[lower].shape[1]) for _, lower in pairs}
+    summary = summarise_overlaps(rows, "mix", [mix_label(mix) for mix in others], mix_label(reference_mix), widths)
     summary |= _reference_shares(found[reference_mix][1], reference_mix)
     return StudyResult.of_circuit(
         inputs.circuit,

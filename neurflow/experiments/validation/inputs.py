@@ -23,7 +23,7 @@ from neurflow.engine.plans import PredictionCache
 from neurflow.engine.recording import Recording, record_patches
 from neurflow.errors import CircuitLookupError
 from neurflow.experiments.ablation import ABLATIONS
-from neurflow.experiments.held_out import HeldOut, held_out_views
+from neurflow.experiments.held_out import HeldOut, circuit_held_out
 from neurflow.format import file_sha256, load_circuit
 from neurflow.registry import Preprocessing
 
@@ -121,11 +121,11 @@ def with_ablation(inputs: StudyInputs, ablation: str, progress: bool = True) -> 
 
 def with_held_out(inputs: StudyInputs, folder: str | Path | None = None, max_images: int | None = None,
                   cache: PredictionCache | None = None) -> StudyInputs:
-    """The same inputs with the class's held-out images (:func:`~neurflow.experiments.held_out.held_out_views`:
+    """The same inputs with the class's held-out images (:func:`~neurflow.experiments.held_out.circuit_held_out`:
     images of ``folder``, by default the one holding the circuit's images, that the circuit was not built on; at
     most ``max_images``, by default as many as the circuit has; ``cache``: the folder's predictions kept between
     runs)."""
-    held = held_out_views(inputs.loaded, inputs.circuit, folder, max_images, cache=cache)
+    held = circuit_held_out(inputs.loaded, inputs.circuit, folder, max_images, cache=cache)
     return replace(inputs, held_out=held, held_out_recorded=[])
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy import stats
 from tqdm import tqdm
 
 from neurflow.circuit import neuron_key
@@ -35,6 +36,7 @@ from neurflow.engine.recording import Recording
 from neurflow.experiments.validation.common import (
     StudySettingsError,
     layer_pairs,
+    mean_interval,
     study_builder,
     study_recording,
     study_targets,
@@ -116,6 +118,7 @@ def run_k_sensitivity(
     tau = builder.config.tau
     recording = study_recording(inputs, builder)
     rows: list[dict[str, Any]] = []
+    widths = {lower: int(recording.means[lower].shape[1]) for _, lower in pairs}
     for upper, lower in tqdm(pairs, desc="k-sensitivity", unit="layer", disable=not progress):
         chosen = study_targets(inputs.circuit, upper, targets)
         _, cores = core_sets_by_k(builder, recording, upper, lower, chosen, every_k)
@@ -134,31 +137,47 @@ def run_k_sensitivity(
         parameters={"ks": ks, "reference_k": reference_k, "tau": tau, "targets": targets,
                     "steps": builder.config.steps, "quadrature": builder.config.quadrature,
                     "ranking": builder.config.ranking, "images": len(inputs.views), "patches": len(inputs.patches)},
-        summary=summarise_overlaps(rows, "k", ks, reference_k),
+        summary=summarise_overlaps(rows, "k", ks, reference_k, widths),
         columns=list(COLUMNS),
         rows=rows,
     )
 
 
-def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequence[Any], reference: Any) -> dict[str, float]:
-    """Mean overlap per value of ``key`` (all layers, then per layer) and the smallest mean away from the
-    reference; ``tau`` and the number of targets per layer for reading them."""
+def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequence[Any], reference: Any,
+                       widths: dict[str, int] | None = None) -> dict[str, float]:
+    """Mean overlap per value of ``key`` (all layers, then per layer, with a 95 % t-interval over the targets)
+    and the smallest mean away from the reference; ``tau`` and the number of targets per layer for reading them.
+    ``widths``: each lower layer's channels, for the null (``null_overlap``: the overlap two random core sets of
+    those sizes share on average, |core| x |reference| / channels; ``null_p95_overlap``: one target's 95th
+    percentile, hypergeometric)."""
     summary: dict[str, float] = {}
     if not rows:
         return summary
     summary["tau"] = float(rows[0]["tau"])
     layers = list(dict.fromkeys(str(row["layer"]) for row in rows))
+    lower_of = {str(row["layer"]): str(row["lower_layer"]) for row in rows}
     for layer in layers:
         summary[f"targets[{layer}]"] = float(len({row["target"] for row in rows if row["layer"] == layer}))
+        width = (widths or {}).get(lower_of[layer])
+        if width:
+            tau = int(rows[0]["tau"])
+            summary[f"null_p95_overlap[{layer}]"] = float(stats.hypergeom.ppf(0.95, width, tau, tau))
     means = {}
     for value in values:
         chosen = [float(row["overlap"]) for row in rows if row[key] == value]
         means[value] = float(np.mean(chosen))
         summary[f"mean_overlap[{key}={value}]"] = means[value]
         for layer in layers:
-            per_layer = [float(row["overlap"]) for row in rows
-                         if row[key] == value and row["layer"] == layer]
-            summary[f"mean_overlap[{layer},{key}={value}]"] = float(np.mean(per_layer))
+            picked = [row for row in rows if row[key] == value and row["layer"] == layer]
+            mean, low, high = mean_interval(np.array([float(row["overlap"]) for row in picked]), 0.95)
+            summary[f"mean_overlap[{layer},{key}={value}]"] = mean
+            summary[f"ci95_low[{layer},{key}={value}]"] = low
+            summary[f"ci95_high[{layer},{key}={value}]"] = high
+            width = (widths or {}).get(lower_of[layer])
+            if width:
+                summary[f"null_overlap[{layer},{key}={value}]"] = float(np.mean(
+                    [len(str(row["core"]).split()) * len(str(row["reference_core"]).split()) / width
+                     for row in picked]))
     others = [mean for value, mean in means.items() if value != reference]
     if others:
         summary["min_mean_overlap"] = min(others)

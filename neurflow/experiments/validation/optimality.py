@@ -36,13 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from scipy import stats
 
 from neurflow.circuit import neuron_key
 from neurflow.engine.layouts import neuron_means
 from neurflow.engine.ranking import top_indices
 from neurflow.engine.recording import Recording
-from neurflow.experiments.validation.common import StudySettingsError
+from neurflow.experiments.validation.common import StudySettingsError, mean_interval
 from neurflow.experiments.validation.inputs import StudyInputs, held_out_recording
 from neurflow.experiments.validation.knockout import (
     LayerPair,
@@ -247,18 +246,6 @@ def pair_rows(pair: LayerPair, evidence: Sequence[Evidence], taus: Sequence[int]
                 })
                 random_losses[source.name, pair.upper, tau, neuron_key(pair.upper, a)] = rand
     return rows
-
-
-def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """Mean and its two-sided t-interval; (mean, mean, mean) when the values do not vary, NaNs when empty."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if len(values) < 2 or np.ptp(values) == 0:
-        return mean, mean, mean
-    low, high = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=stats.sem(values))
-    return mean, float(low), float(high)
 
 
 def summarise_optimality(rows: Sequence[dict[str, Any]], layers: Sequence[str], taus: Sequence[int],

@@ -6,6 +6,7 @@ attributions can be added up by hand: see :func:`uniform_inputs`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from neurflow.experiments.validation.k_sensitivity import (
     plot_k_sensitivity,
     run_k_sensitivity,
     study_targets,
+    summarise_overlaps,
 )
 from neurflow.experiments.validation.result import write_csv
 from tests.experiments.validation.support import uniform_inputs
@@ -92,3 +94,24 @@ def test_on_the_real_model_the_reference_k_reproduces_the_circuits_core_sets(sam
     # Core sets move little with k (the paper's point): far more shared neurons than two random sets of tau
     # among 192 or 112 channels (tau^2 / C < 0.4).
     assert result.summary["min_mean_overlap"] >= tau / 2
+
+
+def test_overlap_summaries_carry_a_null_an_interval_and_the_sample_size() -> None:
+    # 4 targets whose core sets of 10 share (10, 8, 9, 9) channels with the reference, in a lower layer of 100.
+    rows = [{"layer": "U", "lower_layer": "L", "target": f"U:{i}", "k": 30, "tau": 10, "overlap": overlap,
+             "core": " ".join(map(str, range(10))), "reference_core": " ".join(map(str, range(10)))}
+            for i, overlap in enumerate((10, 8, 9, 9))]
+    summary = summarise_overlaps(rows, "k", [30], 50, {"L": 100})
+    assert summary["mean_overlap[U,k=30]"] == 9.0 and summary["targets[U]"] == 4
+    # t-interval over the 4 targets: sd = sqrt(2/3), t(0.975, 3) = 3.1824 (a printed table).
+    half = 3.1824 * math.sqrt(2 / 3) / 2
+    assert summary["ci95_low[U,k=30]"] == pytest.approx(9 - half, abs=1e-3)
+    assert summary["ci95_high[U,k=30]"] == pytest.approx(9 + half, abs=1e-3)
+    # Two random sets of 10 among 100 channels share 10 * 10 / 100 = 1 on average; one target's 95th
+    # percentile from the hypergeometric probabilities written out: P(X <= 2) < 0.95 <= P(X <= 3).
+    assert summary["null_overlap[U,k=30]"] == pytest.approx(1.0)
+
+    def cdf(x: int) -> float:
+        return sum(math.comb(10, i) * math.comb(90, 10 - i) for i in range(x + 1)) / math.comb(100, 10)
+
+    assert cdf(2) < 0.95 <= cdf(3) and summary["null_p95_overlap[U]"] == 3
