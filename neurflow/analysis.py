@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from neurflow.circuit import Circuit, Edge, GroupEdge, SemanticGroup, neuron_key
@@ -56,6 +56,11 @@ class CircuitInfluence:
     neuron) -> the influence along the edge; ``group_edges``: (upper group, lower group) -> the influence the
     member edges carry into the lower group (each lower neuron's part split over its groups as its semantic
     groups are), so a lower group's influence is the sum of its incoming group edges.
+
+    ``signed_neurons`` and ``signed_groups`` keep the signs: the same flow with w(a, s, V_a,j) in place of |w|,
+    so each path carries the product of its edges' signs. Positive: on the class's images the part, through the
+    circuit's paths, raises the class logit on balance (excitatory); negative: it lowers it (inhibitory). Its
+    magnitude is at most the influence; the difference is what paths of opposite signs cancel.
     """
 
     neurons: dict[str, float]
@@ -64,6 +69,8 @@ class CircuitInfluence:
     members: dict[tuple[str, str], float]
     edges: dict[tuple[str, str], float]
     group_edges: dict[tuple[str, str], float]
+    signed_neurons: dict[str, float] = field(default_factory=dict)
+    signed_groups: dict[str, float] = field(default_factory=dict)
 
 
 def circuit_influence(circuit: Circuit) -> CircuitInfluence:
@@ -88,25 +95,32 @@ def circuit_influence(circuit: Circuit) -> CircuitInfluence:
 
     neurons: dict[str, float] = defaultdict(float)
     neurons[circuit.logit_key] = 1.0
+    signed: dict[str, float] = defaultdict(float)
+    signed[circuit.logit_key] = 1.0
     sg_influence: dict[str, float] = {}
+    sg_signed: dict[str, float] = {}
     edge_influence: dict[tuple[str, str], float] = {}
     for layer in circuit.layers:  # top down: a layer's neurons are complete before its edges pass them on
         for neuron in circuit.neurons.get(layer, []):
             for sg in sgs_of_neuron.get(neuron.key, []):
                 sg_influence[sg.key] = neurons.get(neuron.key, 0.0) * concept_share[sg.key]
+                sg_signed[sg.key] = signed.get(neuron.key, 0.0) * concept_share[sg.key]
                 total = sum(abs(e.weight) for e in edges_of_sg.get(sg.key, []))
                 for e in edges_of_sg.get(sg.key, []):
                     flow = sg_influence[sg.key] * abs(e.weight) / total if total > 0 else 0.0
                     edge_influence[e.upper_group, e.lower] = flow
                     neurons[e.lower] += flow
+                    signed[e.lower] += sg_signed[sg.key] * e.weight / total if total > 0 else 0.0
 
     group_of_sg = {sg: g.id for g in circuit.neuron_groups for sg in g.semantic_groups}
     groups: dict[str, float] = defaultdict(float)
+    signed_groups: dict[str, float] = defaultdict(float)
     members: dict[tuple[str, str], float] = defaultdict(float)
     part_in_group: dict[tuple[str, str], float] = defaultdict(float)  # (neuron, group) -> concept share in it
     neuron_of_sg = {sg.key: sg.neuron for sg in circuit.semantic_groups}
     for sg, group in group_of_sg.items():
         groups[group] += sg_influence.get(sg, 0.0)
+        signed_groups[group] += sg_signed.get(sg, 0.0)
         members[group, neuron_of_sg[sg]] += sg_influence.get(sg, 0.0)
         part_in_group[neuron_of_sg[sg], group] += concept_share.get(sg, 0.0)
     groups_of_neuron: dict[str, list[str]] = defaultdict(list)
@@ -127,6 +141,8 @@ def circuit_influence(circuit: Circuit) -> CircuitInfluence:
         members=dict(members),
         edges=edge_influence,
         group_edges=dict(group_edges),
+        signed_neurons={k: signed.get(k, 0.0) for k in sorted(core)},
+        signed_groups={g.id: signed_groups.get(g.id, 0.0) for g in circuit.neuron_groups},
     )
 
 

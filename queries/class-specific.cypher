@@ -2,8 +2,11 @@
 // description: What sets one class apart within its family (circuits of the same model, weights and build
 //   parameters): its core neurons and its neuron groups below the logit layer (depth > 0), ranked by score =
 //   influence x specificity (a large share of what this class's circuit carries, little use by the family's
-//   other classes; signs ignored: an inhibitory neuron ranks as an excitatory one). A neuron's specificity is this circuit's influence on it over the family's total influence on it
-//   (1 = only this class uses it); a group's is the mean of its members' specificity weighted by what the group
+//   other classes). The score ignores signs, so inhibitory parts rank as excitatory ones do; effect says which
+//   each is: signedInfluence is the influence with signed edge weights (each path the product of its signs;
+//   docs/cross-class.md), excitatory when >= 0 (on balance the part raises the class logit on the class's
+//   images), inhibitory when < 0. A neuron's specificity is this circuit's influence on it over the family's
+//   total influence on it (1 = only this class uses it); a group's is the mean of its members' specificity weighted by what the group
 //   carries through each member (HAS_MEMBER influence), so its score is the sum of those products. classes: for
 //   a neuron, the family's classes that have it as a core neuron; for a group, its own class plus the family's
 //   other classes with a group overlapping it (OVERLAPS, any Jaccard); both ignore prune. thumbnails: the
@@ -42,8 +45,8 @@ CALL (c, f) {
     LIMIT $thumbnails
     RETURN collect(p.thumbnailUri) AS thumbnails
   }
-  RETURN 'neuron' AS kind, r.layer AS layer, r.depth AS depth, item, r.influence AS influence, specificity, score,
-         t.classes AS classes, thumbnails
+  RETURN 'neuron' AS kind, r.layer AS layer, r.depth AS depth, item, r.influence AS influence,
+         r.signedInfluence AS signedInfluence, specificity, score, t.classes AS classes, thumbnails
   UNION ALL
   MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)
   WHERE g.depth > 0 AND ($prune IS NULL OR g.influenceBefore < $prune)
@@ -71,8 +74,9 @@ CALL (c, f) {
     RETURN collect(p.thumbnailUri) AS thumbnails
   }
   RETURN 'group' AS kind, g.layer AS layer, g.depth AS depth, g.groupId AS item, g.influence AS influence,
-         specificity, score, classes, thumbnails
+         g.signedInfluence AS signedInfluence, specificity, score, classes, thumbnails
 }
-RETURN c.className AS class, c.id AS circuit, kind, layer, depth, item, influence, specificity, score, classes,
-       thumbnails
+RETURN c.className AS class, c.id AS circuit, kind, layer, depth, item, influence,
+       CASE WHEN signedInfluence IS NULL THEN null WHEN signedInfluence < 0 THEN 'inhibitory'
+            ELSE 'excitatory' END AS effect, signedInfluence, specificity, score, classes, thumbnails
 ORDER BY kind DESC, score DESC, item

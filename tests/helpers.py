@@ -125,10 +125,11 @@ def neuron_influence(circuit: Circuit) -> dict[str, float]:
     return result
 
 
-def neuron_paths(circuit: Circuit) -> list[tuple[list[str], float]]:
+def neuron_paths(circuit: Circuit, signed: bool = False) -> list[tuple[list[str], float]]:
     """Every path logit -> semantic group -> core neuron -> semantic group -> ... with its strength: the
     product of (patches of the semantic group / patches of its neuron's concept) x (|w| / the semantic group's
-    total |w|) along it. Brute force: only for small circuits."""
+    total |w|) along it; with ``signed``, w in place of |w| in the numerator. Brute force: only for small
+    circuits."""
     sgs: dict[str, list] = defaultdict(list)
     for g in circuit.semantic_groups:
         sgs[g.neuron].append(g)
@@ -141,7 +142,8 @@ def neuron_paths(circuit: Circuit) -> list[tuple[list[str], float]]:
             edges = [e for e in circuit.edges if e.upper_group == g.key]
             total = sum(abs(e.weight) for e in edges)
             for e in edges:
-                walk([*path, g.key, e.lower], strength * len(g.patches) / concept * abs(e.weight) / total)
+                weight = e.weight if signed else abs(e.weight)
+                walk([*path, g.key, e.lower], strength * len(g.patches) / concept * weight / total)
 
     walk([circuit.logit_key], 1.0)
     return result

@@ -78,6 +78,10 @@ def test_influence_of_a_circuit_computed_by_hand() -> None:
     assert influence.edges[("fc:0/0", "x:2")] == pytest.approx(0.375)
     assert influence.group_edges == pytest.approx({("fc/g0", "x/g0"): 0.625, ("fc/g0", "x/g1"): 0.375,
                                                    ("x/g0", "y/g0"): 0.625, ("x/g1", "y/g0"): 0.375})
+    # Signed: b inhibits the logit (3/4 * -0.5); c is reached through a (+0.625) and through b's negative edge
+    # (-0.375 * -0.25 / 0.25 = +0.375): an inhibitor of an inhibitor, so c excites on balance.
+    assert influence.signed_neurons == pytest.approx({"fc:0": 1.0, "x:1": 0.625, "x:2": -0.375, "y:3": 1.0})
+    assert influence.signed_groups == pytest.approx({"fc/g0": 1.0, "x/g0": 0.625, "x/g1": -0.375, "y/g0": 1.0})
 
 
 def test_neuron_influence_matches_brute_force_paths() -> None:
@@ -86,6 +90,11 @@ def test_neuron_influence_matches_brute_force_paths() -> None:
     paths = neuron_paths(circuit)
     for key, value in influence.neurons.items():
         assert math.isclose(value, sum(s for p, s in paths if p[-1] == key), rel_tol=1e-9, abs_tol=1e-12)
+    signed_paths = neuron_paths(circuit, signed=True)  # each path: the product of its signed shares
+    for key, value in influence.signed_neurons.items():
+        assert math.isclose(value, sum(s for p, s in signed_paths if p[-1] == key), rel_tol=1e-9, abs_tol=1e-12)
+        assert abs(value) <= influence.neurons[key] + 1e-12
+    assert any(v < 0 for v in influence.signed_neurons.values())  # the synthetic circuit has inhibitory parts
     for layer in circuit.layers:  # conserved layer by layer: every upper neuron has edges down
         assert sum(v for k, v in influence.neurons.items() if k.startswith(f"{layer}:")) == pytest.approx(1.0)
     # a group's influence: the sum over its members, and (below the logit layer) over its incoming group edges

@@ -152,6 +152,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             weight = 1.0 if depth[layer] == 0 else in_weight.get(n.key, 0.0)
             core_rows.append({"neuron": nkey(n.key), "layer": layer, "depth": depth[layer], "weight": weight,
                               "influence": influence.neurons[n.key], "influenceBefore": ranks.neurons[n.key],
+                              "signedInfluence": influence.signed_neurons.get(n.key),
                               "influenceLabel": f"{influence.neurons[n.key]:.3f}",  # Browser's caption
                               "maxActivation": n.max_activation, "parents": len(n.parents),
                               "reach": reach.get(n.key) if reach else None,
@@ -203,6 +204,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             "semanticGroups": len(g.semantic_groups), "patchCount": len(g.patches), "labelledPatches": labelled,
             "foreignPatches": foreign, "foreignShare": foreign / labelled if labelled else None,
             "influence": flow.influence, "influenceBefore": ranks.groups[g.id],
+            "signedInfluence": influence.signed_groups.get(g.id),
             "absoluteInfluence": flow.influence * layer_reach[g.layer] if circuit.coverage else None,
             "stability": group_stability.get(g.id),
             "influenceLabel": f"{flow.influence:.3f}", "upScore": flow.up_score,

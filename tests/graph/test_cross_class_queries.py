@@ -60,6 +60,8 @@ class Influence:
     neurons: dict[str, float]
     members: dict[tuple[str, str], float]
     groups: dict[str, float]
+    signed_neurons: dict[str, float]
+    signed_groups: dict[str, float]
 
 
 _INFLUENCE: dict[str, Influence] = {}
@@ -87,7 +89,12 @@ def _influence(circuit: Circuit) -> Influence:
             sg = sg_of[key]
             members[g.id, sg.neuron] += neurons[sg.neuron] * len(sg.patches) / concept[sg.neuron]
     groups = {g.id: sum(members[g.id, n] for n in g.neurons) for g in circuit.neuron_groups}
-    return Influence(dict(neurons), dict(members), groups)
+    signed: dict[str, float] = defaultdict(float)  # every path's product of signed shares
+    for path, strength in neuron_paths(circuit, signed=True):
+        signed[path[-1]] += strength
+    signed_groups = {g.id: sum(signed[sg_of[key].neuron] * len(sg_of[key].patches) / concept[sg_of[key].neuron]
+                               for key in g.semantic_groups) for g in circuit.neuron_groups}
+    return Influence(dict(neurons), dict(members), groups, dict(signed), signed_groups)
 
 
 def before(values: dict[str, float], layer_of: dict[str, str]) -> dict[str, float]:
@@ -203,6 +210,9 @@ def check_class_specific(graph: Graph, cls: int, family: str | None = None, prun
         for r, (_, layer, d, score, infl, sp, classes, uris) in zip(got, expected, strict=True):
             assert (r["layer"], r["depth"], r["classes"], r["thumbnails"]) == (layer, d, classes, uris)
             assert close(r["score"], score) and close(r["influence"], infl) and close(r["specificity"], sp)
+            signed = (mine.signed_neurons if kind == "neuron" else mine.signed_groups)[r["item"]]
+            assert close(r["signedInfluence"], signed) and abs(signed) <= infl + 1e-9
+            assert r["effect"] == ("inhibitory" if signed < 0 else "excitatory")
             assert -1e-9 <= r["specificity"] <= 1 + 1e-9
     assert [r["kind"] for r in rows] == sorted((r["kind"] for r in rows), reverse=True)  # neurons first
     return rows

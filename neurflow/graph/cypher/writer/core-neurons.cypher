@@ -8,7 +8,8 @@ MATCH (n:Neuron {key: r.neuron})
 MERGE (c)-[x:HAS_CORE_NEURON]->(n)
 SET x += {layer: r.layer, depth: r.depth, weight: r.weight, influence: r.influence,
           influenceBefore: r.influenceBefore, influenceLabel: r.influenceLabel, maxActivation: r.maxActivation,
-          parents: r.parents, reach: r.reach, absoluteInfluence: r.absoluteInfluence, coreShare: r.coreShare,
+          signedInfluence: r.signedInfluence, parents: r.parents, reach: r.reach,
+          absoluteInfluence: r.absoluteInfluence, coreShare: r.coreShare,
           signedShare: r.signedShare, completenessGap: r.completenessGap, attribution: r.attribution,
           selectionFrequency: r.selectionFrequency, splitSilhouette: r.splitSilhouette,
           splitStability: r.splitStability,
