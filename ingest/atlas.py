@@ -79,6 +79,7 @@ def plan_atlas(loaded: LoadedModel, config: BuildConfig, classes: Sequence[str],
                cache_dir: Path | None, echo: Echo, progress: bool) -> tuple[list[ClassPlan], dict[str, str]]:
     """Predictions of the folder (cached) and the plan of each class; classes without images are returned as
     failures ``{name: reason}``, not raised."""
+    CircuitBuilder(loaded, config, progress=False)  # the layers (names, order) checked before the scan
     files = list_images(images)
     cache = PredictionCache(cache_dir or default_cache_dir(), loaded)
     with tqdm(total=len(files), desc="predictions", unit="image", disable=not progress, leave=False) as bar:

@@ -7,6 +7,7 @@ without the Neo4j driver, `query`, `db` and `browser` without torch, and only th
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import sys
@@ -169,16 +170,17 @@ def models() -> None:
 
 @main.command()
 @click.option("--model", "-m", default="resnet50", show_default=True, help="Model whose classes to list.")
-@click.option("--search", "-s", default=None, help="Only classes whose name contains TEXT (or that match it).")
+@click.option("--search", "-s", default=None,
+              help="Only classes whose name contains TEXT, or whose index or wnid is TEXT.")
 def classes(model: str, search: str | None) -> None:
-    """List class indices, wnids and names (ImageNet-1k for the registered models)."""
-    del model  # every registered model is an ImageNet-1k classifier
+    """List class indices, wnids and names (ImageNet-1k for the registered models and torchvision's)."""
+    check_model_name(model)
     categories = imagenet_categories()
     wnids = imagenet_wnids() or [""] * len(categories)
     rows = list(enumerate(categories))
     if search:
-        text = search.lower()
-        rows = [(i, name) for i, name in rows if text in name.lower() or text == wnids[i]]
+        text = search.strip().lower()
+        rows = [(i, name) for i, name in rows if text in name.lower() or text == wnids[i] or text == str(i)]
         if not rows:
             try:
                 resolve_class(search, categories)
@@ -186,6 +188,20 @@ def classes(model: str, search: str | None) -> None:
                 raise click.ClickException(str(error)) from error
     for index, name in rows:
         click.echo(f"{index:4d}  {wnids[index]:10s}  {name}")
+
+
+def check_model_name(model: str) -> None:
+    """A one-line error for a model that is neither registered nor one of torchvision's classifiers (torch is
+    imported only for a name that is not registered)."""
+    if model.split("@")[0] in REGISTRY:
+        return
+    from neurflow.engine.models import torchvision_classifiers
+
+    known = torchvision_classifiers()
+    if model not in known:
+        close = difflib.get_close_matches(model, list(dict.fromkeys([*REGISTRY, *known])), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `neurflow models` lists the registered ones"
+        raise click.ClickException(f"unknown model {model!r}{hint}")
 
 
 if __name__ == "__main__":

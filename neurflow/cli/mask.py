@@ -110,14 +110,15 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
 
     if bool(groups) == bool(neurons):
         raise click.UsageError("give either --group (one or more) or --neurons")
-    if random_draws < 0 or patch_images < 0 or top < 1:
-        raise click.BadParameter("--random-draws and --patch-images must be >= 0, --top >= 1")
     check_ablation(ablation, reference_images)
     target = resolve_classes([class_])[0]
-    mask_settings = MaskSettings(groups=groups, neurons=parse_neurons(neurons) if neurons else None, mode=mode,
-                                 random_draws=random_draws, seed=seed, patch_images=patch_images, top=top,
-                                 ablation=ablation, reference_images=reference_images, batch_size=batch_size,
-                                 images=images, max_images=max_images)
+    try:  # every number checked by the library's settings, before the model loads
+        mask_settings = MaskSettings(groups=groups, neurons=parse_neurons(neurons) if neurons else None, mode=mode,
+                                     random_draws=random_draws, seed=seed, patch_images=patch_images, top=top,
+                                     ablation=ablation, reference_images=reference_images, batch_size=batch_size,
+                                     images=images, max_images=max_images)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
     with open_driver(settings) as driver:
         graph = GraphClient(settings, driver)
         loaded = load(model, weights, device)

@@ -19,6 +19,7 @@ from neurflow.engine.config import (
     STEPS_TIE,
     STEPS_TOLERANCE,
     BuildConfig,
+    StepsLimitError,
     parse_layout_overrides,
     parse_steps,
 )
@@ -42,6 +43,8 @@ class StepsType(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
         try:
             return parse_steps(value)
+        except StepsLimitError as error:  # a number, too large: the library's message has the estimate
+            self.fail(str(error), param, ctx)
         except ValueError:
             self.fail(f"{value!r} is neither 'auto' nor a positive integer (e.g. --steps auto, --steps 50)",
                       param, ctx)

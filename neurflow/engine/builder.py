@@ -43,7 +43,7 @@ from neurflow.engine.patches import (
 )
 from neurflow.engine.ranking import core_set, ranking_scores, top_indices
 from neurflow.engine.recording import Recording, record_patches
-from neurflow.engine.segments import canonical_segment, resolve_token_activations, trace
+from neurflow.engine.segments import canonical_segment, check_layer_order, resolve_token_activations, trace
 from neurflow.engine.stability import Bootstrap
 
 Echo = Callable[[str], None]
@@ -98,6 +98,7 @@ class CircuitBuilder:
         self.progress = progress
         self.echo = echo
         self.traced = trace(loaded.module, self.layers)
+        check_layer_order(self.traced, self.layers)
         #: What each token layer's activation averages (``class_token`` resolved: docs/layouts.md).
         self.token_activations = resolve_token_activations(loaded.module, self.layers, config.class_token or "exclude",
                                                            config.layouts, loaded.preprocessing.crop, self.traced)

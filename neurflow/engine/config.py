@@ -28,6 +28,9 @@ STEPS_TOLERANCE = 0.05
 #: Bootstrap resamples of a class's images per circuit (docs/coverage.md; 0: no bootstrap).
 STABILITY_RESAMPLES = 100
 STEPS_TIE = 0.01
+#: The most integration nodes a build takes: Gauss-Legendre nodes come from an N x N eigenproblem (8 N^2 bytes),
+#: and every node is one model evaluation per patch; the paper uses 50.
+STEPS_LIMIT = 4096
 # Parameters that only exist with steps="auto": left out of a fixed-N circuit's params (and so of its id).
 AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie")
 # Where a layer's output keeps its neurons (neurflow.engine.layouts, docs/layouts.md), and whether a ViT's class
@@ -123,6 +126,9 @@ class BuildConfig:
         for name in ("tau", "k", "steps_start", "steps_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        check_step_count("steps_max", self.steps_max)
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {self.max_images} (leave it out for every image)")
         if self.steps_max <= self.steps_start:
             raise ValueError(f"steps_max ({self.steps_max}) must be more than steps_start ({self.steps_start}): "
                              "auto compares two levels at least")
@@ -184,8 +190,22 @@ def parse_steps(value: object) -> int | str:
         if text.isdigit():
             value = int(text)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        check_step_count("steps", value)
         return value
     raise ValueError(f"steps must be 'auto' or a positive integer, not {value!r}")
+
+
+class StepsLimitError(ValueError):
+    """More integration nodes than :data:`STEPS_LIMIT`; the message gives the memory they would need."""
+
+
+def check_step_count(name: str, steps: int) -> None:
+    """A StepsLimitError with the memory estimate when ``steps`` is above :data:`STEPS_LIMIT`."""
+    if steps > STEPS_LIMIT:
+        need = 8 * steps * steps / 2**30
+        raise StepsLimitError(f"{name} = {steps} is more than {STEPS_LIMIT} integration nodes: computing them alone needs "
+                         f"about {need:,.0f} GiB, and each is one model evaluation per patch (the paper uses 50; "
+                         f"--steps auto chooses per layer)")
 
 
 def group_space_of(params: Mapping[str, Any]) -> str:

@@ -45,13 +45,13 @@ class LoadedModel:
 
     def check_layers(self, layers: list[str]) -> list[str]:
         """Raises a ModelError naming the model's modules when a layer does not exist."""
-        names = set(self.module_names())
-        unknown = [layer for layer in layers if layer not in names]
+        names = self.module_names()
+        unknown = [layer for layer in layers if layer not in set(names)]
         if unknown:
-            raise ModelError(
-                f"{self.name} has no module {', '.join(map(repr, unknown))}. Its modules are:\n  "
-                + "\n  ".join(self.module_names())
-            )
+            close = [match for layer in unknown for match in difflib.get_close_matches(layer, names, n=4, cutoff=0.5)]
+            hint = f"; closest: {', '.join(dict.fromkeys(close))}" if close else ""
+            raise ModelError(f"{self.name} has no module {', '.join(map(repr, unknown))}{hint} "
+                             f"(`neurflow models` lists the default layers)")
         if len(set(layers)) != len(layers):
             raise ModelError(f"layers must be distinct: {layers}")
         return layers
@@ -65,6 +65,11 @@ def pick_device(device: str | None = None) -> torch.device:
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def torchvision_classifiers() -> list[str]:
+    """The ImageNet classifiers torchvision builds by name."""
+    return list(torchvision.models.list_models(module=torchvision.models))
 
 
 def _build_torchvision(name: str, pretrained_enum: str | None) -> nn.Module:
@@ -150,7 +155,7 @@ def load_model(
         torch.manual_seed(seed)
         module, weights_id = _efficientnet(None if weights is None else str(weights), random_weights)
     else:
-        available = torchvision.models.list_models(module=torchvision.models)
+        available = torchvision_classifiers()
         if name not in available:
             known = sorted(set(REGISTRY) | set(available))
             close = difflib.get_close_matches(name, known, n=5)

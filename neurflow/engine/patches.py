@@ -105,15 +105,26 @@ def view_box(width: int, height: int, prep: Preprocessing) -> tuple[tuple[int, i
     return size, (int(round((size[0] - prep.crop) / 2.0)), int(round((size[1] - prep.crop) / 2.0)))
 
 
+#: The shortest side an image may have: its smallest patches (a quarter of the crop) must keep a few pixels.
+MIN_IMAGE_SIDE = 32
+
+
+class ImageTooSmallError(ValueError):
+    """An image whose shorter side is under :data:`MIN_IMAGE_SIDE` pixels."""
+
+
 def load_view(file: ImageFile, prep: Preprocessing) -> ViewImage:
     """The view of one image. An image over Pillow's ``MAX_IMAGE_PIXELS`` (a possible decompression bomb) raises
-    ``DecompressionBombWarning`` as an error, and one over twice that ``DecompressionBombError``."""
+    ``DecompressionBombWarning`` as an error, and one over twice that ``DecompressionBombError``; one whose
+    shorter side is under ``MIN_IMAGE_SIDE`` pixels, ImageTooSmallError (its patches would be a pixel or none)."""
     data = file.path.read_bytes()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(file.path) as img:
             img.load()
             rgb = img.convert("RGB")
+    if min(rgb.width, rgb.height) < MIN_IMAGE_SIDE:
+        raise ImageTooSmallError(f"{file.path} is {rgb.width} x {rgb.height} pixels")
     (new_w, new_h), (left, top) = view_box(rgb.width, rgb.height, prep)
     resized = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
     view = TF.to_tensor(resized.crop((left, top, left + prep.crop, top + prep.crop)))
@@ -127,16 +138,20 @@ def _shown(files: Sequence[ImageFile]) -> str:
 
 
 def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[ViewImage], list[ImageFile]]:
-    """Loads every readable image; unreadable or corrupt ones, and those too large to decode safely (over
-    Pillow's ``MAX_IMAGE_PIXELS``: decompression bombs), are skipped, counted and warned about."""
+    """Loads every readable image; unreadable or corrupt ones, those too large to decode safely (over
+    Pillow's ``MAX_IMAGE_PIXELS``: decompression bombs) and those under ``MIN_IMAGE_SIDE`` pixels on a side are
+    skipped, named (the first five) and warned about."""
     views: list[ViewImage] = []
     unreadable: list[ImageFile] = []
     too_large: list[ImageFile] = []
+    too_small: list[ImageFile] = []
     for file in files:
         try:
             views.append(load_view(file, prep))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             too_large.append(file)
+        except ImageTooSmallError:
+            too_small.append(file)
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
             unreadable.append(file)
     if unreadable:
@@ -146,7 +161,10 @@ def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[Vi
             f"skipped {len(too_large)} image(s) over {Image.MAX_IMAGE_PIXELS:,} pixels (Pillow's limit against "
             f"decompression bombs): {_shown(too_large)}", stacklevel=2,
         )
-    return views, unreadable + too_large
+    if too_small:
+        warnings.warn(f"skipped {len(too_small)} image(s) under {MIN_IMAGE_SIDE} pixels on a side (their patches "
+                      f"would be a pixel or none): {_shown(too_small)}", stacklevel=2)
+    return views, unreadable + too_large + too_small
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from neurflow.circuit import Circuit, ClassInfo, circuit_id
 from neurflow.engine.builder import CircuitBuilder, ClassResult, Echo
@@ -226,6 +227,21 @@ def build_planned(builder: CircuitBuilder, plan: ClassPlan) -> ClassResult:
     return result
 
 
+def writable_folder(folder: str | Path) -> Path:
+    """``folder``, created if needed; a DataError before any work when it cannot be (a file in the way, no
+    permission)."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise DataError(f"cannot write circuits to {path}: {error.filename or path} is a file, not a folder") from error
+    except PermissionError as error:
+        raise DataError(f"cannot write circuits to {path}: permission denied") from error
+    if not os.access(path, os.W_OK):
+        raise DataError(f"cannot write circuits to {path}: permission denied")
+    return path
+
+
 def build_circuits(
     config: BuildConfig,
     classes: Sequence[str],
@@ -243,16 +259,19 @@ def build_circuits(
     A class without images is reported and skipped; the others are still built. Raises DataError at the end if
     any failed.
     """
+    writable_folder(out)
     loaded = load_model(config.model, config.weights, config.random_weights, config.device, config.layers,
                         config.seed)
     targets = [loaded.resolve_class(name) for name in classes]
     if not targets:
         raise DataError("no class given")
-    predictions = readable_predictions(loaded, list_images(images), images, cache, echo,
-                                       config.patches_per_pass(loaded.device))
+    builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)  # checks the layers before the scan
+    files = list_images(images)
+    with tqdm(total=len(files), desc="predictions", unit="image", disable=not progress, leave=False) as bar:
+        predictions = readable_predictions(loaded, files, images, cache, echo, config.patches_per_pass(loaded.device),
+                                           progress=bar.update)
     echo(f"{loaded.name} ({loaded.weights_id}) on {loaded.device}; {len(predictions.files)} images; "
          f"layers {', '.join(config.layers or loaded.layers)}")
-    builder = CircuitBuilder(loaded, config, progress=progress, echo=echo)
     folders: list[Path] = []
     failures: list[str] = []
     for target in targets:

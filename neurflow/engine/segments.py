@@ -132,6 +132,25 @@ def _ancestors(node: fx.Node) -> set[fx.Node]:
     return seen
 
 
+def check_layer_order(traced: fx.GraphModule, layers: Sequence[str]) -> None:
+    """A ModelError before any work when ``layers`` are not listed from the logit down (each computed from the
+    next), naming the first pair that is not and the order that works when there is one."""
+    nodes = {layer: _layer_node(traced.graph, layer) for layer in layers}
+    position = {node: i for i, node in enumerate(traced.graph.nodes)}
+
+    def feeds(lower: str, upper: str) -> bool:
+        return nodes[lower] in _ancestors(nodes[upper])
+
+    for upper, lower in zip(layers[:-1], layers[1:], strict=True):
+        if feeds(lower, upper):
+            continue
+        suggestion = sorted(layers, key=lambda layer: -position[nodes[layer]])
+        works = all(feeds(b, a) for a, b in zip(suggestion[:-1], suggestion[1:], strict=True))
+        hint = (f": list them from the logit down, --layers {','.join(suggestion)}" if works else
+                ": each layer must be computed from the next one listed (pick layers on one path to the logit)")
+        raise ModelError(f"layer {upper!r} is not computed from {lower!r}, listed after it{hint}")
+
+
 def _is_batch_size(node: fx.Node) -> bool:
     """``x.size(0)`` or ``x.shape[0]`` of some tensor: read from the segment's own input instead."""
     if node.op == "call_method" and node.target == "size":

@@ -103,8 +103,25 @@ def resolve_connection(
             password = local_server.read_password(local.data_dir)
             reason = "" if password is not None else f"no password file in {local.data_dir}"
     database = database or env.get("NEO4J_DATABASE") or local_server.DATABASE
+    check_uri(uri)
     return ConnectionSettings(uri=uri, user=user, password=password, database=database,
                               no_password_reason=reason)
+
+
+#: The URI schemes the Neo4j Python driver speaks (Bolt; HTTP is the Browser's, not the driver's).
+URI_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
+def check_uri(uri: str) -> str:
+    """``uri`` when the driver can use it; a Neo4jConnectionError naming the schemes otherwise (an ``http://``
+    address is the Browser's port: the driver needs Bolt's)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme.lower() not in URI_SCHEMES or not rest:
+        hint = (" (http is Neo4j Browser's port; the driver speaks Bolt, e.g. bolt://127.0.0.1:7687)"
+                if scheme.lower() in ("http", "https") else "")
+        raise Neo4jConnectionError(f"cannot connect to {uri!r}: the URI must start with one of "
+                              f"{', '.join(s + '://' for s in URI_SCHEMES)}{hint}")
+    return uri
 
 
 #: Seconds the driver keeps retrying a transaction after a transient error or a lost server (its own default).

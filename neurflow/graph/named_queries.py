@@ -294,8 +294,34 @@ def bind_params(info: QueryInfo, params: Mapping[str, Any] | None = None) -> dic
             raise QueryError(f"parameter {p.name!r} must be a bool, not {value!r}")
         if value is None and p.required:
             raise QueryError(f"query {info.name!r} needs a value for parameter {p.name!r}")
+        check_range(info.name, p.name, value)
         bound[p.name] = value
     return bound
+
+
+#: What the shared parameters mean, so that a value outside it is refused rather than answered wrongly:
+#: name -> (lowest, highest, whether the lowest is allowed, what the value is).
+PARAM_RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "prune": (0.0, 1.0, False, "a share of each layer's influence, in (0, 1]"),
+    "minJaccard": (0.0, 1.0, True, "a Jaccard index, in [0, 1]"),
+    "minStability": (0.0, 1.0, True, "a stability, in [0, 1]"),
+    "minShare": (0.0, 1.0, True, "a share, in [0, 1]"),
+    "minForeign": (0.0, 1.0, True, "a share, in [0, 1]"),
+    "limit": (1, math.inf, True, "a number of rows, at least 1"),
+    "n": (1, math.inf, True, "a number of paths, at least 1"),
+    "thumbnails": (0, math.inf, True, "a number of patches, 0 or more"),
+    "minClasses": (1, math.inf, True, "a number of classes, at least 1"),
+    "fromDepth": (0, math.inf, True, "a layer depth (0 = the logit layer), 0 or more"),
+}
+
+
+def check_range(query: str, name: str, value: Any) -> None:
+    """A QueryError when a shared numeric parameter is outside what it means (PARAM_RANGES); None passes."""
+    if name not in PARAM_RANGES or value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    low, high, low_allowed, meaning = PARAM_RANGES[name]
+    if value < low or value > high or (value == low and not low_allowed):
+        raise QueryError(f"query {query!r}: {name} = {value} is outside its range: {meaning}")
 
 
 def refuse_load_csv(info: QueryInfo) -> None:
@@ -306,22 +332,33 @@ def refuse_load_csv(info: QueryInfo) -> None:
                          "named queries read the graph only")
 
 
-def _check_classes(tx: neo4j.ManagedTransaction, info: QueryInfo, bound: Mapping[str, Any]) -> None:
-    """Raises UnknownClassError when a class parameter's value names no Class of the graph."""
+def _check_classes(tx: neo4j.ManagedTransaction, info: QueryInfo, bound: Mapping[str, Any]) -> dict[str, Any]:
+    """``bound`` with each class parameter that names no Class of the graph replaced by the one class name
+    that contains it (as `neurflow classes --search` finds it: ``golden`` -> ``golden retriever``); raises
+    UnknownClassError when none or several do."""
+    resolved = dict(bound)
     given = {p.name: bound[p.name] for p in info.class_params if bound.get(p.name) is not None}
     if not given:
-        return
+        return resolved
     missing = {r["value"] for r in tx.run(statement("classes/missing"), values=sorted(set(given.values())))}
     if not missing:
-        return
-    name, value = next((n, v) for n, v in given.items() if v in missing)
+        return resolved
     names = [r["name"] for r in tx.run(statement("classes/names"))]
-    by_lower = {n.lower(): n for n in names}
-    close = [by_lower[n] for n in difflib.get_close_matches(str(value).lower(), list(by_lower), n=5, cutoff=0.6)]
-    hint = (f"closest: {', '.join(close)}" if close else
-            f"no class name is close ({len(names)} classes in the graph; find one with "
-            "`neurflow query search-concepts --param text=WORDS`)")
-    raise UnknownClassError(f"query {info.name!r}: no class {value!r} in the graph (parameter {name!r}); {hint}")
+    for name, value in given.items():
+        if value not in missing:
+            continue
+        containing = sorted({n for n in names if str(value).lower() in n.lower()})
+        if len(containing) == 1:
+            resolved[name] = containing[0]
+            continue
+        by_lower = {n.lower(): n for n in names}
+        close = [by_lower[n] for n in difflib.get_close_matches(str(value).lower(), list(by_lower), n=5, cutoff=0.6)]
+        hint = (f"{len(containing)} class names contain it: {', '.join(containing[:8])}" if containing else
+                f"closest: {', '.join(close)}" if close else
+                f"no class name is close ({len(names)} classes in the graph; find one with "
+                "`neurflow query search-concepts --param text=WORDS`)")
+        raise UnknownClassError(f"query {info.name!r}: no class {value!r} in the graph (parameter {name!r}); {hint}")
+    return resolved
 
 
 def _timed_out(info: QueryInfo, timeout: float | None) -> QueryTimeoutError:
@@ -360,10 +397,10 @@ def run_query(
     bound = bind_params(info, params)
 
     def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
-        _check_classes(tx, info, bound)
+        values = _check_classes(tx, info, bound)
         # Query files are the project's or the user's own (queries/, $NEURFLOW_QUERIES), never text from a
         # command line; parameters are always bound.
-        result = tx.run(cast(LiteralString, info.cypher), bound)
+        result = tx.run(cast(LiteralString, info.cypher), values)
         keys = list(result.keys())
         return keys, [{k: to_plain(record[k]) for k in keys} for record in result]
 

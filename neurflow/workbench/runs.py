@@ -81,6 +81,20 @@ class MaskSettings:
     images: str | None = None
     max_images: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.mode not in ("mask", "retain"):
+            raise ValueError(f"mode must be 'mask' or 'retain', not {self.mode!r}")
+        for name in ("top", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("random_draws", "patch_images"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {self.max_images} (leave it out for every image)")
+        if self.neurons is None and not self.groups:
+            raise ValueError("give groups or neurons to mask")
+
     @property
     def images_source(self) -> str:
         """The images as a MaskingExperiment records them: ``circuit`` or the folder."""

@@ -85,6 +85,16 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path: Path) -> None:
     assert sorted(f.path.name for f in skipped) == ["bad.jpg", "empty.png"]
 
 
+def test_images_too_small_for_patches_are_skipped_and_named(tmp_path: Path) -> None:
+    Image.new("RGB", (32, 40)).save(tmp_path / "smallest.png")  # 32 pixels on its shorter side: kept
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")  # its patch boxes would be [0, 0, 0, 0]
+    Image.new("RGB", (300, 31)).save(tmp_path / "strip.png")
+    with pytest.warns(UserWarning, match=r"skipped 2 image\(s\) under 32 pixels on a side .*dot.png"):
+        views, skipped = load_views(list_images(tmp_path), Preprocessing())
+    assert [v.file.path.name for v in views] == ["smallest.png"]
+    assert sorted(f.path.name for f in skipped) == ["dot.png", "strip.png"]
+
+
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no images in"):
         list_images(tmp_path)

@@ -132,7 +132,14 @@ def test_load_csv_in_a_string_or_comment_is_not_refused(neo4j_driver: neo4j.Driv
 def test_integers_beyond_64_bits_and_negative_limits_are_refused_before_connecting() -> None:
     info = load_query("top-groups")
     assert bind_params(info, {"class": "x", "limit": str(INT64[1])})["limit"] == INT64[1]
-    assert bind_params(info, {"class": "x", "limit": "0"})["limit"] == 0
+    with pytest.raises(QueryError, match="limit = 0 is outside its range: a number of rows, at least 1"):
+        bind_params(info, {"class": "x", "limit": "0"})  # no rows asked for: refused, not answered empty
+    for name, value, query, given in (("prune", "0", "class-similarity", {"class": "x"}),
+                                      ("prune", "1.5", "class-similarity", {"class": "x"}),
+                                      ("minJaccard", "1.01", "shared-groups", {"a": "x", "b": "y"})):
+        with pytest.raises(QueryError, match=f"{name} = .* is outside its range"):
+            bind_params(load_query(query), {**given, name: value})
+    assert bind_params(load_query("class-similarity"), {"class": "x", "prune": "1"})["prune"] == 1.0
     for value in (str(INT64[1] + 1), "99999999999999999999", 2**64):
         with pytest.raises(QueryError, match="beyond Neo4j's 64-bit integers"):
             bind_params(info, {"class": "x", "limit": value})

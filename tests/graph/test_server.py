@@ -68,8 +68,11 @@ def test_local_password_never_sent_to_remote_uri(local_dir: Path, monkeypatch: p
     monkeypatch.setenv("NEO4J_URI", "bolt://db.example:7687")
     assert connection.resolve_connection().password is None
     assert "not the local server's address" in connection.resolve_connection().no_password_reason
-    for uri in ("bolt://localhost:7688", "bolt://[::1]:7687", "bolt+s://127.0.0.1:7687", "http://127.0.0.1:7687"):
+    for uri in ("bolt://localhost:7688", "bolt://[::1]:7687", "bolt+s://127.0.0.1:7687"):
         assert connection.resolve_connection(uri=uri).password is None, uri
+    for uri in ("http://127.0.0.1:7687", "127.0.0.1:7687", "bolt://"):  # not a URI the driver speaks: refused
+        with pytest.raises(connection.Neo4jConnectionError, match="the URI must start with one of bolt://"):
+            connection.resolve_connection(uri=uri)
     assert connection.resolve_connection(uri="bolt://db.example", password="given").password == "given"
 
 
