@@ -364,11 +364,12 @@ class FidelityRun:
         return pd.DataFrame([row.to_dict() for row in self.rows])
 
     def plot(self) -> Figure:
-        from neurflow.experiments.fidelity import figure_fidelity
+        from neurflow.experiments.fidelity import figure_fidelity, images_per_evidence
 
         classes = ", ".join(dict.fromkeys(c.class_name for c in self.circuits))
+        counts = ", ".join(f"{n} {e} images" for e, n in images_per_evidence(self.rows).items())
         return figure_fidelity(self.rows, f"{self.loaded.name}: fidelity of core neurons ({classes}), "
-                                          f"{self.settings.ablation} ablation")
+                                          f"{self.settings.ablation} ablation; {counts}")
 
     def record(self, graph: GraphClient, csv_path: str | None = None, png_path: str | None = None) -> str:
         """Writes a FidelityStudy (one FidelityResult per class, layer, scope and mode); returns its id."""

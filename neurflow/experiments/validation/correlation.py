@@ -240,8 +240,8 @@ def figure_correlation(result: StudyResult) -> Figure:
     ax.set_ylim(0, 1.02)
     ax.grid(True, axis="y", linestyle="--", alpha=0.6)
     ablation = result.parameters.get("ablation", "zero")
-    ax.set_title(f"Knockout loss vs integrated gradients: {result.class_name} ({result.model_key}, {ablation} ablation)",
-                 fontsize=10)
+    ax.set_title(f"Knockout loss vs integrated gradients: {result.class_name}\n({result.model_key}, {ablation} ablation)",
+                 fontsize=9)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig

@@ -19,6 +19,7 @@ targets, the builder, the recorded activations, core sets per k) are shared with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,8 @@ def run_k_sensitivity(
 
 def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequence[Any], reference: Any,
                        widths: dict[str, int] | None = None) -> dict[str, float]:
-    """Mean overlap per value of ``key`` (all layers, then per layer, with a 95 % t-interval over the targets)
+    """Mean overlap per value of ``key`` (all layers, then per layer, with a 95 % t-interval over the targets,
+    NaN for a single target)
     and the smallest mean away from the reference; ``tau`` and the number of targets per layer for reading them.
     ``widths``: each lower layer's channels, for the null (``null_overlap``: the overlap two random core sets of
     those sizes share on average, |core| x |reference| / channels; ``null_p95_overlap``: one target's 95th
@@ -170,6 +172,8 @@ def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequenc
         for layer in layers:
             picked = [row for row in rows if row[key] == value and row["layer"] == layer]
             mean, low, high = mean_interval(np.array([float(row["overlap"]) for row in picked]), 0.95)
+            if len(picked) < 2:  # one target (the logit layer): no interval over targets
+                low = high = math.nan
             summary[f"mean_overlap[{layer},{key}={value}]"] = mean
             summary[f"ci95_low[{layer},{key}={value}]"] = low
             summary[f"ci95_high[{layer},{key}={value}]"] = high
