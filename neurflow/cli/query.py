@@ -46,7 +46,26 @@ class QueryUsageError(click.UsageError):
         click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
 
 
-@click.command("query")
+class QueryCommand(click.Command):
+    """``neurflow query NAME --help`` describes the query NAME (its parameters and columns); ``--help`` alone
+    describes the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--help" in args and args and not args[0].startswith("-"):
+            try:
+                info = load_query(args[0])
+            except QueryError:
+                pass  # not a query's name: the command's own help
+            else:
+                click.echo(f"Usage: neurflow query {info.name} [--param KEY=VALUE]... [--format "
+                           f"{'|'.join(FORMATS)}] [--timeout SECONDS] [connection options]\n")
+                click.echo(describe_queries([info], columns=True))
+                click.echo("\nEvery option: neurflow query --help; terms: README.md#glossary")
+                ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+@click.command("query", cls=QueryCommand)
 @click.argument("name", required=False)
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="A query parameter (repeat); values are typed by the query's header.")
@@ -58,12 +77,15 @@ class QueryUsageError(click.UsageError):
 @connection_options
 def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...], fmt: str, list_only: bool,
           show: bool, timeout: float) -> None:
-    """Run the named query NAME (see --list) in a read transaction and print its rows."""
+    """Run the named query NAME (see --list) in a read transaction and print its rows.
+
+    `neurflow query NAME --help` describes one query: its parameters and columns."""
     try:
         if list_only or name is None:
             if name is None and not list_only:
                 raise click.UsageError("give a query NAME, or --list to see them")
-            click.echo(describe_queries(list_queries()))
+            # --list with a NAME: that query alone, with its columns
+            click.echo(describe_queries([load_query(name)], columns=True) if name else describe_queries(list_queries()))
             return
         info = load_query(name)
         if show:

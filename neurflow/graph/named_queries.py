@@ -28,6 +28,7 @@ import difflib
 import math
 import os
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -114,14 +115,46 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def describe_queries(infos: Sequence[QueryInfo]) -> str:
-    """The text of ``neurflow query --list``."""
+def describe_queries(infos: Sequence[QueryInfo], columns: bool = False) -> str:
+    """The text of ``neurflow query --list`` (with ``columns``: each query's columns too, as
+    ``neurflow query NAME --help`` shows them)."""
     blocks = []
     for info in infos:
-        lines = [info.name, f"    {info.description}"]
-        lines += [f"    --param {p.signature()}: {p.description}" for p in info.params]
+        lines = [info.name, textwrap.fill(info.description, 110, initial_indent="    ", subsequent_indent="    ")]
+        lines += [textwrap.fill(f"--param {p.signature()}: {p.description}", 110, initial_indent="    ",
+                                subsequent_indent="        ") for p in info.params]
+        if columns:
+            lines.append(textwrap.fill(f"columns: {', '.join(query_columns(info))}", 110, initial_indent="    ",
+                                       subsequent_indent="        "))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def query_columns(info: QueryInfo) -> list[str]:
+    """The columns a query returns, read from its last top-level ``RETURN`` (each item's alias, or the item
+    itself): what ``neurflow query NAME --help`` lists before anything runs."""
+    code = "\n".join(line.split("//")[0] if not line.lstrip().startswith("//") else "" for line in info.cypher.splitlines())
+    starts = [m.end() for m in re.finditer(r"(?m)^RETURN\s", code)]
+    if not starts:
+        return []
+    clause = re.split(r"(?m)^(?:ORDER BY|LIMIT|SKIP|UNION)\b", code[starts[-1]:])[0]
+    items, depth, current = [], 0, ""
+    for char in clause:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    names = []
+    for item in (" ".join(i.split()) for i in items):
+        alias = re.search(r"\sAS\s+(`?)(\w+)\1$", item, flags=re.IGNORECASE)
+        names.append(alias.group(2) if alias else item)
+    return [name for name in names if name]
 
 
 def queries_dir() -> Path:
@@ -295,10 +328,14 @@ def bind_params(info: QueryInfo, params: Mapping[str, Any] | None = None) -> dic
         if value is None and p.required:
             raise QueryError(f"query {info.name!r} needs a value for parameter {p.name!r}")
         check_range(info.name, p.name, value)
+        if p.name == "neuron" and value is not None and not NEURON_KEY.fullmatch(str(value)):
+            raise QueryError(f"query {info.name!r}: neuron must be LAYER:CHANNEL, e.g. _blocks.15:201, not {value!r}")
         bound[p.name] = value
     return bound
 
 
+#: A neuron parameter: ``layer:channel``.
+NEURON_KEY = re.compile(r"[^:\s]+:\d+")
 #: What the shared parameters mean, so that a value outside it is refused rather than answered wrongly:
 #: name -> (lowest, highest, whether the lowest is allowed, what the value is).
 PARAM_RANGES: dict[str, tuple[float, float, bool, str]] = {
@@ -361,6 +398,33 @@ def _check_classes(tx: neo4j.ManagedTransaction, info: QueryInfo, bound: Mapping
     return resolved
 
 
+class EmptyAnswerError(QueryError):
+    """A query answered nothing because something it reads is missing from the graph (no circuit of the model
+    asked for, no labelled group for a search over labels); the message says what and the command that fixes
+    it. An empty answer that is the true answer is returned as no rows."""
+
+
+#: Queries that search the groups' labels (``neurflow label``).
+LABEL_QUERIES = frozenset({"search-concepts"})
+
+
+def _why_empty(tx: neo4j.ManagedTransaction, info: QueryInfo, values: Mapping[str, Any]) -> str | None:
+    """Why a query's answer is empty when something upstream is missing; None when nothing is."""
+    model = values.get("model") if any(p.name == "model" for p in info.params) else None
+    if model is not None:
+        row = tx.run(statement("empty/model-circuits"), model=model).single()
+        if row is not None and row["found"] == 0:
+            present = ", ".join(sorted(row["names"])) or "none"
+            return (f"the graph holds no complete circuit of model {model!r} (models with circuits: {present}); "
+                    f"build and ingest some: neurflow-ingest -m {model} --classes CLASS --images DIR")
+    if info.name in LABEL_QUERIES:
+        row = tx.run(statement("empty/labelled-groups")).single()
+        if row is not None and row["labelled"] == 0:
+            return (f"none of the graph's {row['groups']} neuron groups is labelled, and this query searches labels; "
+                    "label a circuit first: neurflow label -m MODEL -c CLASS")
+    return None
+
+
 def _timed_out(info: QueryInfo, timeout: float | None) -> QueryTimeoutError:
     optional = ", ".join(p.name for p in info.params if not p.required)
     narrow = f" or narrow the query with --param ({optional})" if optional else ""
@@ -402,7 +466,12 @@ def run_query(
         # command line; parameters are always bound.
         result = tx.run(cast(LiteralString, info.cypher), values)
         keys = list(result.keys())
-        return keys, [{k: to_plain(record[k]) for k in keys} for record in result]
+        rows = [{k: to_plain(record[k]) for k in keys} for record in result]
+        if not rows:
+            reason = _why_empty(tx, info, values)
+            if reason:
+                raise EmptyAnswerError(f"query {info.name!r} answered nothing: {reason}")
+        return keys, rows
 
     try:
         with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS,

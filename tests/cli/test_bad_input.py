@@ -39,6 +39,7 @@ CASES: list[tuple[str, list[str], str]] = [
      "prune = -1.0 is outside its range"),
     ("no rows", ["query", "class-similarity", "-p", "class=Samoyed", "-p", "limit=0", *NOWHERE],
      "limit = 0 is outside its range"),
+    ("a malformed neuron", ["query", "neuron-classes", "-p", "neuron=foo", *NOWHERE], "neuron must be LAYER:CHANNEL"),
     ("an http URI", ["query", "graph-stats", "--uri", "http://127.0.0.1:7474"], "the driver speaks Bolt"),
     ("a URI without scheme", ["query", "graph-stats", "--uri", "127.0.0.1:7687"], "the URI must start with"),
     ("an unknown model", ["classes", "--model", "resnet5"], "unknown model 'resnet5'; did you mean resnet50"),

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from neurflow.cli.main import LAZY_COMMANDS, main
 from neurflow.format import load_circuit
+from neurflow.graph.named_queries import list_queries, load_query, query_columns
 from tests.circuit_fixtures import SMALL_IMAGES
 
 
@@ -98,3 +99,15 @@ def test_build_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     assert code == 1 and "no images in" in out
     code, out = run("build", "--model", "efficientnet-lite0", "--classes", "Samoyed", "--tau", "0", *common)
     assert code == 2 and "tau must be at least 1" in out
+
+
+@pytest.mark.parametrize("name", [info.name for info in list_queries()])
+def test_every_query_has_its_own_help_with_parameters_and_columns(name: str) -> None:
+    info = load_query(name)
+    result = CliRunner().invoke(main, ["query", name, "--help"])
+    assert result.exit_code == 0 and result.output.startswith(f"Usage: neurflow query {name} ")
+    text = " ".join(result.output.split())
+    assert f"columns: {', '.join(query_columns(info))}" in text
+    assert all(f"--param {p.name} " in text for p in info.params)
+    listed = CliRunner().invoke(main, ["query", name, "--list"])  # --list with a NAME: that query alone
+    assert listed.exit_code == 0 and listed.output.splitlines()[0] == name and "columns:" in listed.output

@@ -21,7 +21,14 @@ from neurflow.cli.query import query as query_command
 from neurflow.format import thumbnail_uri
 from neurflow.graph.ingestion import write_circuit
 from neurflow.graph.labels import write_caption
-from neurflow.graph.named_queries import UnknownClassError, run_query
+from neurflow.graph.named_queries import (
+    EmptyAnswerError,
+    QueryError,
+    UnknownClassError,
+    bind_params,
+    load_query,
+    run_query,
+)
 from neurflow.graph.reads import incomplete_circuits
 from tests.graph.graphs import Graph, ingest
 from tests.helpers import neuron_paths, overlap_pairs, small_synthetic
@@ -364,20 +371,26 @@ def test_cross_class_queries_on_synthetic_families(synthetic_graph: Graph) -> No
         assert {r["family"] for r in rows} == {family_a, family_b}
         assert {r["family"] for r in check_neuron_classes(synthetic_graph, neuron, family=family_a)} == {family_a}
         check_neuron_classes(synthetic_graph, neuron, limit=2, model=circuits[0].model.key)
-        assert check_neuron_classes(synthetic_graph, neuron, model="no-such-model") == []
+        with pytest.raises(EmptyAnswerError, match="no complete circuit of model 'no-such-model'.*neurflow-ingest"):
+            check_neuron_classes(synthetic_graph, neuron, model="no-such-model")
 
 
 @pytest.mark.neo4j
 def test_unknown_classes_are_refused_and_unknown_neurons_give_no_rows(synthetic_graph: Graph) -> None:
     with pytest.raises(UnknownClassError, match="no class 'no such class'"):
         run(synthetic_graph, "class-specific", **{"class": "no such class"})
-    assert run(synthetic_graph, "class-specific", **{"class": "258", "model": "no-such-model"}) == []
+    # Nothing because nothing of that model was ingested: said, with the command that fixes it.
+    with pytest.raises(EmptyAnswerError, match="models with circuits: .*; build and ingest some"):
+        run(synthetic_graph, "class-specific", **{"class": "258", "model": "no-such-model"})
     with pytest.raises(UnknownClassError, match="parameter 'a'"):
         run(synthetic_graph, "shared-groups", a="no such class", b="207")
     with pytest.raises(UnknownClassError, match="parameter 'b'"):
         run(synthetic_graph, "shared-groups", a="207", b="no such class")
-    for neuron in ("_blocks.15:99999", "no-such-layer:1", "Samoyed", ":", "_blocks.15:x", ""):
+    for neuron in ("_blocks.15:99999", "no-such-layer:1"):  # well formed, in no circuit: the true answer is none
         assert run(synthetic_graph, "neuron-classes", neuron=neuron) == [], neuron
+    for neuron in ("Samoyed", ":", "_blocks.15:x", "_blocks.15: 3"):  # malformed: refused before the server
+        with pytest.raises(QueryError, match="neuron must be LAYER:CHANNEL"):
+            bind_params(load_query("neuron-classes"), {"neuron": neuron})
 
 
 @pytest.mark.neo4j
@@ -419,7 +432,8 @@ def test_search_concepts_escapes_lucene_and_sees_complete_circuits_only(syntheti
         assert all(r["circuit"] != extra.id for r in rows)
     rows = run(synthetic_graph, "search-concepts", text=c.target.name)
     assert ("class", c.target.name, c.id) in [(r["kind"], r["class"], r["circuit"]) for r in rows]
-    assert run(synthetic_graph, "search-concepts", text="stripes", model="no-such-model") == []
+    with pytest.raises(EmptyAnswerError, match="no complete circuit of model 'no-such-model'"):
+        run(synthetic_graph, "search-concepts", text="stripes", model="no-such-model")
     rows = run(synthetic_graph, "search-concepts", text="stripes", model=c.model.name)
     assert [r["group"] for r in rows] == [c.neuron_groups[0].id]
 
@@ -441,3 +455,15 @@ def test_cli_table_and_json(synthetic_graph: Graph, neo4j_settings) -> None:
         assert as_json.exit_code == 0, as_json.output
         rows = json.loads(as_json.output)
         assert rows and f"({len(rows)} row" in table.output, name
+
+
+@pytest.mark.neo4j
+def test_a_search_over_labels_without_labels_says_so(clean_graph: neo4j.Driver, neo4j_settings) -> None:
+    db = neo4j_settings.database
+    circuit = small_synthetic(258)
+    write_circuit(clean_graph, circuit, database=db)
+    with pytest.raises(EmptyAnswerError, match=rf"none of the graph's {len(circuit.neuron_groups)} neuron groups is "
+                                               r"labelled.*neurflow label"):
+        run_query(clean_graph, "search-concepts", {"text": "stripes"}, db)
+    # an answer that is truly empty stays one
+    assert run_query(clean_graph, "neuron-classes", {"neuron": "_blocks.15:99999"}, db)[1] == []

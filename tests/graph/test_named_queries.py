@@ -28,6 +28,7 @@ from neurflow.graph.named_queries import (
     list_queries,
     load_query,
     parse_query,
+    query_columns,
     run_query,
 )
 from neurflow.graph.reads import incomplete_circuits
@@ -428,6 +429,7 @@ def test_every_query_file_runs_with_its_defaults(real_graph: Graph) -> None:
         columns, rows = run_query(driver, info.name, {p.name: values[p.name] for p in info.params if p.required},
                                   database)
         assert columns and all(list(row) == columns for row in rows), info.name
+        assert columns == query_columns(info), info.name  # what `neurflow query NAME --help` lists
         if info.name in ABOUT_LATER_WORK:
             assert rows == [], info.name
         else:
@@ -493,7 +495,8 @@ def test_class_similarity_compares_like_with_like(synthetic_graph: Graph) -> Non
 def test_queries_never_see_an_incomplete_circuit(synthetic_graph: Graph) -> None:
     driver, database, circuits, _ = synthetic_graph
     names = [q.name for q in list_queries() if q.name != "graph-stats"]
-    params = {name: {p.name: "258" for p in load_query(name).params if p.required or p.name == "class"}
+    params = {name: {p.name: "_blocks.15:194" if p.name == "neuron" else "258"
+                     for p in load_query(name).params if p.required or p.name == "class"}
               for name in names}
     before = {name: run(synthetic_graph, name, **params[name]) for name in names}
     extra = small_synthetic(300, foreign_fraction=0.6)
