@@ -178,12 +178,21 @@ def circuit_from_dict(data: dict[str, Any]) -> Circuit:
     )
 
 
+def file_mode() -> int:
+    """The mode a new file gets (0666 less the umask): a temporary file made private by ``mkstemp`` gets it
+    before it takes its final name, so every file of a circuit folder has the same permissions."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     # A crash mid-write must never leave a truncated circuit file behind.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -205,6 +214,7 @@ def save_circuit(
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz")
         os.close(fd)
         np.savez_compressed(tmp, **vectors)  # type: ignore[arg-type]
+        os.chmod(tmp, file_mode())
         os.replace(tmp, folder / VECTORS_FILE)
     # circuit.json last: its presence marks a complete folder.
     payload = json.dumps(circuit_to_dict(circuit), indent=1, allow_nan=False).encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -111,3 +112,14 @@ def test_results_are_written_as_strict_json() -> None:
                         "a": np.array([1.5, np.nan])})
     assert json.loads(text) == {"r": None, "inf": None, "v": 0.25, "t": [1, 2], "a": [1.5, None]}
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_every_file_of_a_circuit_folder_gets_the_same_permissions(tmp_path: Path) -> None:
+    # circuit.json and vectors.npz are written through private temporary files; they must not stay private
+    # while the thumbnails and pictures beside them follow the umask.
+    circuit = synthetic_circuit(258)
+    folder = save_circuit(circuit, tmp_path / "c", {"_fc": np.zeros((2, 3))})
+    (tmp_path / "plain").write_text("x")
+    expected = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {expected}, modes
