@@ -121,15 +121,23 @@ def build(classes: str, images: str, out: str, no_progress: bool, picture: bool,
 def draw(folders: tuple[str, ...], prune_share: float | None) -> None:
     """Draw circuit.png of saved circuit folders (pruned: circuit-pruned-80.png); sizes and widths: influence.
 
+    Each FOLDER is a circuit folder or a folder of them (as neurflow-ingest --from and validate read them).
+
     \b
     Example:
-      neurflow draw circuits/0258-samoyed --prune 0.8
+      neurflow draw circuits/0258-samoyed.efficientnet-lite0.71436c0be19125f2 --prune 0.8
+      neurflow draw circuits/
     """
     from neurflow.analysis import circuit_influence, prune
-    from neurflow.format import load_circuit
+    from neurflow.format import find_circuits, load_circuit
     from neurflow.pictures import draw_circuit, picture_path
 
-    for folder in folders:
+    found = [circuit for folder in folders for circuit in find_circuits(folder)]
+    empty = [folder for folder in folders if not find_circuits(folder)]
+    if empty:
+        raise click.ClickException(f"no circuit.json in {', '.join(empty)} or below it: give a circuit folder "
+                                   "(neurflow build writes them) or a folder of them")
+    for folder in found:
         circuit = load_circuit(folder)
         influence = circuit_influence(circuit)
         picture = draw_circuit(circuit, picture_path(folder, prune_share), folder, prune_share=prune_share,

@@ -111,3 +111,18 @@ def test_every_query_has_its_own_help_with_parameters_and_columns(name: str) -> 
     assert all(f"--param {p.name} " in text for p in info.params)
     listed = CliRunner().invoke(main, ["query", name, "--list"])  # --list with a NAME: that query alone
     assert listed.exit_code == 0 and listed.output.splitlines()[0] == name and "columns:" in listed.output
+
+
+def test_draw_takes_a_folder_of_circuits_as_ingest_and_validate_do(tmp_path: Path) -> None:
+    from neurflow.synthetic import save_synthetic, synthetic_circuit
+
+    circuits = [synthetic_circuit(index) for index in (258, 207)]
+    folders = [save_synthetic(c, tmp_path / "circuits" / c.id) for c in circuits]
+    result = CliRunner().invoke(main, ["draw", str(tmp_path / "circuits")])
+    assert result.exit_code == 0, result.output
+    assert all((folder / "circuit.png").is_file() for folder in folders)
+    result = CliRunner().invoke(main, ["draw", str(tmp_path / "circuits" / circuits[0].id)])  # one circuit folder
+    assert result.exit_code == 0
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["draw", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no circuit.json in" in result.output and "Traceback" not in result.output
