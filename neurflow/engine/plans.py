@@ -150,7 +150,9 @@ def readable_predictions(loaded: LoadedModel, files: Sequence[ImageFile], images
     ``echo``; DataError when none can be read."""
     predictions = predict_folder(loaded, files, cache, batch_size, progress)
     if predictions.skipped:
-        echo(f"skipped {len(predictions.skipped)} unreadable image(s) of {len(files)}")
+        shown = ", ".join(str(f.path) for f in predictions.skipped[:3])
+        more = f" and {len(predictions.skipped) - 3} more" if len(predictions.skipped) > 3 else ""
+        echo(f"skipped {len(predictions.skipped)} unreadable image(s) of {len(files)}: {shown}{more}")
     if not predictions.files:
         raise DataError(f"none of the {len(files)} image(s) in {images} could be read")
     return predictions
