@@ -166,7 +166,8 @@ def optimality(settings: ConnectionSettings, taus: str | None, random_sets: int 
 
 @validate.command("k-sensitivity")
 @common_options
-@click.option("--ks", default=None, help="Concept sizes k [default: 30,50,70,...,190].")
+@click.option("--ks", default=None,
+              help="Concept sizes k [default: 30,50,70,...,190, those no larger than the class's patches].")
 @click.option("--reference-k", type=click.IntRange(1), default=None, help="The k compared with [default: 50].")
 @connection_options
 def k_sensitivity(settings: ConnectionSettings, ks: str | None, reference_k: int | None, **options: Any) -> None:

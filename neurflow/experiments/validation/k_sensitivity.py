@@ -97,7 +97,7 @@ def channels_text(core: np.ndarray) -> str:
 def run_k_sensitivity(
     inputs: StudyInputs,
     layers: Sequence[str] | None = None,
-    ks: Sequence[int] = K_VALUES,
+    ks: Sequence[int] | None = None,
     reference_k: int = REFERENCE_K,
     targets: int | None = None,
     progress: bool = True,
@@ -106,9 +106,12 @@ def run_k_sensitivity(
 
     ``layers``: upper layers (targets there, core sets one layer down), by default every layer but the bottom;
     ``targets``: at most this many targets per layer, the most important first (:func:`study_targets`).
-    Tau, the number of steps, the quadrature and the ranking are the circuit's. A k larger than the number of
-    patches raises :class:`StudySettingsError`.
+    Tau, the number of steps, the quadrature and the ranking are the circuit's. ``ks`` default: 30, 50, ...,
+    190, those no larger than the class's patches; a k given larger than the patches raises
+    :class:`StudySettingsError`.
     """
+    if ks is None:  # the paper's ks, those the class's patches allow (a small circuit has fewer than 190)
+        ks = [k for k in K_VALUES if k <= len(inputs.patches)] or [min(K_VALUES[0], len(inputs.patches))]
     ks, reference_k = sorted({int(k) for k in ks}), int(reference_k)
     every_k = sorted(set(ks) | {reference_k})
     if not ks or every_k[0] < 1:

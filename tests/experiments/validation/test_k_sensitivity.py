@@ -7,12 +7,14 @@ attributions can be added up by hand: see :func:`uniform_inputs`.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neurflow.circuit import Circuit, ClassInfo, CoreNeuron, Edge, ModelInfo
+from neurflow.engine.patches import PatchSet
 from neurflow.experiments.validation.inputs import StudyInputs
 from neurflow.experiments.validation.k_sensitivity import (
     StudySettingsError,
@@ -60,6 +62,15 @@ def test_a_k_above_the_patches_and_unknown_layers_are_errors() -> None:
         run_k_sensitivity(inputs, layers=["act"], progress=False)
     with pytest.raises(StudySettingsError, match="targets must be at least 1"):
         run_k_sensitivity(inputs, targets=0, progress=False)
+
+
+def test_the_default_ks_are_those_the_patches_allow() -> None:
+    # 236 patches: the paper's 30, 50, ..., 190 all fit; 2 images (118 patches) keep 30, 50, 70, 90, 110.
+    inputs = uniform_inputs()
+    assert run_k_sensitivity(inputs, progress=False).parameters["ks"] == list(range(30, 191, 20))
+    small = replace(inputs, views=inputs.views[:2], patches=PatchSet(inputs.views[:2], inputs.loaded.preprocessing),
+                    recorded=[])
+    assert run_k_sensitivity(small, progress=False).parameters["ks"] == [30, 50, 70, 90, 110]
 
 
 def test_targets_are_the_most_important_core_neurons_and_overlaps_count_shared_channels() -> None:
