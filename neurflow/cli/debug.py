@@ -57,7 +57,7 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
           seed: int, limit: int | None, as_json: bool) -> None:
     """Which neuron groups of a class circuit an image triggers: the paper's metric M per group.
 
-    IMAGE is one image: print each group's score M (the best crop's geometric mean of activation / maximum
+    The circuit comes from the graph, or from --circuit-dir without any graph. IMAGE is one image: print each group's score M (the best crop's geometric mean of activation / maximum
     activation over the 5 neurons nearest the group's centre) and save a PNG outlining the crops with
     M >= threshold. IMAGE is a labelled folder: find the false positives (predicted as the class, labelled
     otherwise), report their high groups and mask those groups to see how much of the prediction they carry.
@@ -69,16 +69,21 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
     """
     from neurflow.experiments.debugging import debug_image, draw_debug, false_positives, group_probes
     from neurflow.experiments.sources import model_key_of
-    from neurflow.workbench.handle import open_circuit
+    from neurflow.workbench.handle import CircuitHandle, open_circuit
 
     thresholds = _group_thresholds(group_thresholds)
     target = resolve_classes([class_])[0]
-    with open_driver(settings) as driver:
-        loaded = load(model, weights, device)
+    def opened(graph: GraphClient | None) -> CircuitHandle:
         # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
-        handle = open_circuit(GraphClient(settings, driver), cls=target.index, model=model_key_of(loaded),
-                              circuit_id=circuit_id, folder=circuit_dir, weights=weights, device=device,
-                              loaded=loaded)
+        loaded = load(model, weights, device)
+        return open_circuit(graph, cls=target.index, model=model_key_of(loaded), circuit_id=circuit_id,
+                            folder=circuit_dir, weights=weights, device=device, loaded=loaded)
+
+    if circuit_dir is not None:  # a circuit folder needs no graph
+        handle = opened(None)
+    else:
+        with open_driver(settings) as driver:
+            handle = opened(GraphClient(settings, driver))
     circuit, vectors, loaded, circuit_id = handle.circuit, handle.vectors, handle.model, handle.circuit.id
     source = Path(image)
     if source.is_file():

@@ -240,6 +240,12 @@ def test_debug_one_image_and_a_folder(graph: dict[str, Path], neo4j_settings: Co
     result = invoke("debug", [str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--group-threshold", "g0"],
                     neo4j_settings)
     assert result.exit_code == 2 and "GROUP=VALUE" in result.output
+    # From a circuit folder, no graph at all: nothing listens on port 1.
+    alone = CliRunner().invoke(main, ["debug", str(samoyeds[0].path), *MODEL, "-c", "Samoyed", "--circuit-dir",
+                                      str(graph["Samoyed"]), "--out", str(tmp_path / "alone.png"),
+                                      "--uri", "bolt://127.0.0.1:1"])
+    assert alone.exit_code == 0, alone.output
+    assert "predicted 'Samoyed'" in alone.stdout and circuit.id in alone.stdout
 
     folder = tmp_path / "images"
     (folder / BEAGLE).mkdir(parents=True)
