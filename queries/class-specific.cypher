@@ -7,8 +7,8 @@
 //   docs/cross-class.md), excitatory when >= 0 (on balance the part raises the class logit on the class's
 //   images), inhibitory when < 0. A neuron's specificity is this circuit's influence on it over the family's
 //   total influence on it (1 = only this class uses it); a group's is the mean of its members' specificity weighted by what the group
-//   carries through each member (HAS_MEMBER influence), so its score is the sum of those products. classes: for
-//   a neuron, the family's classes that have it as a core neuron; for a group, its own class plus the family's
+//   carries through each member (HAS_MEMBER influence), so its score is the sum of those products. classCount:
+//   for a neuron, how many of the family's classes have it as a core neuron; for a group, its own class plus the family's
 //   other classes with a group overlapping it (OVERLAPS, any Jaccard); both ignore prune. thumbnails: the
 //   strongest concept patches (a group's semantic groups', or the neuron's semantic groups' in this circuit).
 //   limit rows of each kind, neurons first, best first.
@@ -46,7 +46,7 @@ CALL (c, f) {
     RETURN collect(p.thumbnailUri) AS thumbnails
   }
   RETURN 'neuron' AS kind, r.layer AS layer, r.depth AS depth, item, r.influence AS influence,
-         r.signedInfluence AS signedInfluence, specificity, score, t.classes AS classes, thumbnails
+         r.signedInfluence AS signedInfluence, specificity, score, t.classes AS classCount, thumbnails
   UNION ALL
   MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)
   WHERE g.depth > 0 AND ($prune IS NULL OR g.influenceBefore < $prune)
@@ -63,7 +63,7 @@ CALL (c, f) {
   CALL (c, g) {
     OPTIONAL MATCH (g)-[:OVERLAPS]-(:NeuronGroup)<-[:HAS_GROUP]-(o:Circuit)
     WHERE o.complete AND o.familyKey = c.familyKey AND o.classIndex <> c.classIndex
-    RETURN 1 + count(DISTINCT o.classIndex) AS classes
+    RETURN 1 + count(DISTINCT o.classIndex) AS classCount
   }
   CALL (g) {
     MATCH (g)-[:HAS_SEMANTIC_GROUP]->(:SemanticGroup)<-[e:EXEMPLIFIES]-(p:Patch)
@@ -74,9 +74,9 @@ CALL (c, f) {
     RETURN collect(p.thumbnailUri) AS thumbnails
   }
   RETURN 'group' AS kind, g.layer AS layer, g.depth AS depth, g.groupId AS item, g.influence AS influence,
-         g.signedInfluence AS signedInfluence, specificity, score, classes, thumbnails
+         g.signedInfluence AS signedInfluence, specificity, score, classCount, thumbnails
 }
 RETURN c.className AS class, c.id AS circuit, kind, layer, depth, item, influence,
        CASE WHEN signedInfluence IS NULL THEN null WHEN signedInfluence < 0 THEN 'inhibitory'
-            ELSE 'excitatory' END AS effect, signedInfluence, specificity, score, classes, thumbnails
+            ELSE 'excitatory' END AS effect, signedInfluence, specificity, score, classCount, thumbnails
 ORDER BY kind DESC, score DESC, item

@@ -215,7 +215,7 @@ def check_class_specific(graph: Graph, cls: int, family: str | None = None, prun
         got = sorted((r for r in rows if r["kind"] == kind), key=lambda r: (-round(r["score"], 12), r["item"]))
         assert [r["item"] for r in got] == [t[0] for t in expected], kind
         for r, (_, layer, d, score, infl, sp, classes, uris) in zip(got, expected, strict=True):
-            assert (r["layer"], r["depth"], r["classes"], r["thumbnails"]) == (layer, d, classes, uris)
+            assert (r["layer"], r["depth"], r["classCount"], r["thumbnails"]) == (layer, d, classes, uris)
             assert close(r["score"], score) and close(r["influence"], infl) and close(r["specificity"], sp)
             signed = (mine.signed_neurons if kind == "neuron" else mine.signed_groups)[r["item"]]
             assert close(r["signedInfluence"], signed) and abs(signed) <= infl + 1e-9
@@ -343,7 +343,8 @@ def test_cross_class_queries_on_synthetic_families(synthetic_graph: Graph) -> No
         pruned = check_class_specific(synthetic_graph, 258, family=family, prune=0.5, limit=100)
         assert len(pruned) < len(full)
         check_class_specific(synthetic_graph, 258, family=family, limit=2)
-    assert any(r["classes"] > 1 for r in check_class_specific(synthetic_graph, 207, limit=100) if r["kind"] == "group")
+    assert any(r["classCount"] > 1 for r in check_class_specific(synthetic_graph, 207, limit=100)
+               if r["kind"] == "group")
     assert any(r["specificity"] < 1 for r in check_class_specific(synthetic_graph, 259, limit=100))
     pairs = 0
     for a in (207, 259, 208):
