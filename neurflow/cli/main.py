@@ -65,7 +65,8 @@ class NeurflowGroup(CleanErrorsGroup):
         for name in self.list_commands(ctx):
             limit = formatter.width - 6 - len(name)
             if name in LAZY_COMMANDS and name not in self.commands:
-                rows.append((name, click.utils.make_default_short_help(LAZY_COMMANDS[name][1], limit)))
+                # a stand-in command gives the same short help without importing the command's module
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][1]).get_short_help_str(limit)))
             elif not self.commands[name].hidden:
                 rows.append((name, self.commands[name].get_short_help_str(limit)))
         if rows:
