@@ -72,11 +72,13 @@ class QueryCommand(click.Command):
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--list", "-l", "list_only", is_flag=True, help="List the queries and their parameters.")
 @click.option("--show", is_flag=True, help="Print the query's Cypher instead of running it.")
+@click.option("--wide", is_flag=True,
+              help="Never fold a table wider than the terminal (folded: one `column : value` line per cell).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Stop the query after this many seconds (Neo4j ends the read transaction).")
 @connection_options
 def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...], fmt: str, list_only: bool,
-          show: bool, timeout: float) -> None:
+          show: bool, wide: bool, timeout: float) -> None:
     """Run the named query NAME (see --list) in a read transaction and print its rows.
 
     `neurflow query NAME --help` describes one query: its parameters and columns."""
@@ -107,7 +109,7 @@ def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...
         raise click.ClickException(f"query {name!r} failed on {settings.uri}: {error.message or error}") from error
     finally:
         driver.close()
-    click.echo(format_rows(columns, rows, fmt))
+    click.echo(format_rows(columns, rows, fmt, width=None if wide else shutil.get_terminal_size().columns))
 
 
 @click.group("browser")

@@ -67,8 +67,11 @@ def _cell(value: Any) -> str:
 
 
 def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: str = "table",
-                max_width: int = 60) -> str:
-    """Rows as an aligned text table (long cells cut at ``max_width``), JSON (a list of objects) or CSV."""
+                max_width: int = 60, width: int | None = None) -> str:
+    """Rows as an aligned text table (long cells cut at ``max_width``), JSON (a list of objects) or CSV.
+
+    ``width``: the terminal's; a table wider than it is folded, one ``column: value`` line per cell and a blank
+    line between rows, nothing cut (a thumbnail URI stays whole). None: never folded."""
     if fmt == "json":
         return strict_json([dict(r) for r in rows], indent=1, default=str)  # NaN (e.g. a study's figure): null
     if fmt == "csv":
@@ -81,6 +84,8 @@ def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: 
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if width is not None and _table_width(columns, cells, max_width) > width:
+        return _folded(columns, cells, len(rows))
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in line] for line in cells]
     widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
@@ -88,3 +93,19 @@ def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: 
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines)
+
+
+def _table_width(columns: Sequence[str], cells: Sequence[Sequence[str]], max_width: int) -> int:
+    widths = [max([len(c)] + [min(len(line[i]), max_width) for line in cells]) for i, c in enumerate(columns)]
+    return sum(widths) + 2 * (len(widths) - 1)
+
+
+def _folded(columns: Sequence[str], cells: Sequence[Sequence[str]], count: int) -> str:
+    """One block per row, one ``column: value`` line per cell (psql's expanded display)."""
+    pad = max(len(c) for c in columns)
+    blocks = []
+    for number, line in enumerate(cells, 1):
+        blocks.append("\n".join([f"-[ row {number} ]" + "-" * max(0, pad - 4)]
+                                 + [f"{c.ljust(pad)} : {v}".rstrip() for c, v in zip(columns, line, strict=True)]))
+    blocks.append(f"({count} row{'s' if count != 1 else ''})")
+    return "\n".join(blocks)

@@ -449,13 +449,17 @@ def test_cli_table_and_json(synthetic_graph: Graph, neo4j_settings) -> None:
                                 ("neuron-classes", [f"neuron={neuron}"], "model"),
                                 ("search-concepts", ["text=golden retriever"], "kind")):
         options = [x for p in params for x in ("--param", p)]
-        table = CliRunner().invoke(query_command, [name, *options], env=env)
+        table = CliRunner().invoke(query_command, [name, *options, "--wide"], env=env)
         assert table.exit_code == 0, table.output
         assert table.output.splitlines()[0].split()[0] == first
         as_json = CliRunner().invoke(query_command, [name, *options, "--format", "json"], env=env)
         assert as_json.exit_code == 0, as_json.output
         rows = json.loads(as_json.output)
         assert rows and f"({len(rows)} row" in table.output, name
+        # In a terminal narrower than the table: one `column : value` line per cell, nothing cut.
+        folded = CliRunner().invoke(query_command, [name, *options], env={**env, "COLUMNS": "60"})
+        assert folded.output.startswith("-[ row 1 ]") and f"({len(rows)} row" in folded.output, name
+        assert folded.output.splitlines()[1].split(" : ")[0].strip() == first
 
 
 @pytest.mark.neo4j

@@ -594,7 +594,7 @@ def test_cli_formats(real_graph: Graph, neo4j_settings) -> None:
     env = {"NEO4J_URI": neo4j_settings.uri, "NEO4J_USER": neo4j_settings.user,
            "NEO4J_PASSWORD": neo4j_settings.password or "", "NEO4J_DATABASE": neo4j_settings.database}
     name = real_graph[2][0].target.name
-    table = runner.invoke(query_command, ["top-groups", "-p", f"class={name}", "-p", "limit=1"], env=env)
+    table = runner.invoke(query_command, ["top-groups", "-p", f"class={name}", "-p", "limit=1", "--wide"], env=env)
     assert table.exit_code == 0, table.output
     assert table.output.splitlines()[0].split()[:4] == ["class", "layer", "depth", "rank"]
     assert f"({len(real_graph[2][0].layers)} rows)" in table.output
