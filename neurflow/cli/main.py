@@ -47,6 +47,20 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Every command's help ends with where its terms are defined.
+GLOSSARY = "Terms (core neuron, concept, influence, coverage, family, depth, prune ...): README.md#glossary"
+
+
+def with_glossary(command: click.Command) -> click.Command:
+    """``command`` (and, for a group, its subcommands) with the glossary line as its help's epilog."""
+    if not command.epilog:
+        command.epilog = GLOSSARY
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_glossary(sub)
+    return command
+
+
 class NeurflowGroup(CleanErrorsGroup):
     """The top-level group: the commands of ``LAZY_COMMANDS`` are imported only when they run (or show their
     own --help)."""
@@ -58,7 +72,8 @@ class NeurflowGroup(CleanErrorsGroup):
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
             self.add_command(getattr(module, cmd_name), cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        return with_glossary(command) if command is not None else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -74,7 +89,7 @@ class NeurflowGroup(CleanErrorsGroup):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=NeurflowGroup)
+@click.group(cls=NeurflowGroup, epilog=GLOSSARY)
 @click.version_option(package_name="neurflow")
 def main() -> None:
     """NeurFlow circuits of image classifiers: build them, store them in Neo4j, query and test them."""

@@ -126,3 +126,12 @@ def test_draw_takes_a_folder_of_circuits_as_ingest_and_validate_do(tmp_path: Pat
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(main, ["draw", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "no circuit.json in" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [[], ["build"], ["validate"], ["validate", "optimality"], ["db", "start"],
+                                  ["query"], ["query", "top-groups"]])
+def test_every_help_links_the_glossary(args: list[str]) -> None:
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0 and "README.md#glossary" in " ".join(result.output.split())
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "\n## Glossary\n" in readme
