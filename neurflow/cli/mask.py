@@ -119,8 +119,11 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
                                      images=images, max_images=max_images)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
-    with open_driver(settings) as driver:
-        graph = GraphClient(settings, driver)
+    # The graph is needed to find the circuit (no --circuit-dir) and to record the experiment (no --no-record).
+    needs_graph = not no_record or (circuit_dir is None and (groups or images is None or circuit_id))
+    driver = open_driver(settings) if needs_graph else None
+    try:
+        graph = GraphClient(settings, driver) if driver is not None else None
         loaded = load(model, weights, device)
         # A circuit is needed for groups, for its images, and when --circuit or --circuit-dir names one.
         if groups or images is None or circuit_id or circuit_dir:
@@ -138,7 +141,10 @@ def mask(settings: ConnectionSettings, model: str, weights: str | None, device: 
             run = run_mask(handle, mask_settings)
         else:
             run = run_mask_on_images(loaded, target.index, mask_settings, graph, progress=not no_progress)
-        experiment_id = None if no_record else run.record(graph)
+        experiment_id = None if no_record or graph is None else run.record(graph)
+    finally:
+        if driver is not None:
+            driver.close()
     circuit = run.handle.entry if run.handle else None
     if as_json:
         echo_json(run.to_dict() | {"experiment_id": experiment_id})

@@ -103,6 +103,14 @@ def test_mask_records_an_experiment_that_its_query_finds(graph: dict[str, Path],
     assert records[0]["class"] == 258 and records[0]["circuit"] == circuit.id
     assert records[0]["groups"] == [gid] and records[0]["timed"]
 
+    # From the circuit's folder without recording: no graph at all (nothing listens on port 1), same effect.
+    alone = CliRunner().invoke(main, ["mask", *MODEL, "-c", "samoyed", "-g", gid, "--random-draws", "2",
+                                      "--patch-images", "0", "--json", "--circuit-dir", str(folder), "--no-record",
+                                      "--uri", "bolt://127.0.0.1:1"])
+    assert alone.exit_code == 0, alone.output
+    same = json.loads(alone.stdout)
+    assert same["experiment_id"] is None and same["effect"] == data["effect"]
+
 
 def test_mask_neurons_on_an_image_folder_in_retain_mode(graph: dict[str, Path], neo4j_driver: neo4j.Driver,
                                                          neo4j_settings: ConnectionSettings,
