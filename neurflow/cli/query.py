@@ -11,6 +11,8 @@ import errno
 import functools
 import http.server
 import shutil
+import tempfile
+import webbrowser
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from neurflow.graph.named_queries import (
     refuse_load_csv,
     run_query,
 )
-from neurflow.graph.query_output import FORMATS, format_rows
+from neurflow.graph.query_output import FORMATS, format_rows, html_page
 
 BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
 GUIDE = "neurflow-guide.html"
@@ -72,13 +74,16 @@ class QueryCommand(click.Command):
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--list", "-l", "list_only", is_flag=True, help="List the queries and their parameters.")
 @click.option("--show", is_flag=True, help="Print the query's Cypher instead of running it.")
+@click.option("--html-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --format html: the page's file [default: neurflow-queries/NAME.html in the temporary folder].")
+@click.option("--open", "open_page", is_flag=True, help="With --format html: open the page in the web browser.")
 @click.option("--wide", is_flag=True,
               help="Never fold a table wider than the terminal (folded: one `column : value` line per cell).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Stop the query after this many seconds (Neo4j ends the read transaction).")
 @connection_options
 def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...], fmt: str, list_only: bool,
-          show: bool, wide: bool, timeout: float) -> None:
+          show: bool, html_out: Path | None, open_page: bool, wide: bool, timeout: float) -> None:
     """Run the named query NAME (see --list) in a read transaction and print its rows.
 
     `neurflow query NAME --help` describes one query: its parameters and columns."""
@@ -109,6 +114,14 @@ def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...
         raise click.ClickException(f"query {name!r} failed on {settings.uri}: {error.message or error}") from error
     finally:
         driver.close()
+    if fmt == "html":  # a page of the rows, thumbnails as images
+        page = html_out or Path(tempfile.gettempdir()) / "neurflow-queries" / f"{name}.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(html_page(columns, rows, f"neurflow query {name}"), encoding="utf-8")
+        click.echo(f"{len(rows)} row(s): {page}")
+        if open_page:
+            webbrowser.open(page.resolve().as_uri())
+        return
     click.echo(format_rows(columns, rows, fmt, width=None if wide else shutil.get_terminal_size().columns))
 
 

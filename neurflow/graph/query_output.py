@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,7 +14,8 @@ import neo4j.time
 
 from neurflow.format import strict_json
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "json", "csv", "html")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def to_plain(value: Any) -> Any:
@@ -81,6 +83,8 @@ def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: 
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in columns])
         return buffer.getvalue().rstrip("\n")
+    if fmt == "html":
+        return html_page(columns, rows)
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
@@ -109,3 +113,30 @@ def _folded(columns: Sequence[str], cells: Sequence[Sequence[str]], count: int) 
                                  + [f"{c.ljust(pad)} : {v}".rstrip() for c, v in zip(columns, line, strict=True)]))
     blocks.append(f"({count} row{'s' if count != 1 else ''})")
     return "\n".join(blocks)
+
+
+def _is_image_uri(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("file://", "http://", "https://")) \
+        and value.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _html_cell(value: Any) -> str:
+    """A cell of the page: image URIs (a thumbnail list) as images, anything else as escaped text."""
+    images = value if isinstance(value, list) else [value]
+    if images and all(_is_image_uri(v) for v in images):
+        return "".join(f'<img src="{html.escape(v, quote=True)}" alt="" loading="lazy">' for v in images)
+    return html.escape(_cell(value))
+
+
+def html_page(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], title: str = "neurflow query") -> str:
+    """The rows as one self-contained HTML page: a table whose thumbnail cells show the patches themselves
+    (their ``file://`` URIs), every text escaped."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{_html_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+                     for row in rows)
+    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>\n"
+            "<style>body{font:13px sans-serif;margin:1em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}"
+            "img{width:72px;height:72px;object-fit:cover;margin:1px}</style></head>\n"
+            f"<body><h3>{html.escape(title)} ({len(rows)} row{'s' if len(rows) != 1 else ''})</h3>\n"
+            f"<table><tr>{head}</tr>\n{body}\n</table></body></html>\n")

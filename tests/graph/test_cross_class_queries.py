@@ -440,7 +440,7 @@ def test_search_concepts_escapes_lucene_and_sees_complete_circuits_only(syntheti
 
 
 @pytest.mark.neo4j
-def test_cli_table_and_json(synthetic_graph: Graph, neo4j_settings) -> None:
+def test_cli_table_and_json(synthetic_graph: Graph, neo4j_settings, tmp_path: Path) -> None:
     env = {"NEO4J_URI": neo4j_settings.uri, "NEO4J_USER": neo4j_settings.user,
            "NEO4J_PASSWORD": neo4j_settings.password or "", "NEO4J_DATABASE": neo4j_settings.database}
     neuron = sorted(core(synthetic_graph[2][1]))[0]
@@ -460,6 +460,11 @@ def test_cli_table_and_json(synthetic_graph: Graph, neo4j_settings) -> None:
         folded = CliRunner().invoke(query_command, [name, *options], env={**env, "COLUMNS": "60"})
         assert folded.output.startswith("-[ row 1 ]") and f"({len(rows)} row" in folded.output, name
         assert folded.output.splitlines()[1].split(" : ")[0].strip() == first
+        page = tmp_path / f"{name}.html"
+        html = CliRunner().invoke(query_command, [name, *options, "--format", "html", "--html-out", str(page)], env=env)
+        assert html.exit_code == 0 and str(page) in html.output and f"({len(rows)} row" in page.read_text()
+        thumbnails = [uri for row in rows for key in ("thumbnails", "thumbnailsA", "thumbnailsB") for uri in row.get(key) or []]
+        assert page.read_text().count("<img ") == len(thumbnails), name
 
 
 @pytest.mark.neo4j

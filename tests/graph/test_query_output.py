@@ -30,3 +30,12 @@ def test_a_table_wider_than_the_terminal_is_folded_with_nothing_cut() -> None:
         "n          :",
         "(2 rows)",
     ]
+
+
+def test_the_html_page_shows_thumbnails_as_images_and_escapes_text() -> None:
+    rows = [*ROWS, {"class": "<script>alert(1)</script>", "thumbnails": ["file:///x/a b.jpg"], "n": 1}]
+    page = format_rows(COLUMNS, rows, "html")
+    assert page.startswith("<!doctype html>") and "(3 rows)" in page
+    assert page.count("<img ") == 2 and f'src="{ROWS[0]["thumbnails"][0]}"' in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<th>thumbnails</th>" in page and "<td>3</td>" in page
