@@ -168,7 +168,7 @@ def test_bad_input_gives_one_clear_error(graph: dict[str, Path], neo4j_settings:
     assert "Samoyed" in result.output  # the classes that have circuits
 
     result = invoke("mask", [*MODEL, "-c", "Samoyed", "--neurons", "_blocks.15"], neo4j_settings)
-    assert result.exit_code == 1 and "LAYER:CHANNEL" in result.output
+    assert result.exit_code == 2 and "LAYER:CHANNEL" in result.output  # a bad parameter, before any work
 
     result = invoke("mask", [*MODEL, "-c", "Samoyed"], neo4j_settings)
     assert result.exit_code == 2 and "either --group" in result.output
