@@ -406,6 +406,8 @@ class EmptyAnswerError(QueryError):
 
 #: Queries that search the groups' labels (``neurflow label``).
 LABEL_QUERIES = frozenset({"search-concepts"})
+#: Queries that compare a class with the other classes of its model.
+COMPARING_QUERIES = frozenset({"class-similarity", "class-specific"})
 
 
 def _why_empty(tx: neo4j.ManagedTransaction, info: QueryInfo, values: Mapping[str, Any]) -> str | None:
@@ -417,6 +419,16 @@ def _why_empty(tx: neo4j.ManagedTransaction, info: QueryInfo, values: Mapping[st
             present = ", ".join(sorted(row["names"])) or "none"
             return (f"the graph holds no complete circuit of model {model!r} (models with circuits: {present}); "
                     f"build and ingest some: neurflow-ingest -m {model} --classes CLASS --images DIR")
+    cls = values.get("class") if any(p.name == "class" for p in info.params) else None
+    if cls is not None:
+        row = tx.run(statement("empty/class-circuits"), {"class": str(cls)}).single()
+        if row is not None and row["models"] == 0:
+            return (f"{row['name']} has no complete circuit in the graph (none was written, or its writing was "
+                    f"interrupted); build and ingest one: neurflow-ingest -m MODEL --classes {row['name']!r} "
+                    "--images DIR")
+        if row is not None and info.name in COMPARING_QUERIES and row["others"] == 0:
+            return (f"no other class has a complete circuit of {row['name']}'s model to compare it with; ingest "
+                    "more classes built with the same settings")
     if info.name in LABEL_QUERIES:
         row = tx.run(statement("empty/labelled-groups")).single()
         if row is not None and row["labelled"] == 0:
