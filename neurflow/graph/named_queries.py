@@ -24,7 +24,6 @@ refused before anything is sent, and a ``timeout`` bounds the read transaction (
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -39,9 +38,12 @@ import neo4j
 import neo4j.graph
 import neo4j.time
 
-from neurflow.errors import NeurflowError
+from neurflow.graph.query_answers import resolve_classes, why_empty
+from neurflow.graph.query_errors import EmptyAnswerError as EmptyAnswerError
+from neurflow.graph.query_errors import QueryError as QueryError
+from neurflow.graph.query_errors import QueryTimeoutError as QueryTimeoutError
+from neurflow.graph.query_errors import UnknownClassError as UnknownClassError
 from neurflow.graph.query_output import to_plain
-from neurflow.graph.statements import statement
 
 ENV_QUERIES = "NEURFLOW_QUERIES"
 TYPES = ("string", "int", "float", "bool")
@@ -62,18 +64,6 @@ _PARAM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\((?P<type>[a-z]+)\s*,
 # Comments, string literals and quoted names: skipped when looking for clauses in a query's text.
 _NOT_CODE = re.compile(r"//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.DOTALL)
 _LOAD_CSV = re.compile(r"\bLOAD\s+CSV\b", re.IGNORECASE)
-
-
-class QueryError(NeurflowError, ValueError):
-    """An unknown query, a malformed query file, or bad parameters; the message lists what exists."""
-
-
-class UnknownClassError(QueryError):
-    """A class parameter names no class of the graph; the message gives the closest class names."""
-
-
-class QueryTimeoutError(NeurflowError, TimeoutError):
-    """A named query ran past its time limit and Neo4j stopped it; the message names the limit."""
 
 
 @dataclass(frozen=True)
@@ -369,74 +359,6 @@ def refuse_load_csv(info: QueryInfo) -> None:
                          "named queries read the graph only")
 
 
-def _check_classes(tx: neo4j.ManagedTransaction, info: QueryInfo, bound: Mapping[str, Any]) -> dict[str, Any]:
-    """``bound`` with each class parameter that names no Class of the graph replaced by the one class name
-    that contains it (as `neurflow classes --search` finds it: ``golden`` -> ``golden retriever``); raises
-    UnknownClassError when none or several do."""
-    resolved = dict(bound)
-    given = {p.name: bound[p.name] for p in info.class_params if bound.get(p.name) is not None}
-    if not given:
-        return resolved
-    missing = {r["value"] for r in tx.run(statement("classes/missing"), values=sorted(set(given.values())))}
-    if not missing:
-        return resolved
-    names = [r["name"] for r in tx.run(statement("classes/names"))]
-    for name, value in given.items():
-        if value not in missing:
-            continue
-        containing = sorted({n for n in names if str(value).lower() in n.lower()})
-        if len(containing) == 1:
-            resolved[name] = containing[0]
-            continue
-        by_lower = {n.lower(): n for n in names}
-        close = [by_lower[n] for n in difflib.get_close_matches(str(value).lower(), list(by_lower), n=5, cutoff=0.6)]
-        hint = (f"{len(containing)} class names contain it: {', '.join(containing[:8])}" if containing else
-                f"closest: {', '.join(close)}" if close else
-                f"no class name is close ({len(names)} classes in the graph; find one with "
-                "`neurflow query search-concepts --param text=WORDS`)")
-        raise UnknownClassError(f"query {info.name!r}: no class {value!r} in the graph (parameter {name!r}); {hint}")
-    return resolved
-
-
-class EmptyAnswerError(QueryError):
-    """A query answered nothing because something it reads is missing from the graph (no circuit of the model
-    asked for, no labelled group for a search over labels); the message says what and the command that fixes
-    it. An empty answer that is the true answer is returned as no rows."""
-
-
-#: Queries that search the groups' labels (``neurflow label``).
-LABEL_QUERIES = frozenset({"search-concepts"})
-#: Queries that compare a class with the other classes of its model.
-COMPARING_QUERIES = frozenset({"class-similarity", "class-specific"})
-
-
-def _why_empty(tx: neo4j.ManagedTransaction, info: QueryInfo, values: Mapping[str, Any]) -> str | None:
-    """Why a query's answer is empty when something upstream is missing; None when nothing is."""
-    model = values.get("model") if any(p.name == "model" for p in info.params) else None
-    if model is not None:
-        row = tx.run(statement("empty/model-circuits"), model=model).single()
-        if row is not None and row["found"] == 0:
-            present = ", ".join(sorted(row["names"])) or "none"
-            return (f"the graph holds no complete circuit of model {model!r} (models with circuits: {present}); "
-                    f"build and ingest some: neurflow-ingest -m {model} --classes CLASS --images DIR")
-    cls = values.get("class") if any(p.name == "class" for p in info.params) else None
-    if cls is not None:
-        row = tx.run(statement("empty/class-circuits"), {"class": str(cls)}).single()
-        if row is not None and row["models"] == 0:
-            return (f"{row['name']} has no complete circuit in the graph (none was written, or its writing was "
-                    f"interrupted); build and ingest one: neurflow-ingest -m MODEL --classes {row['name']!r} "
-                    "--images DIR")
-        if row is not None and info.name in COMPARING_QUERIES and row["others"] == 0:
-            return (f"no other class has a complete circuit of {row['name']}'s model to compare it with; ingest "
-                    "more classes built with the same settings")
-    if info.name in LABEL_QUERIES:
-        row = tx.run(statement("empty/labelled-groups")).single()
-        if row is not None and row["labelled"] == 0:
-            return (f"none of the graph's {row['groups']} neuron groups is labelled, and this query searches labels; "
-                    "label a circuit first: neurflow label -m MODEL -c CLASS")
-    return None
-
-
 def _timed_out(info: QueryInfo, timeout: float | None) -> QueryTimeoutError:
     optional = ", ".join(p.name for p in info.params if not p.required)
     narrow = f" or narrow the query with --param ({optional})" if optional else ""
@@ -473,14 +395,14 @@ def run_query(
     bound = bind_params(info, params)
 
     def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
-        values = _check_classes(tx, info, bound)
+        values = resolve_classes(tx, info, bound)
         # Query files are the project's or the user's own (queries/, $NEURFLOW_QUERIES), never text from a
         # command line; parameters are always bound.
         result = tx.run(cast(LiteralString, info.cypher), values)
         keys = list(result.keys())
         rows = [{k: to_plain(record[k]) for k in keys} for record in result]
         if not rows:
-            reason = _why_empty(tx, info, values)
+            reason = why_empty(tx, info, values)
             if reason:
                 raise EmptyAnswerError(f"query {info.name!r} answered nothing: {reason}")
         return keys, rows
