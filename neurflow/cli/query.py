@@ -34,6 +34,7 @@ from neurflow.graph.named_queries import (
     refuse_load_csv,
     run_query,
 )
+from neurflow.graph.query_answers import query_notes
 from neurflow.graph.query_output import FORMATS, format_rows, html_page
 
 BROWSER_DIR = Path(str(resources.files("neurflow").joinpath("resources", "browser")))
@@ -106,6 +107,8 @@ def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...
     driver = open_driver(settings)
     try:
         columns, rows = run_query(driver, name, values, settings.database, timeout=timeout)
+        for note in query_notes(driver, name, bind_params(info, values), rows, settings.database):
+            click.echo(f"note: {note}", err=True)
     except QueryError as error:  # an unknown class
         raise QueryUsageError(str(error)) from error
     except QueryTimeoutError as error:

@@ -76,3 +76,18 @@ def why_empty(tx: neo4j.ManagedTransaction, info: QueryInfo, values: Mapping[str
             return (f"none of the graph's {row['groups']} neuron groups is labelled, and this query searches labels; "
                     "label a circuit first: neurflow label -m MODEL -c CLASS")
     return None
+
+
+def query_notes(driver: neo4j.Driver, name: str, values: Mapping[str, Any], rows: list[dict[str, Any]],
+                database: str | None = None) -> list[str]:
+    """Lines about a part of an answer that is missing because something upstream is (the answer itself is not
+    empty): bias-paths without context paths because no group of the circuit says what it depicts."""
+    notes = []
+    if name == "bias-paths" and values.get("class") is not None and not any(r.get("kind") == "context" for r in rows):
+        records, _, _ = driver.execute_query(statement("empty/depicted-groups"), {"class": str(values["class"])},
+                                             database_=database, routing_=neo4j.RoutingControl.READ)
+        if records and records[0]["depicting"] == 0:
+            notes.append(f"no context paths: none of the {records[0]['groups']} groups of {records[0]['name']}'s "
+                         "circuit says what it depicts; label them (caption prompt v2): "
+                         f"neurflow label -m MODEL -c {records[0]['name']!r}")
+    return notes

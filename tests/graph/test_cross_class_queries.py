@@ -29,6 +29,7 @@ from neurflow.graph.named_queries import (
     load_query,
     run_query,
 )
+from neurflow.graph.query_answers import query_notes
 from neurflow.graph.reads import incomplete_circuits
 from tests.graph.graphs import Graph, ingest
 from tests.helpers import neuron_paths, overlap_pairs, small_synthetic
@@ -477,3 +478,8 @@ def test_a_search_over_labels_without_labels_says_so(clean_graph: neo4j.Driver, 
         run_query(clean_graph, "search-concepts", {"text": "stripes"}, db)
     # an answer that is truly empty stays one
     assert run_query(clean_graph, "neuron-classes", {"neuron": "_blocks.15:99999"}, db)[1] == []
+    # bias-paths answers (its strongest paths), but its context paths are missing for lack of labels: a note
+    rows = run_query(clean_graph, "bias-paths", {"class": "258"}, db)[1]
+    assert rows and not any(r["kind"] == "context" for r in rows)
+    (note,) = query_notes(clean_graph, "bias-paths", {"class": "258"}, rows, db)
+    assert note.startswith("no context paths: none of the") and "neurflow label" in note
