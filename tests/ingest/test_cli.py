@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from neurflow.format import load_circuit
 from neurflow.graph.deletion import clear_graph
-from neurflow.graph.named_queries import run_query
+from neurflow.graph.named_queries import EmptyAnswerError, run_query
 from neurflow.graph.reads import graph_counts, incomplete_circuits
 from neurflow.ingest.cli import main as ingest_main
 from tests.circuit_fixtures import SMALL_IMAGES, SMALL_LAYERS
@@ -124,8 +124,9 @@ def test_a_killed_ingestion_is_hidden_and_the_next_run_matches_a_clean_one(
     assert len(half) == 1
     circuit = next(load_circuit(f) for f in circuits_dir.iterdir() if load_circuit(f).id == half[0])
     assert 0 < _parts_in_progress(clean_graph, db) <= len(circuit.semantic_groups), "killed mid-write"
-    for name in ("top-groups", "class-circuit", "bias-paths", "class-similarity"):
-        assert run_query(clean_graph, name, {"class": circuit.target.name}, db)[1] == []
+    for name in ("top-groups", "class-circuit", "bias-paths", "class-similarity"):  # hidden, and said so
+        with pytest.raises(EmptyAnswerError, match="has no complete circuit in the graph"):
+            run_query(clean_graph, name, {"class": circuit.target.name}, db)
     circuits_seen = run_query(clean_graph, "graph-stats", {}, db)[1]
     assert {r["name"]: r["count"] for r in circuits_seen if r["kind"] == "circuits"}["incomplete"] == 1
 
