@@ -101,13 +101,13 @@ def query(settings: ConnectionSettings, name: str | None, params: tuple[str, ...
             return
         refuse_load_csv(info)
         values = parse_param_options(params)
-        bind_params(info, values)  # parameter errors before connecting
+        bound = bind_params(info, values)  # parameter errors before connecting
     except QueryError as error:
         raise QueryUsageError(str(error)) from error
     driver = open_driver(settings)
     try:
         columns, rows = run_query(driver, name, values, settings.database, timeout=timeout)
-        for note in query_notes(driver, name, bind_params(info, values), rows, settings.database):
+        for note in query_notes(driver, name, bound, rows, settings.database):
             click.echo(f"note: {note}", err=True)
     except QueryError as error:  # an unknown class
         raise QueryUsageError(str(error)) from error

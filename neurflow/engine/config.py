@@ -203,9 +203,9 @@ def check_step_count(name: str, steps: int) -> None:
     """A StepsLimitError with the memory estimate when ``steps`` is above :data:`STEPS_LIMIT`."""
     if steps > STEPS_LIMIT:
         need = 8 * steps * steps / 2**30
-        raise StepsLimitError(f"{name} = {steps} is more than {STEPS_LIMIT} integration nodes: computing them alone needs "
-                         f"about {need:,.0f} GiB, and each is one model evaluation per patch (the paper uses 50; "
-                         f"--steps auto chooses per layer)")
+        raise StepsLimitError(f"{name} = {steps} is more than {STEPS_LIMIT} integration nodes: computing them alone "
+                              f"needs about {need:,.0f} GiB, and each is one model evaluation per patch (the paper "
+                              f"uses 50; --steps auto chooses per layer)")
 
 
 def group_space_of(params: Mapping[str, Any]) -> str:

@@ -62,10 +62,6 @@ class NeuronLayout:
         if self.class_token not in TOKEN_ACTIVATIONS:
             raise ModelError(f"unknown class-token choice {self.class_token!r}; one of {', '.join(TOKEN_ACTIVATIONS)}")
 
-    @property
-    def reads_class_token_only(self) -> bool:
-        return self.kind == "tokens" and self.class_token == "only" and self.prefix_tokens > 0
-
     def check(self, output: torch.Tensor, layer: str | None = None) -> torch.Tensor:
         """``output`` when it has a shape this layout reads; otherwise a ModelError naming the shape."""
         expected = {"channels-first": (2, 3, 4), "channels-last": (4,), "tokens": (3,)}[self.kind]

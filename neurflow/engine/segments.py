@@ -257,8 +257,7 @@ def resolve_token_activations(model: nn.Module, layers: Sequence[str], class_tok
             if reads_prefix_only(canonical_segment(traced, layer, upper_of[layer]), maps[layer].to(device),
                                  found[layer].prefix_tokens):
                 chosen[layer] = "only"
-    assign_layouts(model, layers, overrides, chosen)
-    _probed(model, layers, crop)
+    assign_layouts(model, layers, overrides, chosen)  # found again by the next forward pass through them
     return chosen
 
 

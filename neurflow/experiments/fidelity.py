@@ -34,6 +34,7 @@ from neurflow.engine.patches import ViewImage
 from neurflow.experiments.ablation import Ablation
 from neurflow.experiments.channels import Channels, neuron_count, random_channels
 from neurflow.experiments.effects import effect_of
+from neurflow.experiments.held_out import ordered_evidence
 from neurflow.experiments.runner import MODES, MaskedRunner, view_inputs
 from neurflow.pictures import save_figure
 from neurflow.registry import ModelError
@@ -177,8 +178,7 @@ class FidelitySummary:
 
 def evidences_of(rows: Sequence[FidelityRow]) -> list[str]:
     """The evidence of the rows, held-out first."""
-    found = {r.evidence for r in rows}
-    return [name for name in ("held-out", "in-sample") if name in found]
+    return ordered_evidence(r.evidence for r in rows)
 
 
 def images_per_evidence(rows: Sequence[FidelityRow]) -> dict[str, int]:
@@ -189,7 +189,8 @@ def images_per_evidence(rows: Sequence[FidelityRow]) -> dict[str, int]:
 
 def summarise_fidelity(rows: Sequence[FidelityRow]) -> list[FidelitySummary]:
     keys = list(dict.fromkeys((r.evidence, r.layer, r.depth, r.scope, r.mode) for r in rows))
-    keys.sort(key=lambda key: evidences_of(rows).index(key[0]))
+    order = evidences_of(rows)
+    keys.sort(key=lambda key: order.index(key[0]))
     out = []
     for evidence, layer, depth, scope, mode in keys:
         chosen = [r for r in rows if (r.evidence, r.layer, r.depth, r.scope, r.mode) == (evidence, layer, depth, scope, mode)]

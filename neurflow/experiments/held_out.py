@@ -14,7 +14,7 @@ sha256), most confident first.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ViewImage, list_images, load_views, select_indices
 from neurflow.engine.plans import PredictionCache, predict_folder
 
+#: What a study measures on: the class's images the circuit was not built on, and the circuit's own.
 EVIDENCE = ("held-out", "in-sample")
 
 
@@ -38,6 +39,12 @@ class HeldOut:
     folder: Path | None
     reason: str = ""
     candidates: int = 0
+
+
+def ordered_evidence(found: Iterable[str]) -> list[str]:
+    """The kinds of evidence among ``found``, held-out first (the one a study reads first)."""
+    present = set(found)
+    return [name for name in EVIDENCE if name in present]
 
 
 def images_folder(paths: Sequence[str | Path]) -> Path | None:

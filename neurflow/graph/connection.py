@@ -120,7 +120,7 @@ def check_uri(uri: str) -> str:
         hint = (" (http is Neo4j Browser's port; the driver speaks Bolt, e.g. bolt://127.0.0.1:7687)"
                 if scheme.lower() in ("http", "https") else "")
         raise Neo4jConnectionError(f"cannot connect to {uri!r}: the URI must start with one of "
-                              f"{', '.join(s + '://' for s in URI_SCHEMES)}{hint}")
+                                   f"{', '.join(s + '://' for s in URI_SCHEMES)}{hint}")
     return uri
 
 

@@ -53,14 +53,14 @@ COMPARING_QUERIES = frozenset({"class-similarity", "class-specific"})
 
 def why_empty(tx: neo4j.ManagedTransaction, info: QueryInfo, values: Mapping[str, Any]) -> str | None:
     """Why a query's answer is empty when something upstream is missing; None when nothing is."""
-    model = values.get("model") if any(p.name == "model" for p in info.params) else None
+    model = values.get("model") if info.param("model") else None
     if model is not None:
         row = tx.run(statement("empty/model-circuits"), model=model).single()
         if row is not None and row["found"] == 0:
             present = ", ".join(sorted(row["names"])) or "none"
             return (f"the graph holds no complete circuit of model {model!r} (models with circuits: {present}); "
                     f"build and ingest some: neurflow-ingest -m {model} --classes CLASS --images DIR")
-    cls = values.get("class") if any(p.name == "class" for p in info.params) else None
+    cls = values.get("class") if info.param("class") else None
     if cls is not None:
         row = tx.run(statement("empty/class-circuits"), {"class": str(cls)}).single()
         if row is not None and row["models"] == 0:

@@ -89,6 +89,7 @@ def run_crops(
     builder = study_builder(inputs, progress)
     cfg = builder.config
     chosen = {upper: study_targets(inputs.circuit, upper, targets) for upper, _ in pairs}
+    widths: dict[str, int] = {}  # each lower layer's channels, read from the first mix's recording
 
     def core_sets(mix: Mix) -> tuple[int, dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
         """For one mix: k used, and per layer and target, V_a's scales and the core set."""
@@ -97,6 +98,7 @@ def run_crops(
         else:
             recording = builder.record(PatchSet(inputs.views, inputs.loaded.preprocessing, scales=mix))
         patches = recording.patches
+        widths.update({lower: int(recording.means[lower].shape[1]) for _, lower in pairs if lower not in widths})
         k = min(cfg.k, len(patches))
         result: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         for upper, lower in pairs:
@@ -123,7 +125,6 @@ def run_crops(
                              "overlap": overlap_count(core, reference_core), "core": channels_text(core),
                              "reference_core": channels_text(reference_core)}
                             | {column: shares.get(column, 0.0) for column in scale_columns})
-    widths = {lower: int(study_recording(inputs, builder).means[lower].shape[1]) for _, lower in pairs}
     summary = summarise_overlaps(rows, "mix", [mix_label(mix) for mix in others], mix_label(reference_mix), widths)
     summary |= _reference_shares(found[reference_mix][1], reference_mix)
     return StudyResult.of_circuit(

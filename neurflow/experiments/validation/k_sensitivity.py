@@ -150,8 +150,8 @@ def run_k_sensitivity(
 def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequence[Any], reference: Any,
                        widths: dict[str, int] | None = None) -> dict[str, float]:
     """Mean overlap per value of ``key`` (all layers, then per layer, with a 95 % t-interval over the targets,
-    NaN for a single target)
-    and the smallest mean away from the reference; ``tau`` and the number of targets per layer for reading them.
+    NaN for a single target) and the smallest mean away from the reference; ``tau`` and the number of targets
+    per layer for reading them.
     ``widths``: each lower layer's channels, for the null (``null_overlap``: the overlap two random core sets of
     those sizes share on average, |core| x |reference| / channels; ``null_p95_overlap``: one target's 95th
     percentile, hypergeometric)."""
@@ -161,9 +161,10 @@ def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequenc
     summary["tau"] = float(rows[0]["tau"])
     layers = list(dict.fromkeys(str(row["layer"]) for row in rows))
     lower_of = {str(row["layer"]): str(row["lower_layer"]) for row in rows}
+    width_of = {layer: (widths or {}).get(lower_of[layer]) for layer in layers}
     for layer in layers:
         summary[f"targets[{layer}]"] = float(len({row["target"] for row in rows if row["layer"] == layer}))
-        width = (widths or {}).get(lower_of[layer])
+        width = width_of[layer]
         if width:
             tau = int(rows[0]["tau"])
             summary[f"null_p95_overlap[{layer}]"] = float(stats.hypergeom.ppf(0.95, width, tau, tau))
@@ -180,7 +181,7 @@ def summarise_overlaps(rows: Sequence[dict[str, Any]], key: str, values: Sequenc
             summary[f"mean_overlap[{layer},{key}={value}]"] = mean
             summary[f"ci95_low[{layer},{key}={value}]"] = low
             summary[f"ci95_high[{layer},{key}={value}]"] = high
-            width = (widths or {}).get(lower_of[layer])
+            width = width_of[layer]
             if width:
                 summary[f"null_overlap[{layer},{key}={value}]"] = float(np.mean(
                     [len(str(row["core"]).split()) * len(str(row["reference_core"]).split()) / width

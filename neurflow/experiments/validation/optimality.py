@@ -41,6 +41,7 @@ from neurflow.circuit import neuron_key
 from neurflow.engine.layouts import neuron_means
 from neurflow.engine.ranking import top_indices
 from neurflow.engine.recording import Recording
+from neurflow.experiments.held_out import ordered_evidence
 from neurflow.experiments.validation.common import StudySettingsError, mean_interval
 from neurflow.experiments.validation.inputs import StudyInputs, held_out_recording
 from neurflow.experiments.validation.knockout import (
@@ -73,10 +74,6 @@ class Evidence:
     lower_maps: torch.Tensor
     concepts: dict[int, np.ndarray]
     images: int
-
-    @property
-    def k(self) -> int:
-        return max(len(v) for v in self.concepts.values())
 
 
 def gradient_times_activation(pair: LayerPair, device: torch.device, batch: int = 64) -> dict[int, np.ndarray]:
@@ -293,8 +290,7 @@ def summarise_optimality(rows: Sequence[dict[str, Any]], layers: Sequence[str], 
 
 def evidences(result: StudyResult) -> list[str]:
     """The evidence of a result's rows, held-out first."""
-    found = {row.get("evidence", "in-sample") for row in result.rows}
-    return [name for name in ("held-out", "in-sample") if name in found]
+    return ordered_evidence(row.get("evidence", "in-sample") for row in result.rows)
 
 
 def figure_optimality(result: StudyResult) -> Figure:
