@@ -2,7 +2,7 @@
 // description: The classes one neuron serves, and how much: one row per class circuit that has it as a core
 //   neuron (complete circuits, the newest per class and family), ranked by influence (the neuron's share of what
 //   the class circuit carries from the logit, within its layer), with its specificity (that influence over the family's total on
-//   the neuron: 1 = only this class uses it), its depth, the number of the family's classes using it, and the
+//   the neuron: 1 = only this class uses it), its depth, the number of the family's classes using it (classCount), and the
 //   circuit's groups containing it with what each carries through it (groups and groupInfluence, in the same
 //   order, largest first). Circuits of other model weights or build parameters are other families: every
 //   family of every model that has the neuron is listed, each row with its model key and family key, unless
@@ -34,5 +34,5 @@ CALL (n, c) {
 RETURN c.modelKey AS model, f.key AS family, c.className AS class, c.classIndex AS index, c.id AS circuit,
        n.layer + ':' + n.channel AS neuron, r.depth AS depth, r.influence AS influence,
        CASE WHEN t.influence > 0 THEN r.influence / t.influence ELSE 0.0 END AS specificity,
-       t.classes AS classes, groups, groupInfluence
+       t.classes AS classCount, groups, groupInfluence
 ORDER BY influence DESC, family, index

@@ -13,6 +13,7 @@ from neurflow.cli.db import connection_options
 from neurflow.cli.model_options import echo_json, load, model_options, slug
 from neurflow.experiments.sources import folder_views, image_view, resolve_classes
 from neurflow.graph.connection import ConnectionSettings, open_driver
+from neurflow.outputs import default_output, writable_folder
 from neurflow.workbench.client import GraphClient
 
 
@@ -44,7 +45,8 @@ def _group_thresholds(values: Sequence[str]) -> dict[str, float]:
 @click.option("--group-threshold", "group_thresholds", multiple=True, metavar="GROUP=VALUE",
               help="A group's own threshold instead of --threshold, e.g. _blocks.14/g0=0.6; repeatable.")
 @click.option("--out", "-o", type=click.Path(), default=None,
-              help="PNG file (one image) or folder (a folder of images); default: next to the working folder.")
+              help="PNG file (one image) or folder; default: runs/debug/<image>-<class>.png (one image) or "
+                   "runs/debug/<folder>-<class>/ (a folder of images) in the current folder.")
 @click.option("--panels", default=6, show_default=True, help="Groups drawn in a picture (best first).")
 @click.option("--random-draws", default=3, show_default=True, help="Random neuron sets when verifying by masking.")
 @click.option("--seed", default=0, show_default=True)
@@ -73,6 +75,14 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
 
     thresholds = _group_thresholds(group_thresholds)
     target = resolve_classes([class_])[0]
+    source = Path(image)
+    if source.is_file():
+        png = default_output(out, "debug", f"{source.stem}-{slug(target.name)}.png")
+        if png.suffix.lower() != ".png":
+            png = png / f"{source.stem}-{slug(target.name)}.png"
+        folder = writable_folder(png.parent, "the picture")  # before the model loads
+    else:
+        folder = writable_folder(default_output(out, "debug", f"{source.resolve().name}-{slug(target.name)}"), "pictures")
     def opened(graph: GraphClient | None) -> CircuitHandle:
         # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
         loaded = load(model, weights, device)
@@ -85,17 +95,13 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         with open_driver(settings) as driver:
             handle = opened(GraphClient(settings, driver))
     circuit, vectors, loaded, circuit_id = handle.circuit, handle.vectors, handle.model, handle.circuit.id
-    source = Path(image)
     if source.is_file():
         view = image_view(source, loaded)
         result = debug_image(loaded, circuit, view, group_probes(circuit, vectors), threshold,
                              max(batch_size, 59), thresholds)
-        png = Path(out) if out else Path(f"{source.stem}-debug-{slug(target.name)}.png")
-        if png.suffix.lower() != ".png":
-            png = png / f"{source.stem}-debug-{slug(target.name)}.png"
         draw_debug(view, result, png, panels)
         if as_json:
-            echo_json(result.to_dict() | {"circuit_id": circuit_id, "png": str(png)})
+            echo_json(result.to_dict() | {"circuit_id": circuit_id, "png": str(png.resolve())})
             return
         click.echo(f"{source}: predicted {result.predicted!r}, p({target.name}) = {result.class_prob:.3f}; "
                    f"circuit {circuit_id}")
@@ -103,16 +109,15 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         for g in result.groups:
             click.echo(f"{g.group_id:18s}{g.layer:14s}{g.score:7.3f}{g.threshold:11g}{len(g.crops_above):13d}   "
                        f"{', '.join(map(str, g.channels))}")
-        click.echo(f"Picture: {png}")
+        click.echo(f"Picture: {png.resolve()}")
         return
 
     views = folder_views(source, loaded)
     report = false_positives(loaded, circuit, vectors, views, threshold, random_draws, seed, limit, batch_size,
                              progress=not no_progress and not as_json, thresholds=thresholds)
-    folder = Path(out) if out else Path(f"debug-{slug(target.name)}")
     by_path = {str(v.file.path): v for v in views}
     pictures = [str(draw_debug(by_path[fp.debug.path], fp.debug, folder / f"{Path(fp.debug.path).stem}-debug.png",
-                               panels)) for fp in report.false_positives]
+                               panels).resolve()) for fp in report.false_positives]
     if as_json:
         echo_json(report.to_dict() | {"circuit_id": circuit_id, "pictures": pictures})
         return

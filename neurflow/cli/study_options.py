@@ -56,7 +56,7 @@ def common_options(func: F) -> F:
                      help="At most this many target neurons per layer; default: all core neurons."),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 ...; default: CUDA when present."),
         click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
-                     help="Folder for <study>.csv and <study>.png; default: runs/validation/<study>-<circuit id>."),
+                     help="Folder for <study>.csv and <study>.png; default: runs/validation/<study>-<circuit id> in the current folder."),
         click.option("--no-progress", is_flag=True, help="No progress bars."),
         click.option("--no-record", is_flag=True, help="Do not write a ValidationStudy node (no Neo4j needed "
                                                        "with --circuit-dir)."),

@@ -27,6 +27,7 @@ from neurflow.cli.study_options import (
 )
 from neurflow.experiments.validation.result import StudyResult
 from neurflow.graph.connection import ConnectionSettings
+from neurflow.outputs import default_output, writable_folder
 from neurflow.workbench.client import GraphClient
 
 
@@ -61,6 +62,7 @@ def _run_study(study: str, common: Common, settings: ConnectionSettings, options
                               device=common.device, images=common.images, progress=common.progress)
         circuit = handle.circuit
         layers = study_layers(circuit, common.layers)
+        out = writable_folder(default_output(common.out, "validation", f"{study}-{circuit.id}"))
         if graph is not None and common.record and common.circuit_dir is not None:
             _check_recordable(graph, circuit.id)  # a folder's circuit (one found in the graph is complete)
         click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "
@@ -71,7 +73,6 @@ def _run_study(study: str, common: Common, settings: ConnectionSettings, options
         note = run.result.parameters.get("held_out_note")
         if note and held_out and held_out["held_out"]:
             click.echo(f"{study}: no held-out images ({note}); measured on the circuit's own images only", err=True)
-        out = Path(common.out) if common.out else Path("runs") / "validation" / f"{study}-{circuit.id}"
         csv_path = write_csv(run.result, out / f"{study}.csv")
         png_path = save_figure(run.plot(), out / f"{study}.png")
         study_id = run.record(graph, str(csv_path), str(png_path)) if graph is not None and common.record else None
@@ -88,7 +89,7 @@ def _print(result: StudyResult, csv_path: Path, png_path: Path, study_id: str | 
         click.echo(f"  {line}")
     click.echo("")
     click.echo(result.table(limit=20))
-    click.echo(f"\nCSV: {csv_path}\nPlot: {png_path}")
+    click.echo(f"\nCSV: {csv_path.resolve()}\nPlot: {png_path.resolve()}")
     if study_id:
         click.echo(f"Recorded ValidationStudy {study_id} (`neurflow query validation-summary`).")
 

@@ -168,12 +168,18 @@ def load_views(files: Sequence[ImageFile], prep: Preprocessing) -> tuple[list[Vi
 
 
 @torch.no_grad()
-def predict_views(loaded: LoadedModel, views: Sequence[ViewImage], batch_size: int = 32) -> torch.Tensor:
-    """Logits [images, classes] of the whole views (the images as the model is meant to see them)."""
+def predict_views(loaded: LoadedModel, views: Sequence[ViewImage], batch_size: int = 32,
+                  progress: bool = False) -> torch.Tensor:
+    """Logits [images, classes] of the whole views (the images as the model is meant to see them);
+    ``progress``: a bar over the images (a folder's scan takes a while)."""
+    from tqdm import tqdm
+
     logits = []
-    for start in range(0, len(views), batch_size):
-        pixels = torch.stack([v.view for v in views[start : start + batch_size]]).to(loaded.device)
-        logits.append(loaded.module(normalise(pixels, loaded.preprocessing)).float().cpu())
+    with tqdm(total=len(views), desc="predictions", unit="image", disable=not progress, leave=False) as bar:
+        for start in range(0, len(views), batch_size):
+            pixels = torch.stack([v.view for v in views[start : start + batch_size]]).to(loaded.device)
+            logits.append(loaded.module(normalise(pixels, loaded.preprocessing)).float().cpu())
+            bar.update(len(pixels))
     return torch.cat(logits) if logits else torch.empty(0, len(loaded.categories))
 
 

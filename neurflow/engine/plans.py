@@ -46,6 +46,7 @@ from neurflow.engine.patches import (
     select_indices,
 )
 from neurflow.format import file_sha256, folder_name, save_circuit
+from neurflow.outputs import writable_folder
 
 #: Every class the model predicts for some image of the folder (or every folder label, with label source
 #: ``folder``).
@@ -229,21 +230,6 @@ def build_planned(builder: CircuitBuilder, plan: ClassPlan) -> ClassResult:
     return result
 
 
-def writable_folder(folder: str | Path) -> Path:
-    """``folder``, created if needed; a DataError before any work when it cannot be (a file in the way, no
-    permission)."""
-    path = Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as error:
-        raise DataError(f"cannot write circuits to {path}: {error.filename or path} is a file, not a folder") from error
-    except PermissionError as error:
-        raise DataError(f"cannot write circuits to {path}: permission denied") from error
-    if not os.access(path, os.W_OK):
-        raise DataError(f"cannot write circuits to {path}: permission denied")
-    return path
-
-
 def build_circuits(
     config: BuildConfig,
     classes: Sequence[str],
@@ -261,7 +247,7 @@ def build_circuits(
     A class without images is reported and skipped; the others are still built. Raises DataError at the end if
     any failed.
     """
-    writable_folder(out)
+    writable_folder(out, "circuits")
     loaded = load_model(config.model, config.weights, config.random_weights, config.device, config.layers,
                         config.seed)
     targets = [loaded.resolve_class(name) for name in classes]

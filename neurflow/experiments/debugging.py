@@ -336,7 +336,7 @@ def false_positives(
     target = circuit.target
     if not any(v.file.label for v in views):
         raise DataError("finding false positives needs labelled images: an ImageFolder <wnid or class>/<file>")
-    logits = predict_views(loaded, views, batch_size)
+    logits = predict_views(loaded, views, batch_size, progress)
     predicted = logits.argmax(1)
     chosen = [i for i, v in enumerate(views)
               if int(predicted[i]) == target.index and v.file.label and not label_matches(v.file.label, target)]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from neurflow.circuit import Circuit, ClassInfo
 from neurflow.engine.models import LoadedModel
@@ -65,19 +66,23 @@ def held_out_views(
     max_images: int | None = None,
     batch_size: int = 32,
     cache: PredictionCache | None = None,
+    progress: bool = False,
 ) -> HeldOut:
     """The images of ``target`` in ``folder`` (default: the folder holding all of ``own_paths``, the circuit's
     images) whose sha256 is not one of ``own_shas`` (the circuit's), most confident first, at most
     ``max_images`` (default: as many as the circuit has). ``label_source``: how the circuit chose its images
     (``predicted`` or ``folder``). ``cache``: where the folder's predictions are kept between runs
-    (``neurflow-ingest``'s, :func:`~neurflow.engine.plans.default_cache_dir`; None: predicted now, not kept)."""
+    (``neurflow-ingest``'s, :func:`~neurflow.engine.plans.default_cache_dir`; None: predicted now, not kept).
+    ``progress``: a bar over the folder's predictions."""
     root = Path(folder) if folder is not None else images_folder(own_paths)
     if root is None or not root.is_dir():
         return HeldOut([], root, f"no folder to look for held-out images in ({root}): pass one")
     files = list_images(root)
     if not files:
         return HeldOut([], root, f"{root} holds no image")
-    predictions = predict_folder(loaded, files, cache, batch_size)
+    with tqdm(total=len(files), desc=f"held-out images of {root.name}", unit="image", disable=not progress,
+              leave=False) as bar:
+        predictions = predict_folder(loaded, files, cache, batch_size, bar.update)
     try:
         chosen = select_indices(target, [f.label for f in predictions.files], torch.from_numpy(predictions.logits),
                                 label_source, None, loaded.categories)
@@ -94,8 +99,8 @@ def held_out_views(
 
 def circuit_held_out(loaded: LoadedModel, circuit: Circuit, folder: str | Path | None = None,
                      max_images: int | None = None, batch_size: int = 32,
-                     cache: PredictionCache | None = None) -> HeldOut:
+                     cache: PredictionCache | None = None, progress: bool = False) -> HeldOut:
     """:func:`held_out_views` of a circuit: its class, images and label source."""
     return held_out_views(loaded, circuit.target, {record.sha256 for record in circuit.images},
                           [record.path for record in circuit.images], str(circuit.params.get("label_source", "predicted")),
-                          folder, max_images, batch_size, cache)
+                          folder, max_images, batch_size, cache, progress)

@@ -74,14 +74,15 @@ def views_of_circuit(driver: neo4j.Driver, circuit: CircuitRef, loaded: LoadedMo
 
 
 def class_views(loaded: LoadedModel, folder: str | Path, targets: Sequence[ClassInfo], max_images: int | None,
-                batch_size: int) -> dict[int, list[ViewImage]]:
-    """D_c of each class from an image folder: the images the model predicts as c, most confident first."""
+                batch_size: int, progress: bool = False) -> dict[int, list[ViewImage]]:
+    """D_c of each class from an image folder: the images the model predicts as c, most confident first
+    (``progress``: a bar over the folder's predictions)."""
     from neurflow.engine.patches import predict_views, select_class_images
 
     views, _ = load_views(list_images(folder), loaded.preprocessing)
     if not views:
         raise DataError(f"none of the images in {folder} could be read")
-    logits = predict_views(loaded, views, batch_size)
+    logits = predict_views(loaded, views, batch_size, progress)
     return {
         t.index: [views[i] for i in select_class_images(t, views, logits, "predicted", max_images, loaded.categories)]
         for t in targets
@@ -165,6 +166,7 @@ def fidelity_inputs(
     asked: Sequence[str] | None = None,
     held_out: bool = True,
     cache: PredictionCache | None = None,
+    progress: bool = False,
 ) -> FidelityInputs:
     """The circuits, core neurons and images of a fidelity study: each circuit's own images (at most
     ``max_images``) and, with ``held_out``, the class's images the circuit was not built on, from ``images``
@@ -182,5 +184,5 @@ def fidelity_inputs(
             held[c.class_index] = held_out_views(
                 loaded, by_index[c.class_index], {v.sha256 for v in own[c.class_index]},
                 [v.file.path for v in own[c.class_index]], str(params.get("label_source", "predicted")), images,
-                max_images or len(views[c.class_index]), batch_size, cache)
+                max_images or len(views[c.class_index]), batch_size, cache, progress)
     return FidelityInputs(circuits, cores, views, held)

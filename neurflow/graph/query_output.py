@@ -90,13 +90,28 @@ def format_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], fmt: 
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     if width is not None and _table_width(columns, cells, max_width) > width:
         return _folded(columns, cells, len(rows))
+    # A cut file:// path opens nothing: a table shows how many images a cell holds, the note says where to see them.
+    images = [[_image_count(row.get(c)) for c in columns] for row in rows]
+    cells = [[f"{n} image{'s' if n != 1 else ''}" if n is not None else c for c, n in zip(line, counts, strict=True)]
+             for line, counts in zip(cells, images, strict=True)]
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in line] for line in cells]
     widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    if any(n is not None for line in images for n in line):
+        lines.append("(images: --format html --open shows them; --format json lists their file:// URIs)")
     return "\n".join(lines)
+
+
+def _image_count(value: Any) -> int | None:
+    """How many image URIs a cell holds when it holds only those (a thumbnail list or one URI), else None."""
+    if _is_image_uri(value):
+        return 1
+    if isinstance(value, list) and value and all(_is_image_uri(v) for v in value):
+        return len(value)
+    return None
 
 
 def _table_width(columns: Sequence[str], cells: Sequence[Sequence[str]], max_width: int) -> int:

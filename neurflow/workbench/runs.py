@@ -209,7 +209,7 @@ def _masking(loaded: LoadedModel, target: ClassInfo, channels: dict[str, list[in
     if views is None:
         assert settings.images is not None
         views = class_views(loaded, settings.images, [target], settings.max_images,
-                            settings.batch_size)[target.index]
+                            settings.batch_size, progress)[target.index]
     values = experiment_ablation(loaded, settings.ablation, list(channels), views, settings.reference_images,
                                  settings.batch_size, progress)
     return masking_experiment(loaded, target, views, channels, settings.mode, settings.random_draws, settings.seed,
@@ -313,7 +313,7 @@ def run_study(handle: CircuitHandle, settings: StudySettings) -> StudyRun:
         from neurflow.experiments.validation.inputs import with_held_out
 
         cache = PredictionCache(default_cache_dir(), handle.model)
-        inputs = with_held_out(inputs, settings.held_out_images, settings.held_out_max, cache)
+        inputs = with_held_out(inputs, settings.held_out_images, settings.held_out_max, cache, handle.progress)
     run, figure = _study_functions(settings.study)
     result = run(inputs, layers, targets=settings.targets, progress=handle.progress, **settings.options)
     return StudyRun(handle, settings, result, figure)
@@ -395,7 +395,8 @@ def run_fidelity(graph: GraphClient, loaded: LoadedModel, classes: Sequence[str 
     targets = resolve_classes([str(c) for c in classes])
     cache = PredictionCache(default_cache_dir(), loaded) if s.held_out else None
     study = fidelity_inputs(graph.driver, loaded, targets, circuit_ids, s.images, s.max_images, s.batch_size,
-                            graph.database, asked=[str(c) for c in classes], held_out=s.held_out, cache=cache)
+                            graph.database, asked=[str(c) for c in classes], held_out=s.held_out, cache=cache,
+                            progress=progress)
     below = list(dict.fromkeys(layer for t in targets for layer in list(study.cores[t.index])[1:]))
     # Reference means are the same for every class: one pass over the folder for all layers.
     shared = (experiment_ablation(loaded, s.ablation, below, [], s.reference_images, s.batch_size, progress)

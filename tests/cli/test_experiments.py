@@ -193,7 +193,8 @@ def test_fidelity_writes_csv_png_and_a_study(graph: dict[str, Path], neo4j_drive
     assert Path(data["png"]).read_bytes()[:4] == b"\x89PNG"
     _, rows = run_query(neo4j_driver, "fidelity-summary", {"study": data["study_id"]}, neo4j_settings.database)
     assert len(rows) == 2 * len(layers) * 4
-    assert all(r["classes"] == 2 and r["images"] == 4 for r in rows)
+    assert all(r["classCount"] == 2 and sorted(r["classes"]) == ["Samoyed", "golden retriever"] and r["images"] == 4
+               for r in rows)
     assert all(r["coreLow"] <= r["coreRelative"] <= r["coreHigh"] for r in rows if r["coreLow"] is not None)
     _, samoyed = run_query(neo4j_driver, "fidelity-summary", {"study": data["study_id"], "class": SAMOYED},
                            neo4j_settings.database)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from neurflow.engine.models import load_model
-from neurflow.engine.patches import DataError, list_images
-from neurflow.engine.plans import readable_predictions, writable_folder
+from neurflow.engine.patches import list_images
+from neurflow.engine.plans import readable_predictions
 
 
 def test_skipped_images_are_named_first_few_then_counted(tmp_path: Path) -> None:
@@ -26,11 +25,3 @@ def test_skipped_images_are_named_first_few_then_counted(tmp_path: Path) -> None
     (line,) = heard
     assert line.startswith("skipped 5 unreadable image(s) of 6: ") and line.endswith(" and 2 more")
     assert line.count("broken") == 3
-
-
-def test_an_output_folder_is_checked_before_any_work(tmp_path: Path) -> None:
-    assert writable_folder(tmp_path / "a" / "b").is_dir()
-    (tmp_path / "file").write_text("keep me")
-    with pytest.raises(DataError, match="is a file, not a folder"):
-        writable_folder(tmp_path / "file" / "circuits")
-    assert (tmp_path / "file").read_text() == "keep me"

@@ -290,7 +290,7 @@ def check_neuron_classes(graph: Graph, neuron: str, family: str | None = None, m
     rows = run(graph, "neuron-classes", neuron=neuron, family=family, model=model, limit=limit)
     assert [r["circuit"] for r in rows] == [t[0] for t in expected[:limit]]
     for r, (_, mkey, fam, name, index, depth, value, spec, users, groups) in zip(rows, expected, strict=False):
-        assert (r["model"], r["family"], r["class"], r["index"], r["depth"], r["classes"]) == (
+        assert (r["model"], r["family"], r["class"], r["index"], r["depth"], r["classCount"]) == (
             mkey, fam, name, index, depth, users)
         assert r["neuron"] == neuron and close(r["influence"], value) and close(r["specificity"], spec)
         got = sorted(zip(r["groups"], r["groupInfluence"], strict=True), key=lambda t: (-round(t[1], 12), t[0]))

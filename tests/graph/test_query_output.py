@@ -10,11 +10,21 @@ ROWS = [{"class": "Samoyed", "thumbnails": ["file:///circuits/0258/thumbs/" + "x
 
 
 def test_a_table_that_fits_is_aligned_and_cuts_long_cells() -> None:
-    text = format_rows(COLUMNS, ROWS, width=200)
+    rows = [{"class": "x" * 70, "thumbnails": [], "n": 1}]
+    text = format_rows(COLUMNS, rows, width=200)
     lines = text.splitlines()
-    assert lines[0].split() == COLUMNS and lines[-1] == "(2 rows)"
-    assert "…" in lines[2] and len(lines[2]) < 90  # a cell is cut at 60 characters
-    assert format_rows(COLUMNS, ROWS) == text  # no width: never folded
+    assert lines[0].split() == COLUMNS and lines[-1] == "(1 row)"
+    assert lines[2].startswith("x" * 59 + "…")  # a cell is cut at 60 characters
+    assert format_rows(COLUMNS, rows) == text  # no width: never folded
+
+
+def test_a_table_shows_how_many_images_a_cell_holds_not_a_cut_path() -> None:
+    rows = [*ROWS, {"class": "pug", "thumbnails": ["file:///a.jpg", "file:///b.png"], "n": 2}]
+    lines = format_rows(COLUMNS, rows, width=200).splitlines()
+    assert lines[2].split() == ["Samoyed", "1", "image", "3"] and lines[4].split() == ["pug", "2", "images", "2"]
+    assert lines[3].split() == ["dingo"]  # no thumbnails: an empty cell
+    assert "file://" not in "\n".join(lines[:-1])
+    assert lines[-2:] == ["(3 rows)", "(images: --format html --open shows them; --format json lists their file:// URIs)"]
 
 
 def test_a_table_wider_than_the_terminal_is_folded_with_nothing_cut() -> None:

@@ -120,12 +120,12 @@ def with_ablation(inputs: StudyInputs, ablation: str, progress: bool = True) -> 
 
 
 def with_held_out(inputs: StudyInputs, folder: str | Path | None = None, max_images: int | None = None,
-                  cache: PredictionCache | None = None) -> StudyInputs:
+                  cache: PredictionCache | None = None, progress: bool = False) -> StudyInputs:
     """The same inputs with the class's held-out images (:func:`~neurflow.experiments.held_out.circuit_held_out`:
     images of ``folder``, by default the one holding the circuit's images, that the circuit was not built on; at
     most ``max_images``, by default as many as the circuit has; ``cache``: the folder's predictions kept between
     runs)."""
-    held = circuit_held_out(inputs.loaded, inputs.circuit, folder, max_images, cache=cache)
+    held = circuit_held_out(inputs.loaded, inputs.circuit, folder, max_images, cache=cache, progress=progress)
     return replace(inputs, held_out=held, held_out_recorded=[])
 
 
