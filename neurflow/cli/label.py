@@ -91,7 +91,7 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
     Examples:
       OPENAI_API_KEY=... neurflow label --model efficientnet-lite0 --class Samoyed
       neurflow label -m efficientnet-lite0 -c Samoyed --dry-run
-      neurflow label -m resnet50 -c 207 --base-url http://127.0.0.1:11434/v1 --llm-model llava:13b
+      neurflow label -m efficientnet-lite0 -c 207 --base-url http://127.0.0.1:11434/v1 --llm-model llava:13b
     """
     target = class_of(class_)  # an unknown class fails before anything else
     try:
@@ -102,7 +102,7 @@ def label(model: str, class_: str, layers: str | None, llm_model: str, base_url:
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
-    api_key = None if dry_run else llm.resolve_api_key(api_key_env)
+    api_key = None if dry_run else llm.resolve_api_key(api_key_env, llm.resolve_base_url(base_url))
 
     graph = None
     try:

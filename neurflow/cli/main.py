@@ -141,7 +141,7 @@ def draw(folders: tuple[str, ...], prune_share: float | None) -> None:
 
     \b
     Example:
-      neurflow draw circuits/0258-samoyed.efficientnet-lite0.71436c0be19125f2 --prune 0.8
+      neurflow draw circuits/0258-samoyed.* --prune 0.8
       neurflow draw circuits/
     """
     from neurflow.analysis import circuit_influence, prune

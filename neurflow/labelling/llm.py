@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import random
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -72,9 +74,27 @@ def resolve_base_url(base_url: str | None = None) -> str:
     return (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
-def resolve_api_key(env_name: str = DEFAULT_KEY_ENV) -> str:
-    """The key in ``$env_name``; a :class:`MissingKeyError` naming the variable when it is unset or blank."""
+LOCAL_KEY = "local"
+"""The key sent to a server on this machine when none is set: Ollama and vLLM ask for one and check none."""
+
+
+def is_local(base_url: str) -> bool:
+    """Whether ``base_url`` is a server on this machine (loopback)."""
+    host = urllib.parse.urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: not known to be this machine
+        return False
+
+
+def resolve_api_key(env_name: str = DEFAULT_KEY_ENV, base_url: str | None = None) -> str:
+    """The key in ``$env_name``; for a server on this machine (``base_url`` on loopback) without one,
+    :data:`LOCAL_KEY`; otherwise a :class:`MissingKeyError` naming the variable when it is unset or blank."""
     value = os.environ.get(env_name, "").strip()
+    if not value and base_url is not None and is_local(base_url):
+        return LOCAL_KEY
     if not value:
         hint = " (local servers such as Ollama or vLLM accept any non-empty value)"
         raise MissingKeyError(
@@ -274,7 +294,7 @@ class LLMClient:
     def _openai(self) -> openai.OpenAI:
         if self._client is None:
             if not self.api_key:
-                self.api_key = resolve_api_key(self.api_key_env)
+                self.api_key = resolve_api_key(self.api_key_env, self.base_url)
             self._client = openai.OpenAI(
                 base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
             )

@@ -194,6 +194,17 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     assert llm.resolve_api_key("MY_LLM_KEY") == KEY
 
 
+def test_a_server_on_this_machine_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MY_LLM_KEY", raising=False)
+    for local in ("http://127.0.0.1:11434/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
+        assert llm.resolve_api_key("MY_LLM_KEY", local) == llm.LOCAL_KEY
+    for remote in ("https://api.openai.com/v1", "http://10.0.0.5:11434/v1", "http://127.example.com/v1"):
+        with pytest.raises(llm.MissingKeyError, match="MY_LLM_KEY"):
+            llm.resolve_api_key("MY_LLM_KEY", remote)
+    monkeypatch.setenv("MY_LLM_KEY", KEY)
+    assert llm.resolve_api_key("MY_LLM_KEY", "http://127.0.0.1:11434/v1") == KEY
+
+
 def test_key_is_not_in_repr_or_logs(fake: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     fake.script.append(Reply(429, "error-429", {"Retry-After": "0"}))
