@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from neurflow.cli.main import main
 from tests.circuit_fixtures import SMALL_IMAGES
@@ -45,6 +46,9 @@ CASES: list[tuple[str, list[str], str]] = [
     ("an unknown model", ["classes", "--model", "resnet5"], "unknown model 'resnet5'; did you mean resnet50"),
     ("held-out cap of 0", ["validate", "optimality", "-c", "Samoyed", "--held-out-max", "0", *NOWHERE],
      "--held-out-max"),
+    ("a 1x1-pixel image", ["build", *RESNET[:-1], "{tiny}"], "under 32 pixels on a side"),
+    ("a class with no images", ["build", *RESNET[:-3], "Shih-Tzu", "--label-source", "folder", "--images",
+                                str(SMALL_IMAGES)], "Shih-Tzu"),
 ]
 
 
@@ -52,6 +56,10 @@ CASES: list[tuple[str, list[str], str]] = [
 def test_bad_input_gets_one_line_and_a_non_zero_exit(what: str, args: list[str], expected: str,
                                                      tmp_path: Path) -> None:
     out = ["--out", str(tmp_path / "out")] if args[0] in ("build", "fidelity") else []
+    tiny = tmp_path / "tiny" / "n02111889"  # a folder whose only image is one pixel
+    tiny.mkdir(parents=True)
+    Image.new("RGB", (1, 1)).save(tiny / "dot.png")
+    args = [str(tiny.parent) if a == "{tiny}" else a for a in args]
     result = CliRunner().invoke(main, [*args, *out])
     output = result.output
     assert result.exit_code != 0, f"{what}: exit 0\n{output}"
