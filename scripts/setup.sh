@@ -33,6 +33,17 @@ ensure_java() {
   fi
 }
 
+ensure_chromium() {  # Debian's chromium, which the browser tests drive headless (marker `browser`)
+  if ! command -v "${NEURFLOW_CHROMIUM:-chromium}" >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "the browser tests need Chromium: apt-get install chromium (or set NEURFLOW_CHROMIUM)" >&2
+      exit 1
+    fi
+  fi
+}
+
 if [ "${NEURFLOW_SETUP_JAVA:-now}" != later ]; then
   ensure_java
 fi

@@ -68,5 +68,15 @@ else
   echo "== no Neo4j test selected: no server started"
 fi
 
+# Browser tests (marker `browser`) selected? Then Debian's chromium must be there.
+set +e
+python -m pytest --collect-only -q -p no:cacheprovider "${selection[@]}" -m "browser${marks:+ and ($marks)}" \
+  >/dev/null 2>&1
+browser_collected=$?
+set -e
+if [ "$browser_collected" != 5 ]; then
+  ensure_chromium
+fi
+
 echo "== pytest"
 python -m pytest --durations=15 "${selection[@]}" "${marks_args[@]}"  # the slowest, so that time is seen

@@ -44,6 +44,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                  "The paper's evidence for core concept neurons, recomputed on a class circuit (docs/validation.md)."),
     "label": ("neurflow.cli.label",
               "Label the neuron groups of a class circuit with a multimodal LLM and store the labels on the graph."),
+    "serve": ("neurflow.cli.serve",
+              "Serve the atlas in a browser: classes, circuits as graphs, groups, neurons, search (read-only)."),
 }
 
 

@@ -21,7 +21,7 @@ def test_one_function_per_query_file_named_in_snake_case() -> None:
     assert queries.python_name("minForeign") == "min_foreign" and queries.python_name("class") == "class_"
     assert queries.python_name("class-similarity") == "class_similarity"
     assert set(queries.names()) <= set(dir(queries))
-    with pytest.raises(AttributeError, match="no named query 'no_such_query'; there are: bias_paths"):
+    with pytest.raises(AttributeError, match="no named query 'no_such_query'; there are: atlas_classes, bias_paths"):
         queries.no_such_query  # noqa: B018
 
 
