@@ -44,6 +44,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                  "The paper's evidence for core concept neurons, recomputed on a class circuit (docs/validation.md)."),
     "label": ("neurflow.cli.label",
               "Label the neuron groups of a class circuit with a multimodal LLM and store the labels on the graph."),
+    "search-image": ("neurflow.cli.serve",
+                     "The neuron groups across the atlas that an image triggers most, with their classes."),
     "serve": ("neurflow.cli.serve",
               "Serve the atlas in a browser: classes, circuits as graphs, groups, neurons, search (read-only)."),
 }
@@ -73,7 +75,7 @@ class NeurflowGroup(CleanErrorsGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
-            self.add_command(getattr(module, cmd_name), cmd_name)
+            self.add_command(getattr(module, cmd_name.replace("-", "_")), cmd_name)
         command = super().get_command(ctx, cmd_name)
         return with_glossary(command) if command is not None else None
 

@@ -23,6 +23,7 @@ from neurflow.analysis import (
 )
 from neurflow.circuit import Circuit, TargetCoverage, label_matches
 from neurflow.format import thumbnail_uri
+from neurflow.graph.group_vectors import group_vectors
 from neurflow.graph.schema import DATA_MODEL_VERSION, StoreError
 
 
@@ -192,6 +193,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
                         for p, label in label_of_patch.items()}
     group_rows = []
     group_members: dict[str, tuple[str, set[str]]] = {}
+    searchable = group_vectors(circuit, folder)
     for g in circuit.neuron_groups:
         gkey = scoped_key(cid, g.id)
         labelled = sum(labelled_of_patch.get(p, False) for p in g.patches)
@@ -210,6 +212,8 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
             "influenceLabel": f"{flow.influence:.3f}", "upScore": flow.up_score,
             "upNext": scoped_key(cid, flow.up_next) if flow.up_next else None,
             "downScore": flow.down_score, "downNext": scoped_key(cid, flow.down_next) if flow.down_next else None,
+            "vectorLayer": searchable[g.id][0] if g.id in searchable else None,
+            "vector": searchable[g.id][1] if g.id in searchable else None,
         })
         group_members[gkey] = (g.layer, {nkey(n) for n in g.neurons})
     groups_of_sg: dict[str, list[str]] = defaultdict(list)

@@ -16,7 +16,7 @@ from neurflow.graph.statements import each_statement, records, statement
 
 DATA_MODEL_NAME = "neurflow"
 #: Version of the graph model; a graph written by another major version is refused.
-DATA_MODEL_VERSION = "1.5"
+DATA_MODEL_VERSION = "1.6"
 #: Neuron groups of two circuits get an OVERLAPS edge when the Jaccard index of their member neurons is at least
 #: this (neurflow.graph.overlaps); recorded on the DataModel node.
 OVERLAP_MIN_JACCARD = 0.2

@@ -16,8 +16,17 @@ from typing import Any
 from flask import Flask, abort, jsonify, render_template, request, send_file, url_for
 from markupsafe import Markup
 
+from neurflow.errors import NeurflowError
 from neurflow.graph.query_errors import EmptyAnswerError
 from neurflow.serve.files import NotServedError, boxed_image, thumbnail_file
+from neurflow.serve.uploads import (
+    MAX_UPLOAD_BYTES,
+    ModelCache,
+    UploadError,
+    preview_png,
+    search_uploaded,
+    uploaded_image,
+)
 from neurflow.serve.views import families, layered_graph, split_view
 from neurflow.workbench import queries
 from neurflow.workbench.client import GraphClient
@@ -40,10 +49,12 @@ NO_CIRCUIT_PARAM = {"masking_experiments", "validation_summary", "fidelity_summa
 SHOWN_COLUMNS = 9  # a section's table shows its first columns; the JSON API has them all
 
 
-def create_app(graph: GraphClient) -> Flask:
-    """The app over ``graph`` (its connection is used read-only; the caller closes it)."""
+def create_app(graph: GraphClient, weights: str | None = None, device: str | None = None) -> Flask:
+    """The app over ``graph`` (its connection is used read-only; the caller closes it). ``weights``, ``device``:
+    how search by image loads a model (default: its pretrained weights, CUDA when present)."""
     app = Flask(__name__, static_folder="static", template_folder="templates")
-    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # uploads (search by image) are refused above this
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES  # a larger upload is refused (413) before it is read
+    models = ModelCache(weights, device)
 
     def query(name: str, **params: Any) -> list[dict[str, Any]]:
         function: Callable[..., Any] = getattr(queries, name)
@@ -127,6 +138,39 @@ def create_app(graph: GraphClient) -> Flask:
 
     def patch_url(circuit_id: str, key: str) -> str:
         return url_for("thumbnail", circuit_id=circuit_id, key=key)
+
+    @app.get("/search/image")
+    def image_search_form() -> str:
+        return render_template("image_search.html", models=atlas_models(), matches=None, note="")
+
+    @app.post("/search/image")
+    def image_search() -> tuple[str, int]:
+        model = request.form.get("model", "")
+        upload = request.files.get("image")
+        if model not in atlas_models():
+            return image_search_page(f"no circuits of model {model!r} in the graph", 400)
+        if upload is None or not upload.filename:
+            return image_search_page("choose an image file to upload", 400)
+        try:
+            with uploaded_image(upload.stream) as path:
+                matches = search_uploaded(graph, models.get(model), path)
+                preview = preview_png(path, matches[0].box if matches else None)
+        except UploadError as error:
+            return image_search_page(str(error), 400)
+        except NeurflowError as error:
+            return image_search_page(str(error), 409)
+        return render_template("image_search.html", models=atlas_models(), matches=matches, note="",
+                               model=model, preview=preview, filename=upload.filename), 200
+
+    def image_search_page(note: str, status: int) -> tuple[str, int]:
+        return render_template("image_search.html", models=atlas_models(), matches=None, note=note), status
+
+    def atlas_models() -> list[str]:
+        return sorted({r["model"] for r in query("atlas_classes")})
+
+    @app.errorhandler(413)
+    def too_large(error: Any) -> tuple[str, int]:
+        return image_search_page(f"the upload is larger than {MAX_UPLOAD_BYTES // 2**20} MiB", 413)
 
     @app.get("/files/<circuit_id>/patches/<key>.jpg")
     def thumbnail(circuit_id: str, key: str) -> Any:

@@ -4,17 +4,22 @@ ever sent."""
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from urllib.parse import quote
 
 import neo4j
 import pytest
 from flask import Flask
+from PIL import Image
 
 from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
+from neurflow.serve.uploads import MAX_UPLOAD_BYTES
 from neurflow.workbench import queries
 from neurflow.workbench.client import GraphClient
+from neurflow.workbench.search import search_image
 from tests.serve.conftest import LABEL
 
 
@@ -114,3 +119,40 @@ def test_nothing_outside_the_circuits_files_is_sent(app: Flask, atlas_graph: dic
     assert client.get(f"/files/{cid}/images/{'0' * 64}.png?box=1,2").status_code in (400, 404)
     assert client.get("/class/no-such-circuit").status_code == 404
     assert client.post("/").status_code == 405  # read-only: no method writes
+
+
+def upload(client, data: bytes, model: str, name: str = "photo.jpg"):  # noqa: ANN001, ANN201 - Flask's types
+    return client.post("/search/image", data={"model": model, "image": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def test_search_by_image_on_the_page_answers_as_the_api(app: Flask, graph: GraphClient,
+                                                       atlas_graph: dict[str, Path]) -> None:
+    samoyed = load_circuit(atlas_graph["Samoyed"])
+    image = Path(samoyed.images[0].path)
+    client = app.test_client()
+    form = client.get("/search/image").get_data(as_text=True)
+    assert f'<option value="{samoyed.model.key}"' in form
+    reply = upload(client, image.read_bytes(), samoyed.model.key)
+    assert reply.status_code == 200
+    page = reply.get_data(as_text=True)
+    expected = search_image(graph, image, model="efficientnet-lite0", device="cpu", limit=30, raw=True)
+    rows = re.findall(r'<a href="/group/([0-9a-f]+)/([^"]+)">', page)
+    assert rows == [(m.circuit, m.group) for m in expected]
+    assert expected[0].class_name == "Samoyed" and 'src="data:image/png;base64,' in page
+
+
+def test_an_upload_that_is_no_image_or_too_large_gets_one_clear_message(app: Flask,
+                                                                       atlas_graph: dict[str, Path]) -> None:
+    key = load_circuit(atlas_graph["Samoyed"]).model.key
+    client = app.test_client()
+    junk = upload(client, b"not an image at all" * 100, key)
+    assert junk.status_code == 400 and "not an image neurflow can read" in junk.get_data(as_text=True)
+    bomb = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(bomb, format="PNG")  # 64 M pixels in a few kB
+    refused = upload(client, bomb.getvalue(), key, "bomb.png")
+    assert refused.status_code == 400 and "8000 x 8000 pixels" in refused.get_data(as_text=True)
+    huge = upload(client, b"\0" * (MAX_UPLOAD_BYTES + 1), key)
+    assert huge.status_code == 413 and "larger than 16 MiB" in huge.get_data(as_text=True)
+    other = upload(client, bomb.getvalue(), "resnet50@sha256:nothing")
+    assert other.status_code == 400 and "no circuits of model" in other.get_data(as_text=True)

@@ -92,3 +92,17 @@ def test_search_by_words_finds_the_labelled_group_and_its_page_shows_its_patches
     assert loaded and all(loaded)  # every patch's thumbnail arrived and decoded
     assert LABEL in page.inner_text("main")
     shot(page, "group", full=True)
+
+
+def test_search_by_image_uploads_a_photo_and_lists_the_groups_it_triggers(page, served: str,
+                                                                          atlas_graph: dict[str, Path]) -> None:
+    image = Path(load_circuit(atlas_graph["Samoyed"]).images[0].path)
+    page.goto(served + "/")
+    page.click("text=search by image")
+    page.set_input_files("input[type=file]", str(image))
+    page.click("#image-form button")
+    page.wait_for_selector("#image-results", timeout=120_000)  # the model loads on the first search
+    rows = page.locator("#image-results tbody tr").all_inner_texts()
+    assert rows and "Samoyed" in rows[0]
+    assert page.evaluate("() => document.querySelector('.preview').naturalWidth") > 0
+    shot(page, "search-image", full=True)

@@ -13,3 +13,8 @@ CREATE INDEX overlaps_jaccard IF NOT EXISTS FOR ()-[o:OVERLAPS]-() ON (o.jaccard
 CREATE INDEX circuit_family IF NOT EXISTS FOR (n:Circuit) ON (n.familyKey);
 // search-concepts: group labels, captions and class names
 CREATE FULLTEXT INDEX concept_text IF NOT EXISTS FOR (n:NeuronGroup|Class) ON EACH [n.label, n.caption, n.name];
+// Search by image (neurflow.experiments.search_image): each group's representative vector, cosine; no fixed
+// dimension, so one index serves every layer (a query vector meets only vectors of its own length); not
+// quantized, so scores are float32 cosines (a few MB of vectors per 1,000 classes).
+CREATE VECTOR INDEX group_vector IF NOT EXISTS FOR (g:NeuronGroup) ON g.vector
+  OPTIONS {indexConfig: {`vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false}};
