@@ -40,8 +40,10 @@ from neurflow.ingest.pipeline import ingest_folders, summary_table
     "without building them again. An ingestion that dies leaves its circuit incomplete (invisible to queries); "
     "the next run deletes and rewrites it.",
 )
-@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Write the circuits already built under this folder (by `neurflow build`); no model needed.")
+@click.option("--from", "from_dir", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Write the circuits already built under this folder (by `neurflow build`), or the one of a "
+                   "`neurflow export --format json` file (unpacked under --out first, its labels restored); no "
+                   "model needed.")
 @click.option("--classes", "-c", default=None,
               help="Comma-separated class names, indices or wnids to build, or 'all': every class the model "
                    "predicts for some image (every folder label with --label-source folder).")
@@ -82,6 +84,13 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
     elif not (options.get("model") and class_list and images is not None):
         raise click.UsageError("give --model, --classes (or --classes-file) and --images to build circuits, or "
                                "--from DIR")
+    document = None
+    if from_dir is not None and from_dir.is_file():
+        from neurflow.export import read_document, unpack_document
+
+        document = read_document(from_dir)  # a DocumentError before connecting when it is no export
+        _check_writable(out)
+        from_dir = unpack_document(document, out)
     if from_dir is None:
         _check_writable(out)  # before connecting or building: an unwritable --out fails at once
 
@@ -95,6 +104,12 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
                 raise click.ClickException(f"no circuit under {from_dir} (looked for */circuit.json)")
             results = ingest_folders(driver, folders, database=settings.database, force=force,
                                      batch_rows=batch_rows, echo=click.echo, verbose=verbose)
+            if document is not None and document.get("labels") and all(r.result is not None for r in results):
+                from neurflow.graph.labels import restore_labels
+
+                restored = restore_labels(driver, str(document["circuit"]["id"]), document["labels"],
+                                          settings.database)
+                click.echo(f"restored {restored} label(s) of the export")
         else:
             assert class_list is not None and images is not None
             from neurflow.ingest.atlas import AtlasOptions, run_atlas  # the engine (torch) only when building

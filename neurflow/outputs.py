@@ -1,5 +1,5 @@
 """Where commands write what they make, by one rule: ``--out`` when given, else ``runs/<command>/...`` under the
-current folder (never loose files in it), checked writable before any work.
+current folder (never loose files in it), checked writable before any work (and made only when written).
 
 >>> from neurflow.outputs import default_output
 >>> str(default_output(None, "validation", "crops-abc"))
@@ -26,6 +26,22 @@ class OutputFolderError(NeurflowError, ValueError):
 def default_output(out: str | Path | None, command: str, *names: str) -> Path:
     """``out`` when given, else ``runs/<command>/<names...>``."""
     return Path(out) if out else RUNS.joinpath(command, *names)
+
+
+def check_output_folder(folder: str | Path, what: str = "results") -> Path:
+    """``folder`` when it can be written or made, checked before any work and left as it is (not made: a run
+    that fails later leaves nothing behind); an OutputFolderError otherwise."""
+    path = Path(folder)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise OutputFolderError(f"cannot write {what} to {path}: {existing} is a file, not a folder; pass --out "
+                                "with a folder")
+    if not os.access(existing, os.W_OK):
+        raise OutputFolderError(f"cannot write {what} to {path}: permission denied; pass --out with a folder you "
+                                "can write")
+    return path
 
 
 def writable_folder(folder: str | Path, what: str = "results") -> Path:

@@ -76,6 +76,7 @@ browser_collected=$?
 set -e
 if [ "$browser_collected" != 5 ]; then
   ensure_chromium
+  bash scripts/circuit-tracer-viewer.sh  # circuit-tracer's viewer, for the export test (PyPI and npm)
 fi
 
 echo "== pytest"

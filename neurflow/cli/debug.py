@@ -13,7 +13,7 @@ from neurflow.cli.db import connection_options
 from neurflow.cli.model_options import echo_json, load, model_options, slug
 from neurflow.experiments.sources import folder_views, image_view, resolve_classes
 from neurflow.graph.connection import ConnectionSettings, open_driver
-from neurflow.outputs import default_output, writable_folder
+from neurflow.outputs import check_output_folder, default_output
 from neurflow.workbench.client import GraphClient
 
 
@@ -80,9 +80,10 @@ def debug(settings: ConnectionSettings, image: str, model: str, weights: str | N
         png = default_output(out, "debug", f"{source.stem}-{slug(target.name)}.png")
         if png.suffix.lower() != ".png":
             png = png / f"{source.stem}-{slug(target.name)}.png"
-        folder = writable_folder(png.parent, "the picture")  # before the model loads
+        folder = check_output_folder(png.parent, "the picture")  # before the model loads
     else:
-        folder = writable_folder(default_output(out, "debug", f"{source.resolve().name}-{slug(target.name)}"), "pictures")
+        named = f"{source.resolve().name}-{slug(target.name)}"
+        folder = check_output_folder(default_output(out, "debug", named), "pictures")
     def opened(graph: GraphClient | None) -> CircuitHandle:
         # Metric M needs the circuit's vectors.npz: its folder as ingested, or found under --circuit-dir.
         loaded = load(model, weights, device)

@@ -13,7 +13,7 @@ from neurflow.cli.options import split_list
 from neurflow.experiments.fidelity import mean_neurons, summarise_fidelity, write_fidelity_csv
 from neurflow.experiments.sources import resolve_classes
 from neurflow.graph.connection import ConnectionSettings, open_driver
-from neurflow.outputs import default_output, writable_folder
+from neurflow.outputs import check_output_folder, default_output
 from neurflow.pictures import save_figure
 from neurflow.workbench.client import GraphClient
 from neurflow.workbench.runs import FidelityRun, FidelitySettings, run_fidelity
@@ -66,7 +66,7 @@ def fidelity(settings: ConnectionSettings, model: str, weights: str | None, devi
     if not names:
         raise click.UsageError("--classes is empty")
     resolve_classes(names)  # an unknown class fails before the model loads
-    folder = writable_folder(default_output(out, "fidelity", f"{slug(model)}-{ablation}"))
+    folder = check_output_folder(default_output(out, "fidelity", f"{slug(model)}-{ablation}"))
     study = FidelitySettings(random_draws, seed, ablation, reference_images, images, max_images, batch_size,
                              held_out=not in_sample_only)
     with open_driver(settings) as driver:

@@ -44,6 +44,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                  "The paper's evidence for core concept neurons, recomputed on a class circuit (docs/validation.md)."),
     "label": ("neurflow.cli.label",
               "Label the neuron groups of a class circuit with a multimodal LLM and store the labels on the graph."),
+    "export": ("neurflow.cli.export", "Export a circuit: CIRCUIT is its folder, or its id in the graph."),
     "search-image": ("neurflow.cli.serve",
                      "The neuron groups across the atlas that an image triggers most, with their classes."),
     "serve": ("neurflow.cli.serve",

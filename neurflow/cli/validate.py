@@ -27,7 +27,7 @@ from neurflow.cli.study_options import (
 )
 from neurflow.experiments.validation.result import StudyResult
 from neurflow.graph.connection import ConnectionSettings
-from neurflow.outputs import default_output, writable_folder
+from neurflow.outputs import check_output_folder, default_output
 from neurflow.workbench.client import GraphClient
 
 
@@ -62,7 +62,7 @@ def _run_study(study: str, common: Common, settings: ConnectionSettings, options
                               device=common.device, images=common.images, progress=common.progress)
         circuit = handle.circuit
         layers = study_layers(circuit, common.layers)
-        out = writable_folder(default_output(common.out, "validation", f"{study}-{circuit.id}"))
+        out = check_output_folder(default_output(common.out, "validation", f"{study}-{circuit.id}"))
         if graph is not None and common.record and common.circuit_dir is not None:
             _check_recordable(graph, circuit.id)  # a folder's circuit (one found in the graph is complete)
         click.echo(f"{study}: circuit {circuit.id} of {circuit.target.name!r} ({circuit.model.name}, "

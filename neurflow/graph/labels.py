@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import neo4j
 
@@ -84,3 +85,24 @@ def stored_group_count(driver: neo4j.Driver, circuit_id: str, database: str | No
     records, _, _ = driver.execute_query(statement("labels/group-count"), id=circuit_id, database_=database,
                                          routing_=neo4j.RoutingControl.READ)
     return int(records[0]["n"])
+
+
+def circuit_labels(driver: neo4j.Driver, circuit_id: str, database: str | None = None) -> list[dict[str, Any]]:
+    """Every caption and feature evolution stored on the circuit (kind ``group`` or ``flow``; ``props``; ``at``),
+    as an export carries them; :func:`restore_labels` writes them back."""
+    rows, _, _ = driver.execute_query(statement("labels/circuit-labels"), id=circuit_id, database_=database,
+                                      routing_=neo4j.RoutingControl.READ)
+    return [{"kind": r["kind"], "group": r["group"], "upper": r["upper"],
+             "props": {k: v for k, v in dict(r["props"]).items() if v is not None}, "at": r["at"]} for r in rows]
+
+
+def restore_labels(driver: neo4j.Driver, circuit_id: str, labels: Sequence[Mapping[str, Any]],
+                   database: str | None = None) -> int:
+    """Writes labels read by :func:`circuit_labels` back on the circuit's groups and edges; returns how many."""
+    groups = [{"key": scoped_key(circuit_id, r["group"]), "props": dict(r["props"]), "at": r.get("at")}
+              for r in labels if r["kind"] == "group"]
+    flows = [{"lower": scoped_key(circuit_id, r["group"]), "upper": scoped_key(circuit_id, r["upper"]),
+              "props": dict(r["props"]), "at": r.get("at")} for r in labels if r["kind"] == "flow"]
+    rows, _, _ = driver.execute_query(statement("labels/restore-labels"), groups=groups, flows=flows,
+                                      circuitId=circuit_id, database_=database)
+    return int(rows[0]["written"])
