@@ -326,6 +326,17 @@ RETURN n.layer + ':' + n.channel AS neuron, t.classes AS classes, c.familyKey AS
        COUNT { MATCH (o:Circuit {familyKey: c.familyKey}) WHERE o.complete } AS circuits
 ORDER BY classes DESC, r.influence DESC LIMIT 1
 """
+SUPPORT_CIRCUIT = """
+MATCH (cl:Class)<-[:FOR_CLASS]-(c:Circuit {complete: true})
+WHERE toString(cl.index) = $class OR toLower(cl.name) = toLower($class) OR cl.wnid = $class
+WITH c ORDER BY c.ingestedAt DESC, c.id LIMIT 1
+MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)
+WHERE g.depth > 0
+WITH c, g ORDER BY g.influence DESC, g.groupId LIMIT 1
+RETURN c.id AS circuit, g.groupId AS group,
+       COLLECT { MATCH (o:Circuit {familyKey: c.familyKey}) WHERE o.complete
+                 RETURN o.id ORDER BY o.classIndex LIMIT 60 } AS family
+"""
 
 
 def query_supplies(driver: neo4j.Driver, query_class: str, database: str) -> tuple[dict[str, Any], list[str]]:
@@ -335,6 +346,7 @@ def query_supplies(driver: neo4j.Driver, query_class: str, database: str) -> tup
     with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
         partner = session.run(SUPPORT_PARTNER, {"class": query_class}).single()
         neuron = session.run(SUPPORT_NEURON, {"class": query_class}).single()
+        circuit = session.run(SUPPORT_CIRCUIT, {"class": query_class}).single()
     if partner is not None:
         b = partner["name"] if partner["sameName"] == 1 else str(partner["index"])
         supplied["b"] = b
@@ -344,6 +356,11 @@ def query_supplies(driver: neo4j.Driver, query_class: str, database: str) -> tup
         supplied["neuron"] = neuron["neuron"]
         notes.append(f"neuron = {neuron['neuron']}: the query circuit's neuron (below the logit) that most "
                      f"classes of its family use ({neuron['classes']} of {neuron['circuits']})")
+    if circuit is not None:  # the atlas pages' queries (neurflow serve)
+        supplied |= {"circuit": circuit["circuit"], "group": circuit["group"], "circuits": ",".join(circuit["family"])}
+        notes.append(f"circuit = {circuit['circuit']} (the query class's), group = {circuit['group']} (its most "
+                     f"influential below the logit), circuits = the first {len(circuit['family'])} of its family "
+                     "(the atlas's similarity matrix)")
     return supplied, notes
 
 

@@ -140,9 +140,39 @@ def draw_circuit_folders(folders: Sequence[Path], prune_share: float | None = No
     return pictures
 
 
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (closed after)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Saves a figure (a results plot) as a PNG at ``path``, its folder created when needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path
+
+
+def similarity_matrix_figure(names: Sequence[str], pairs: dict[tuple[int, int], float]) -> Figure:
+    """A heat map of how alike classes' circuits are (``pairs``: (i, j) -> weighted Jaccard, either order; the
+    diagonal is 1, a missing pair 0)."""
+    size = len(names)
+    matrix = np.eye(size)
+    for (i, j), value in pairs.items():
+        matrix[i, j] = matrix[j, i] = value
+    side = min(14.0, 2.5 + 0.28 * size)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    shown = matrix.copy()
+    np.fill_diagonal(shown, np.nan)  # the diagonal (1) would set the colour scale
+    image = ax.imshow(shown, cmap="viridis", vmin=0, vmax=max(0.05, float(np.nanmax(shown)) if size > 1 else 1.0))
+    ax.set_xticks(range(size), names, rotation=90, fontsize=8)
+    ax.set_yticks(range(size), names, fontsize=8)
+    ax.set_title("circuit similarity (weighted Jaccard)", fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    return fig

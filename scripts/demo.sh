@@ -18,5 +18,6 @@ echo
 echo "== The most influential groups of Samoyed"
 neurflow query top-groups --param class=Samoyed --param limit=3
 echo
+echo "The atlas in a browser: . .venv/bin/activate && neurflow serve  (then http://127.0.0.1:8765/)"
 echo "Explore in Neo4j Browser: http://127.0.0.1:7474/browser/ (user neo4j, password: neurflow db password)"
 echo "Circuit pictures: circuits/*/circuit.png. Stop the server with: neurflow db stop"

@@ -47,6 +47,8 @@ CLASS_SECTIONS = (  # (title, query, extra parameters): the class page's tables,
 )
 NO_CIRCUIT_PARAM = {"masking_experiments", "validation_summary", "fidelity_summary"}
 SHOWN_COLUMNS = 9  # a section's table shows its first columns; the JSON API has them all
+MATRIX_CLASSES = 60
+"""The atlas draws the similarity matrix of a family's first classes (a search narrows which)."""
 
 
 def create_app(graph: GraphClient, weights: str | None = None, device: str | None = None) -> Flask:
@@ -82,7 +84,23 @@ def create_app(graph: GraphClient, weights: str | None = None, device: str | Non
     def atlas() -> str:
         search = request.args.get("q", "").strip() or None
         rows = query("atlas_classes", search=search)
-        return render_template("atlas.html", families=families(rows), search=search or "", count=len(rows))
+        return render_template("atlas.html", families=families(rows), search=search or "", count=len(rows),
+                               matrix_classes=MATRIX_CLASSES)
+
+    @app.get("/atlas/similarity.png")
+    def similarity_png() -> Any:
+        family = request.args.get("family", "")
+        search = request.args.get("q", "").strip() or None
+        rows = [r for r in query("atlas_classes", search=search) if r["family"] == family][:MATRIX_CLASSES]
+        if len(rows) < 2:
+            abort(404, "a similarity matrix needs two classes of one family")
+        order = {r["circuit"]: i for i, r in enumerate(rows)}
+        pairs = {(order[p["a"]], order[p["b"]]): p["weightedJaccard"]
+                 for p in query("similarity_matrix", circuits=",".join(order))}
+        from neurflow.pictures import figure_png, similarity_matrix_figure
+
+        figure = similarity_matrix_figure([f"{r['class']} ({r['index']})" for r in rows], pairs)
+        return app.response_class(figure_png(figure), mimetype="image/png")
 
     @app.get("/class/<circuit_id>")
     def class_page(circuit_id: str) -> str:

@@ -12,7 +12,7 @@ What a line is run with, and why (nothing else is changed):
   own);
 - ``OPENAI_API_KEY=...`` and ``--base-url`` point at the local fake endpoint of tests/labelling/fake_openai.py,
   ``--open`` at a browser command that opens nothing (``BROWSER=true``); ``neurflow browser serve`` runs until
-  its stylesheet has been fetched from it;
+  its stylesheet has been fetched from it, ``neurflow serve`` until its atlas page lists a class;
 - CAPS (below) are appended to the commands that run the model: smaller settings, so that the whole file
   takes minutes, not hours (click keeps an option's last value).
 """
@@ -54,6 +54,7 @@ CAPS: dict[str, list[str]] = {
     "mask": [*RUN_CAPS, "--random-draws", "2", "--patch-images", "0"],
     "fidelity": [*RUN_CAPS, "--random-draws", "2", "--max-images", "2"],
     "debug": [*RUN_CAPS, "--random-draws", "1"],
+    "search-image": ["--device", "cpu"],
     "validate correlation": [*RUN_CAPS, "--targets", "1", "--sets-per-size", "2"],
     "validate optimality": [*RUN_CAPS, "--targets", "1", "--random-sets", "4"],
     "validate k-sensitivity": [*RUN_CAPS, "--targets", "1"],
@@ -117,29 +118,33 @@ def run_line(line: str, cwd: Path, env: dict[str, str], fake_url: str) -> Ran:
     caps = [] if has_from else CAPS.get(command_key(words), [])
     args = [*words[1:], *caps]
     environment = {**env, **variables}
-    if words[0] == "neurflow-ingest" or words[1:3] == ["browser", "serve"]:
+    if words[0] == "neurflow-ingest" or words[1:3] == ["browser", "serve"] or words[1:2] == ["serve"]:
         module = "neurflow.ingest.cli" if words[0] == "neurflow-ingest" else "neurflow.cli"
-        return run_process([sys.executable, "-m", module, *args], cwd, environment, serve=words[0] != "neurflow-ingest")
+        serves = "atlas" if words[1:2] == ["serve"] else "browser" if words[0] != "neurflow-ingest" else None
+        return run_process([sys.executable, "-m", module, *args], cwd, environment, serves)
     with contextlib.chdir(cwd):
         result = CliRunner(env=environment).invoke(main, args)
     return Ran(result.exit_code, result.output + (repr(result.exception) if result.exit_code else ""))
 
 
-def run_process(args: list[str], cwd: Path, env: dict[str, str], serve: bool) -> Ran:
+def run_process(args: list[str], cwd: Path, env: dict[str, str], serves: str | None) -> Ran:
+    """A command in its own process; ``serves``: a server (``atlas``, ``browser``) run until a page came from it."""
     environment = {**os.environ, **env, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
-    if not serve:
+    if serves is None:
         done = subprocess.run(args, cwd=cwd, env=environment, capture_output=True, text=True, timeout=900)
         return Ran(done.returncode, done.stdout + done.stderr)
     process = subprocess.Popen(args, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     try:
         assert process.stdout is not None
-        heard = [process.stdout.readline() for _ in range(3)]
-        url = re.search(r"http://\S+?/neurflow\.grass", "".join(heard))
+        heard = [process.stdout.readline() for _ in range(1 if serves == "atlas" else 3)]
+        pattern, expected = ((r"http://\S+?/(?=\s)", "class-link") if serves == "atlas"
+                             else (r"http://\S+?/neurflow\.grass", "node.NeuronGroup"))
+        url = re.search(pattern, "".join(heard))
         assert url, heard
-        with urllib.request.urlopen(url.group(0), timeout=10) as reply:
+        with urllib.request.urlopen(url.group(0), timeout=30) as reply:
             body = reply.read().decode()
-        return Ran(0 if "node.NeuronGroup" in body else 1, "".join(heard) + body[:200])
+        return Ran(0 if expected in body else 1, "".join(heard) + body[:200])
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -156,3 +156,16 @@ def test_an_upload_that_is_no_image_or_too_large_gets_one_clear_message(app: Fla
     assert huge.status_code == 413 and "larger than 16 MiB" in huge.get_data(as_text=True)
     other = upload(client, bomb.getvalue(), "resnet50@sha256:nothing")
     assert other.status_code == 400 and "no circuits of model" in other.get_data(as_text=True)
+
+
+def test_the_atlas_similarity_matrix_is_class_similaritys_weighted_jaccard(app: Flask, graph: GraphClient,
+                                                                          atlas_graph: dict[str, Path]) -> None:
+    samoyed, golden = (load_circuit(atlas_graph[name]) for name in ("Samoyed", "golden retriever"))
+    [pair] = queries.similarity_matrix(graph, circuits=f"{samoyed.id},{golden.id}", raw=True)
+    [row] = [r for r in queries.class_similarity(graph, class_="Samoyed", raw=True) if r["class"] == "golden retriever"]
+    assert pair["weightedJaccard"] == pytest.approx(row["weightedJaccard"], rel=1e-9) and pair["weightedJaccard"] > 0
+    page = app.test_client().get("/").get_data(as_text=True)
+    src = re.search(r'<img src="(/atlas/similarity\.png\?[^"]+)"', page)
+    assert src
+    picture = app.test_client().get(src.group(1).replace("&amp;", "&"))
+    assert picture.status_code == 200 and picture.data[:8] == b"\x89PNG\r\n\x1a\n"
