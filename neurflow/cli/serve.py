@@ -27,9 +27,11 @@ def _loopback(host: str) -> bool:
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="State-dict file search by image loads; default: the model's pretrained weights.")
 @click.option("--device", default=None, help="Where search by image runs the model; default: CUDA when present.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="A folder whose images search by image offers to pick, besides uploads.")
 @connection_options
 def serve(settings: ConnectionSettings, host: str, port: int, threads: int, weights: str | None,
-          device: str | None) -> None:
+          device: str | None, images: str | None) -> None:
     """Serve the atlas in a browser: classes, circuits as graphs, groups, neurons, search (read-only).
 
     The classes with circuits by family; each circuit as an interactive layered graph (pruned, with a slider),
@@ -42,7 +44,7 @@ def serve(settings: ConnectionSettings, host: str, port: int, threads: int, weig
     \b
     Example:
       neurflow serve
-      neurflow serve --port 9000
+      neurflow serve --port 9000 --images ../shared/data/imagewoof-val
     """
     import logging
 
@@ -56,7 +58,7 @@ def serve(settings: ConnectionSettings, host: str, port: int, threads: int, weig
     graph = GraphClient(settings, driver)
     try:
         try:
-            server = create_server(create_app(graph, weights, device), host=host, port=port, threads=threads)
+            server = create_server(create_app(graph, weights, device, images), host=host, port=port, threads=threads)
         except OSError as error:
             raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}; "
                                        "pick another with --port") from error

@@ -21,6 +21,7 @@ from neurflow.graph.query_errors import EmptyAnswerError
 from neurflow.serve.files import NotServedError, boxed_image, thumbnail_file
 from neurflow.serve.uploads import (
     MAX_UPLOAD_BYTES,
+    ImageChoices,
     ModelCache,
     UploadError,
     preview_png,
@@ -51,9 +52,12 @@ MATRIX_CLASSES = 60
 """The atlas draws the similarity matrix of a family's first classes (a search narrows which)."""
 
 
-def create_app(graph: GraphClient, weights: str | None = None, device: str | None = None) -> Flask:
+def create_app(graph: GraphClient, weights: str | None = None, device: str | None = None,
+               images: str | Path | None = None) -> Flask:
     """The app over ``graph`` (its connection is used read-only; the caller closes it). ``weights``, ``device``:
-    how search by image loads a model (default: its pretrained weights, CUDA when present)."""
+    how search by image loads a model (default: its pretrained weights, CUDA when present); ``images``: a folder
+    whose images the search page offers to pick (instead of uploading one)."""
+    offered = ImageChoices(images)
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES  # a larger upload is refused (413) before it is read
     models = ModelCache(weights, device)
@@ -159,18 +163,21 @@ def create_app(graph: GraphClient, weights: str | None = None, device: str | Non
 
     @app.get("/search/image")
     def image_search_form() -> str:
-        return render_template("image_search.html", models=atlas_models(), matches=None, note="")
+        return render_template("image_search.html", models=atlas_models(), matches=None, note="",
+                               choices=offered.names)
 
     @app.post("/search/image")
     def image_search() -> tuple[str, int]:
         model = request.form.get("model", "")
         upload = request.files.get("image")
+        picked = request.form.get("pick", "")
         if model not in atlas_models():
             return image_search_page(f"no circuits of model {model!r} in the graph", 400)
-        if upload is None or not upload.filename:
-            return image_search_page("choose an image file to upload", 400)
+        if (upload is None or not upload.filename) and not picked:
+            return image_search_page("choose an image file to upload" + (" or one of the folder's" if offered.names
+                                                                           else ""), 400)
         try:
-            with uploaded_image(upload.stream) as path:
+            with offered.opened(picked) if picked else uploaded_image(upload.stream) as path:  # type: ignore[union-attr]
                 matches = search_uploaded(graph, models.get(model), path)
                 preview = preview_png(path, matches[0].box if matches else None)
         except UploadError as error:
@@ -178,10 +185,11 @@ def create_app(graph: GraphClient, weights: str | None = None, device: str | Non
         except NeurflowError as error:
             return image_search_page(str(error), 409)
         return render_template("image_search.html", models=atlas_models(), matches=matches, note="",
-                               model=model, preview=preview, filename=upload.filename), 200
+                               model=model, preview=preview, choices=offered.names), 200
 
     def image_search_page(note: str, status: int) -> tuple[str, int]:
-        return render_template("image_search.html", models=atlas_models(), matches=None, note=note), status
+        return render_template("image_search.html", models=atlas_models(), matches=None, note=note,
+                               choices=offered.names), status
 
     def atlas_models() -> list[str]:
         return sorted({r["model"] for r in query("atlas_classes")})

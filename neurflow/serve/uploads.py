@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from neurflow.experiments.search_image import ImageMatch
 
 MAX_UPLOAD_BYTES = 16 * 2**20
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 MAX_PIXELS = 40_000_000
 PREVIEW_SIDE = 320
 
@@ -56,6 +57,28 @@ def uploaded_image(stream: IO[bytes]) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+class ImageChoices:
+    """The images of a folder (``neurflow serve --images``) that the search page offers to pick, by their path
+    relative to it; a name not in the list is refused, so no other file is ever read."""
+
+    LIMIT = 2000
+
+    def __init__(self, folder: str | Path | None):
+        self.root = Path(folder).resolve() if folder is not None else None
+        self.names: list[str] = []
+        if self.root is not None:
+            found = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                           and p.resolve().is_relative_to(self.root))  # a link out of the folder is not offered
+            self.names = [str(p.relative_to(self.root)) for p in found][: self.LIMIT]
+        self._known = set(self.names)
+
+    @contextlib.contextmanager
+    def opened(self, name: str) -> Iterator[Path]:
+        if self.root is None or name not in self._known:
+            raise UploadError(f"{name!r} is not one of the offered images")
+        yield self.root / name
 
 
 class ModelCache:

@@ -413,7 +413,8 @@ def required_values(graph: Graph) -> dict[str, Any]:
     """A value for every required parameter of the project's queries, taken from the graph's circuits."""
     first, second = graph[2][0], graph[2][1]
     return {"class": first.target.name, "a": first.target.name, "b": second.target.name,
-            "neuron": first.neurons[first.layers[1]][0].key, "text": first.target.name}
+            "neuron": first.neurons[first.layers[1]][0].key, "text": first.target.name, "circuit": first.id,
+            "group": first.groups_of_layer(first.layers[1])[0].id, "circuits": f"{first.id},{second.id}"}
 
 
 @pytest.mark.neo4j

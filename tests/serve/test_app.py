@@ -16,6 +16,7 @@ from PIL import Image
 
 from neurflow.format import load_circuit
 from neurflow.graph.connection import ConnectionSettings
+from neurflow.serve.app import create_app
 from neurflow.serve.uploads import MAX_UPLOAD_BYTES
 from neurflow.workbench import queries
 from neurflow.workbench.client import GraphClient
@@ -169,3 +170,20 @@ def test_the_atlas_similarity_matrix_is_class_similaritys_weighted_jaccard(app: 
     assert src
     picture = app.test_client().get(src.group(1).replace("&amp;", "&"))
     assert picture.status_code == 200 and picture.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_image_of_the_offered_folder_is_searched_and_no_other_file(atlas_graph: dict[str, Path], graph: GraphClient,
+                                                                     tmp_path: Path) -> None:
+    samoyed = load_circuit(atlas_graph["Samoyed"])
+    folder = tmp_path / "offered"
+    (folder / "dogs").mkdir(parents=True)
+    (folder / "dogs" / "photo.jpg").write_bytes(Path(samoyed.images[0].path).read_bytes())
+    (folder / "outside.jpg").symlink_to(Path(samoyed.images[0].path))  # a link out of the folder: not offered
+    client = create_app(graph, images=folder).test_client()
+    form = client.get("/search/image").get_data(as_text=True)
+    assert '<option value="dogs/photo.jpg">' in form and "outside.jpg" not in form
+    found = client.post("/search/image", data={"model": samoyed.model.key, "pick": "dogs/photo.jpg"})
+    assert found.status_code == 200 and "Samoyed" in found.get_data(as_text=True)
+    for name in ("../offered/dogs/photo.jpg", "outside.jpg", "/etc/passwd"):
+        refused = client.post("/search/image", data={"model": samoyed.model.key, "pick": name})
+        assert refused.status_code == 400 and "is not one of the offered images" in refused.get_data(as_text=True)

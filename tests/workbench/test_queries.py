@@ -52,7 +52,8 @@ def test_every_function_returns_the_rows_of_its_query(clean_graph: neo4j.Driver,
     ingest(clean_graph, neo4j_settings.database, circuits, [tmp_path / str(c.target.index) for c in circuits])
     first, second = circuits
     values = {"class": first.target.name, "a": first.target.name, "b": second.target.name,
-              "neuron": first.neurons[first.layers[1]][0].key, "text": first.target.name}
+              "neuron": first.neurons[first.layers[1]][0].key, "text": first.target.name, "circuit": first.id,
+              "group": first.groups_of_layer(first.layers[1])[0].id, "circuits": f"{first.id},{second.id}"}
     with connect(neo4j_settings.uri, neo4j_settings.user, neo4j_settings.password, neo4j_settings.database) as client:
         assert client.database == neo4j_settings.database
         for info in list_queries():
