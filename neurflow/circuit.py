@@ -240,6 +240,13 @@ class Circuit:
         return [e for e in self.edges if e.upper == upper]
 
 
+def space_layer(layers: Sequence[str], layer: str) -> str:
+    """The layer whose channels span r(v) for the concepts of ``layer`` (and so its groups' representative
+    vectors): the next circuit layer down, or the bottom layer itself (nothing below it is recorded)."""
+    depth = list(layers).index(layer)
+    return layers[min(depth + 1, len(layers) - 1)]
+
+
 def image_set_hash(image_sha256s: Sequence[str]) -> str:
     """sha256 of the sorted sha256 of the images (D_c as a set: order and duplicates do not count)."""
     return hashlib.sha256("\n".join(sorted(set(image_sha256s))).encode()).hexdigest()

@@ -56,12 +56,10 @@ def neuron_weights(circuit: Circuit) -> dict[tuple[str, str], float]:
     total: dict[str, int] = defaultdict(int)
     for g in circuit.semantic_groups:
         total[g.neuron] += len(g.patches)
-    neuron_of = {g.key: g.neuron for g in circuit.semantic_groups}
     weights: dict[tuple[str, str], float] = defaultdict(float)
     for e in circuit.edges:
-        upper = neuron_of.get(e.upper_group, e.upper)
-        share = size.get(e.upper_group, 0) / total[upper] if total.get(upper) else 0.0
-        weights[upper, e.lower] += share * e.weight
+        share = size.get(e.upper_group, 0) / total[e.upper] if total.get(e.upper) else 0.0
+        weights[e.upper, e.lower] += share * e.weight
     return dict(weights)
 
 

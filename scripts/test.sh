@@ -29,30 +29,31 @@ done
 marks_args=()
 [ -n "$marks" ] && marks_args=(-m "$marks")
 
-excludes_neo4j() {  # true when no assignment of the other markers lets "$1" hold with neo4j set
-  python - "$1" 2>/dev/null <<'PY'
+excludes() {  # true when no assignment of the other markers lets "$2" hold with marker "$1" set
+  python - "$1" "$2" 2>/dev/null <<'PY'
 import itertools, re, sys
-expr = sys.argv[1]
-names = sorted(set(re.findall(r"[A-Za-z_]\w*", expr)) - {"and", "or", "not"} | {"neo4j"})
-others = [n for n in names if n != "neo4j"]
+marker, expr = sys.argv[1], sys.argv[2]
+names = sorted(set(re.findall(r"[A-Za-z_]\w*", expr)) - {"and", "or", "not"} | {marker})
+others = [n for n in names if n != marker]
 if not expr.strip() or not re.fullmatch(r"[\w\s()]*", expr) or len(others) > 10:
     sys.exit(1)  # not a plain expression of marker names: let pytest decide
 for values in itertools.product((False, True), repeat=len(others)):
-    if eval(expr, {"__builtins__": {}}, {"neo4j": True, **dict(zip(others, values))}):
+    if eval(expr, {"__builtins__": {}}, {marker: True, **dict(zip(others, values))}):
         sys.exit(1)
 PY
 }
 
-collected=5
-if ! excludes_neo4j "$marks"; then
+selects() {  # does the selection hold a test marked "$1"? (pytest exits 5 when it collects nothing)
+  excludes "$1" "$marks" && return 1
   set +e
-  python -m pytest --collect-only -q -p no:cacheprovider "${selection[@]}" -m "neo4j${marks:+ and ($marks)}" \
+  python -m pytest --collect-only -q -p no:cacheprovider "${selection[@]}" -m "$1${marks:+ and ($marks)}" \
     >/dev/null 2>&1
-  collected=$?
+  local code=$?
   set -e
-fi
+  [ "$code" != 5 ]
+}
 
-if [ "$collected" != 5 ]; then
+if selects neo4j; then
   ensure_java
   data="${NEURFLOW_TEST_NEO4J_DATA:-$PWD/.neurflow/test-neo4j}"
   bolt="${NEURFLOW_TEST_BOLT_PORT:-7688}"
@@ -69,12 +70,7 @@ else
 fi
 
 # Browser tests (marker `browser`) selected? Then Debian's chromium must be there.
-set +e
-python -m pytest --collect-only -q -p no:cacheprovider "${selection[@]}" -m "browser${marks:+ and ($marks)}" \
-  >/dev/null 2>&1
-browser_collected=$?
-set -e
-if [ "$browser_collected" != 5 ]; then
+if selects browser; then
   ensure_chromium
   bash scripts/circuit-tracer-viewer.sh  # circuit-tracer's viewer, for the export test (PyPI and npm)
 fi

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import click
 
 from neurflow.cli.db import connection_options
-from neurflow.graph.connection import ConnectionSettings, open_driver
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from neurflow.graph.connection import ConnectionSettings, is_loopback_host, open_driver
 
 
 @click.command("serve")
@@ -64,7 +53,7 @@ def serve(settings: ConnectionSettings, host: str, port: int, threads: int, weig
                                        "pick another with --port") from error
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"neurflow atlas on http://{shown}:{port}/ (Neo4j at {settings.uri}); Ctrl-C stops it.")
-        if not _loopback(host):
+        if not is_loopback_host(host):
             click.echo(f"warning: listening on {host}: other machines can read the atlas", err=True)
         try:
             server.run()

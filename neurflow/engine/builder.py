@@ -29,6 +29,7 @@ from neurflow.circuit import (
     SemanticGroup,
     TargetCoverage,
     neuron_key,
+    space_layer,
 )
 from neurflow.engine import groups as grouping
 from neurflow.engine.attribution import integrated_gradients
@@ -202,9 +203,8 @@ class CircuitBuilder:
         return result
 
     def space_layer(self, depth: int) -> str:
-        """The layer whose channels span r(v) for the concepts of ``layers[depth]``: the next layer down, or
-        the bottom layer itself (nothing below it is recorded)."""
-        return self.layers[min(depth + 1, len(self.layers) - 1)]
+        """:func:`neurflow.circuit.space_layer` of ``layers[depth]``."""
+        return space_layer(self.layers, self.layers[depth])
 
     def build(self, target: ClassInfo, views: list[ViewImage], view_logits: torch.Tensor) -> ClassResult:
         cfg, layers = self.config, self.layers

@@ -33,9 +33,8 @@ from tqdm import tqdm
 from neurflow.circuit import Circuit, ClassInfo, CoreNeuron, NeuronGroup, label_matches
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, PatchSet, ViewImage, predict_views
-from neurflow.engine.segments import record_activations
 from neurflow.experiments.channels import Channels, merge_channels, neuron_count, random_channels
-from neurflow.experiments.runner import MaskedRunner, view_inputs
+from neurflow.experiments.runner import MaskedRunner, crop_activations, view_inputs
 from neurflow.registry import ModelError
 
 EPSILON = 1e-3
@@ -194,11 +193,7 @@ def debug_image(
     patches = PatchSet([view], loaded.preprocessing)
     logit_layer = circuit.layers[0]
     layers = list(dict.fromkeys([logit_layer, *(p.layer for p in probes)]))
-    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
-    for batch in patches.batches(batch_size):
-        for layer, values in record_activations(loaded.module, patches.inputs(batch, loaded.device), layers).items():
-            chunks[layer].append(values)
-    acts = {layer: torch.cat(values).numpy() for layer, values in chunks.items()}
+    acts = {layer: values.numpy() for layer, values in crop_activations(loaded, patches, layers, batch_size).items()}
     # Crop 0 is the whole view (scale 1), i.e. the image as the model classifies it.
     logits = torch.as_tensor(acts[logit_layer][0])
     if logits.shape[0] != len(loaded.categories):

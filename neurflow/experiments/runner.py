@@ -23,8 +23,8 @@ from torch import nn
 
 from neurflow.engine.layouts import NeuronLayout, first_tensor, forward_visiting, known_layout
 from neurflow.engine.models import LoadedModel
-from neurflow.engine.patches import ViewImage, normalise
-from neurflow.engine.segments import channel_hooks, extract_segment, trace
+from neurflow.engine.patches import PatchSet, ViewImage, normalise
+from neurflow.engine.segments import channel_hooks, extract_segment, record_activations, trace
 from neurflow.experiments.channels import Channels, check_channels
 from neurflow.registry import ModelError
 
@@ -166,6 +166,16 @@ def _checked_replacement(replacement: Mapping[str, torch.Tensor] | None,
             raise ModelError(f"layer {layer!r} has {widths[layer]} channels but {flat.numel()} ablation values")
         checked[layer] = flat
     return checked
+
+
+def crop_activations(loaded: LoadedModel, patches: PatchSet, layers: Sequence[str],
+                     batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """The neuron activations [crops, neurons] of ``layers`` on every crop of ``patches``, in batches."""
+    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    for batch in patches.batches(batch_size):
+        for layer, values in record_activations(loaded.module, patches.inputs(batch, loaded.device), layers).items():
+            chunks[layer].append(values)
+    return {layer: torch.cat(values) for layer, values in chunks.items()}
 
 
 def view_inputs(views: Sequence[ViewImage], loaded: LoadedModel) -> torch.Tensor:

@@ -20,8 +20,8 @@ import torch
 
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import DataError, ImageFile, PatchSet, load_views
-from neurflow.engine.segments import record_activations
 from neurflow.experiments.experiment_properties import model_key_of
+from neurflow.experiments.runner import crop_activations
 from neurflow.graph.image_search import groups_like, searchable_layers
 
 
@@ -60,13 +60,9 @@ def crop_queries(loaded: LoadedModel, image: str | Path, layers: list[str],
         raise DataError(f"{image} is not an image neurflow can read (or it is too small)")
     loaded.check_layers(layers)
     patches = PatchSet(views, loaded.preprocessing)
-    chunks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
-    for batch in patches.batches(batch_size):
-        for layer, values in record_activations(loaded.module, patches.inputs(batch, loaded.device), layers).items():
-            chunks[layer].append(values)
     queries = []
-    for layer, parts in chunks.items():
-        for crop, vector in enumerate(torch.cat(parts).double()):
+    for layer, values in crop_activations(loaded, patches, layers, batch_size).items():
+        for crop, vector in enumerate(values.double()):
             if torch.any(vector != 0):  # a zero vector has no cosine
                 queries.append({"layer": layer, "crop": crop, "vector": [float(v) for v in vector]})
     return queries, [views[0].to_original(ref.box) for ref in patches.refs]

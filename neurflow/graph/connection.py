@@ -6,6 +6,7 @@ Settings come from explicit values, then ``NEO4J_URI/USER/PASSWORD/DATABASE``, t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
@@ -55,6 +56,17 @@ def _only_local_addresses(host: str) -> bool:
     except OSError:
         return False
     return addresses == {local_server.HOST}
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine without a lookup: ``localhost`` or a loopback address (a server
+    bound there is reachable from nowhere else; a name that needs DNS is not known to be local)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def local_server_at(uri: str, config: local_server.ServerConfig) -> tuple[bool, str]:

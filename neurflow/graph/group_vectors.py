@@ -15,20 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from neurflow.circuit import Circuit
+from neurflow.circuit import Circuit, space_layer
 from neurflow.format import VECTORS_FILE, load_vectors
 
 SEARCHABLE_SPACE = "paper"
 UNRECORDED_SPACE = "core"
 """Circuits built before ``group_space`` was recorded were grouped in the core spaces (engine.config's
 LEGACY_GROUP_SPACE; the graph does not import the engine)."""
-
-
-def space_layer(circuit: Circuit, layer: str) -> str:
-    """The layer whose channels span the vectors of ``layer``'s groups: the next circuit layer down, or the
-    bottom layer itself (as the builder's ``space_layer``)."""
-    depth = circuit.layers.index(layer)
-    return circuit.layers[min(depth + 1, len(circuit.layers) - 1)]
 
 
 def group_vectors(circuit: Circuit, folder: str | Path | None) -> dict[str, tuple[str, list[float]]]:
@@ -46,5 +39,5 @@ def group_vectors(circuit: Circuit, folder: str | Path | None) -> dict[str, tupl
             continue
         centre = vectors[f"sg/{group.layer}"][[rows[k] for k in group.semantic_groups]].astype(np.float64).mean(0)
         if np.all(np.isfinite(centre)) and np.any(centre != 0):
-            result[group.id] = (space_layer(circuit, group.layer), [float(v) for v in centre])
+            result[group.id] = (space_layer(circuit.layers, group.layer), [float(v) for v in centre])
     return result

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion import Choice
 
 from neurflow.errors import NeurflowError
+from neurflow.graph.connection import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,7 @@ LOCAL_KEY = "local"
 
 def is_local(base_url: str) -> bool:
     """Whether ``base_url`` is a server on this machine (loopback)."""
-    host = urllib.parse.urlsplit(base_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name other than localhost: not known to be this machine
-        return False
+    return is_loopback_host(urllib.parse.urlsplit(base_url).hostname or "")
 
 
 def resolve_api_key(env_name: str = DEFAULT_KEY_ENV, base_url: str | None = None) -> str:

@@ -29,14 +29,14 @@ def search_image(graph: GraphClient, image: str | Path, *, model: str | None = N
     the pretrained ones), or ``loaded``: a model loaded already."""
     from neurflow.experiments.search_image import search_image as search
 
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     if loaded is None:
         if model is None:
             raise TypeError("search_image() needs model= or loaded=")
         from neurflow.engine.models import load_model
 
         loaded = load_model(model, weights, device=device)
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
     matches: list[ImageMatch] = search(graph.driver, loaded, image, limit, graph.database)
     if raw:
         return matches
