@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -44,6 +45,9 @@ def export(settings: ConnectionSettings, circuit: str, fmt: str, out: str | None
     from neurflow.workbench.locate import locate_circuit
 
     is_folder = Path(circuit).is_dir()
+    if not is_folder and not re.fullmatch(r"[0-9a-f]{16}", circuit):  # neither: say so before connecting
+        raise click.UsageError(f"{circuit!r} is neither a circuit folder nor a circuit id (16 hex digits, as "
+                               "`neurflow query atlas-classes` lists them)")
     labels: list[dict] = []
     if no_graph:
         if not is_folder:

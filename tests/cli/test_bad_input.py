@@ -46,6 +46,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("an unknown model", ["classes", "--model", "resnet5"], "unknown model 'resnet5'; did you mean resnet50"),
     ("held-out cap of 0", ["validate", "optimality", "-c", "Samoyed", "--held-out-max", "0", *NOWHERE],
      "--held-out-max"),
+    ("export: no such circuit", ["export", "/no/such/folder", *NOWHERE], "neither a circuit folder nor a circuit id"),
     ("a 1x1-pixel image", ["build", *RESNET[:-1], "{tiny}"], "under 32 pixels on a side"),
     ("a class with no images", ["build", *RESNET[:-3], "Shih-Tzu", "--label-source", "folder", "--images",
                                 str(SMALL_IMAGES)], "Shih-Tzu"),
