@@ -54,7 +54,7 @@ from neurflow.ingest.pipeline import ingest_folders, summary_table
                    "in this process. Needs pip install 'neurflow[ray]'.")
 @click.option("--ray-address", default=None, help="Build on this Ray cluster (e.g. ray://head:10001, auto).")
 @click.option("--writers", type=click.IntRange(1), default=1, show_default=True,
-              help="Classes written into Neo4j at once (threads), beside the builds.")
+              help="Classes written into Neo4j at once (threads): beside the builds, or of the folders of --from.")
 @click.option("--retries", type=click.IntRange(0), default=1, show_default=True,
               help="Times a class whose build failed is built again before it is reported as failed.")
 @click.option("--predictions-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -103,7 +103,7 @@ def main(settings: ConnectionSettings, from_dir: Path | None, classes: str | Non
             if not folders:
                 raise click.ClickException(f"no circuit under {from_dir} (looked for */circuit.json)")
             results = ingest_folders(driver, folders, database=settings.database, force=force,
-                                     batch_rows=batch_rows, echo=click.echo, verbose=verbose)
+                                     batch_rows=batch_rows, echo=click.echo, verbose=verbose, writers=writers)
             if document is not None and document.get("labels") and all(r.result is not None for r in results):
                 from neurflow.graph.labels import restore_labels
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,17 +94,26 @@ def ingest_folders(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     echo: Echo = print,
     verbose: bool = False,
+    writers: int = 1,
 ) -> list[FolderResult]:
-    """Writes every circuit folder, one class at a time, echoing a line per class.
+    """Writes every circuit folder, echoing a line per class; ``writers`` folders at once (threads, each its own
+    session; their completions take turns on the model's lock). Results come in the order of ``folders``.
 
     A folder that cannot be read or written is reported and the others still go in; connection losses
     propagate (:class:`neo4j.exceptions.ServiceUnavailable` and friends) after the circuit in progress is
     left incomplete, which the next run cleans.
     """
     ensure_schema(driver, database)
-    return [ingest_folder(driver, folder, database=database, force=force, batch_rows=batch_rows, echo=echo,
-                          verbose=verbose, prefix=f"[{number}/{len(folders)}]")
-            for number, folder in enumerate(folders, 1)]
+
+    def write(numbered: tuple[int, Path]) -> FolderResult:
+        number, folder = numbered
+        return ingest_folder(driver, folder, database=database, force=force, batch_rows=batch_rows, echo=echo,
+                             verbose=verbose, prefix=f"[{number}/{len(folders)}]")
+
+    if writers <= 1:
+        return [write(numbered) for numbered in enumerate(folders, 1)]
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="writer") as pool:
+        return list(pool.map(write, enumerate(folders, 1)))
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -5,7 +5,9 @@
 //   smaller influence over the sum over all neurons of the larger), all layers below the logit together (each
 //   layer carries the same total), and per layer in perLayer. Kept for comparison (docs/cross-class.md): jaccard
 //   of the core-neuron sets and incomingWeightJaccard (weighted Jaccard of the summed incoming |w|). Classes of
-//   the same model whose circuits are all of other families come last, comparable = false, measures null.
+//   the same model whose circuits are all of other families come last, comparable = false, measures null. Whole
+//   circuits read the SIMILAR_TO written at ingestion (graph model 1.7, docs/graph-model.md); pruned views and
+//   circuits written before 1.7 are compared here.
 // param: class (string, required) class name, index or wnid
 // param: limit (int, default 10) classes to list (and, after them, classes without a comparable circuit)
 // param: prune (float, default null) compare pruned views: per layer, the neurons carrying this share of the
@@ -27,27 +29,42 @@ CALL (c) {  // the newest complete circuit of every other class in the family
   WITH o.classIndex AS index, collect(o)[0] AS o
   RETURN collect(o.id) AS others
 }
-CALL (c) {  // this circuit's side, per layer
-  MATCH (c)-[a:HAS_CORE_NEURON]->(:Neuron)
-  WHERE a.depth > 0 AND ($prune IS NULL OR a.influenceBefore < $prune)
-  WITH a.layer AS layer, sum(a.influence) AS influence, sum(a.weight) AS weight, count(a) AS neurons
-  RETURN collect({layer: layer, influence: influence, weight: weight, neurons: neurons}) AS mine
-}
-CALL (c, others) {  // the neurons c shares with each other circuit, per layer, in one pass over the circuits of c's
-  // core neurons (b.circuitId), not an Expand(Into) between two dense nodes per neuron and other circuit
-  MATCH (c)-[a:HAS_CORE_NEURON]->(n:Neuron)
-  WHERE a.depth > 0 AND ($prune IS NULL OR a.influenceBefore < $prune)
-  WITH n, a.layer AS layer, a.influence AS ai, a.weight AS aw  // read once, not once per other circuit
-  MATCH (n)<-[b:HAS_CORE_NEURON]-()
-  WHERE b.circuitId IN others AND ($prune IS NULL OR b.influenceBefore < $prune)
-  WITH b.circuitId AS id, layer,
-       sum(CASE WHEN ai < b.influence THEN ai ELSE b.influence END) AS smaller,
-       sum(CASE WHEN aw < b.weight THEN aw ELSE b.weight END) AS smallerWeight,
-       count(*) AS shared
-  WITH id, collect({layer: layer, smaller: smaller, smallerWeight: smallerWeight, shared: shared}) AS common
-  RETURN collect({id: id, common: common}) AS sharing
-}
-CALL (c, others, mine, sharing) {
+CALL (c, others) {
+  // maintained: the SIMILAR_TO of every pair of the family, written when the later of the two completed
+  WITH c, others WHERE $prune IS NULL AND c.coreInfluences IS NOT NULL
+  MATCH (c)-[s:SIMILAR_TO]-(o:Circuit)
+  WHERE o.id IN others
+  WITH c, o, s ORDER BY s.weightedJaccard DESC, s.jaccard DESC, o.className
+  LIMIT $limit
+  RETURN o.className AS class, o.classIndex AS index, o.id AS circuit, true AS comparable,
+         s.weightedJaccard AS weightedJaccard,
+         [i IN range(1, size(c.layers) - 1) | {layer: c.layers[i], weightedJaccard: s.layerWeightedJaccard[i - 1]}]
+           AS perLayer,
+         s.sharedNeurons AS sharedNeurons, s.jaccard AS jaccard, s.incomingWeightJaccard AS incomingWeightJaccard
+  UNION ALL
+  // pruned views, and circuits written before 1.7: computed here
+  WITH c, others WHERE $prune IS NOT NULL OR c.coreInfluences IS NULL
+  CALL (c) {  // this circuit's side, per layer
+    MATCH (c)-[a:HAS_CORE_NEURON]->(:Neuron)
+    WHERE a.depth > 0 AND ($prune IS NULL OR a.influenceBefore < $prune)
+    WITH a.layer AS layer, sum(a.influence) AS influence, sum(a.weight) AS weight, count(a) AS neurons
+    RETURN collect({layer: layer, influence: influence, weight: weight, neurons: neurons}) AS mine
+  }
+  CALL (c, others) {  // the neurons c shares with each other circuit, per layer, in one pass over the circuits of c's
+    // core neurons (b.circuitId), not an Expand(Into) between two dense nodes per neuron and other circuit
+    MATCH (c)-[a:HAS_CORE_NEURON]->(n:Neuron)
+    WHERE a.depth > 0 AND ($prune IS NULL OR a.influenceBefore < $prune)
+    WITH n, a.layer AS layer, a.influence AS ai, a.weight AS aw  // read once, not once per other circuit
+    MATCH (n)<-[b:HAS_CORE_NEURON]-()
+    WHERE b.circuitId IN others AND ($prune IS NULL OR b.influenceBefore < $prune)
+    WITH b.circuitId AS id, layer,
+         sum(CASE WHEN ai < b.influence THEN ai ELSE b.influence END) AS smaller,
+         sum(CASE WHEN aw < b.weight THEN aw ELSE b.weight END) AS smallerWeight,
+         count(*) AS shared
+    WITH id, collect({layer: layer, smaller: smaller, smallerWeight: smallerWeight, shared: shared}) AS common
+    RETURN collect({id: id, common: common}) AS sharing
+  }
+  WITH c, others, mine, sharing
   // every other circuit once: those sharing neurons, then (rarely any) those sharing none
   UNWIND sharing + CASE WHEN size(sharing) = size(others) THEN []
                         ELSE [x IN others WHERE NOT x IN [s IN sharing | s.id] | {id: x, common: []}] END AS other

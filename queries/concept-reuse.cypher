@@ -6,7 +6,9 @@
 //   influences list who uses it, largest first. kind "group": neuron groups that overlap (Jaccard of member
 //   neurons >= minJaccard) groups of other classes; sharedInfluence sums, over the other classes, the smaller
 //   influence of the group and its best match there. kind "group-pair": pairs of overlapping groups of two
-//   classes ranked by the smaller influence. family: the family compared.
+//   classes ranked by the smaller influence. family: the family compared. Whole circuits at the default
+//   minJaccard read what ingestion maintains (graph model 1.7: groups' reuse summaries, OVERLAPS.smallerInfluence);
+//   pruned views, another minJaccard and circuits written before 1.7 are computed here.
 // param: minClasses (int, default 2) least number of classes a neuron or group must appear in
 // param: minJaccard (float, default 0.5) least Jaccard overlap (OVERLAPS edges exist from 0.2 up)
 // param: limit (int, default 10) rows of each kind
@@ -36,7 +38,13 @@ CALL (f) {  // the newest complete circuit of each class in the family
   WITH o.classIndex AS index, collect(o)[0] AS o
   RETURN collect(o) AS circuits, collect(o.id) AS ids
 }
-CALL (f, circuits, ids) {
+// whole circuits of graph model 1.7 at the threshold of the maintained reuse summaries: groups and pairs are read
+// from what ingestion wrote; else (pruned views, another minJaccard, circuits written before) computed here
+OPTIONAL MATCH (d:DataModel)
+WITH f, circuits, ids,
+     coalesce($prune IS NULL AND $minJaccard = d.reuseMinJaccard
+              AND all(o IN circuits WHERE o.coreInfluences IS NOT NULL), false) AS maintained
+CALL (f, circuits, ids, maintained) {
   CALL (f, circuits) {
     // whole circuits: the family totals written at ingestion
     MATCH (f)-[t:FAMILY_INFLUENCE]->(n:Neuron)
@@ -62,6 +70,18 @@ CALL (f, circuits, ids) {
          classes, influences, total AS influence, beyond AS sharedInfluence, null AS jaccard
   ORDER BY sharedInfluence DESC, influence DESC, item
   UNION ALL
+  // maintained: each group's reuse summary (neurflow.graph.cross_class)
+  WITH ids WHERE maintained
+  MATCH (g:NeuronGroup)
+  WHERE g.circuitId IN ids AND g.reuseClassCount >= $minClasses
+  WITH g, g.className + ' ' + g.groupId AS item
+  ORDER BY g.reuseShared DESC, g.reuseJaccard DESC, item
+  LIMIT $limit
+  RETURN 'group' AS kind, item, g.layer AS layer, g.reuseClassCount AS classCount, [g.className] + g.reuseClasses
+         AS classes, null AS influences, g.influence AS influence, g.reuseShared AS sharedInfluence,
+         g.reuseJaccard AS jaccard
+  UNION ALL
+  WITH ids WHERE NOT maintained
   MATCH (g:NeuronGroup)-[o:OVERLAPS]-(h:NeuronGroup)  // a seek of the OVERLAPS(jaccard) index, both directions
   USING INDEX o:OVERLAPS(jaccard)  // else planned from the circuitId index: every group's OVERLAPS expanded
   WHERE o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids
@@ -80,6 +100,26 @@ CALL (f, circuits, ids) {
   ORDER BY sharedInfluence DESC, jaccard DESC, item
   LIMIT $limit
   UNION ALL
+  // maintained: the strongest pairs first from the OVERLAPS(smallerInfluence) index, down to the limit-th
+  WITH ids WHERE maintained
+  CALL (ids) {
+    MATCH (g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)
+    USING INDEX o:OVERLAPS(smallerInfluence)
+    WHERE o.smallerInfluence IS NOT NULL AND o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids
+    WITH o ORDER BY o.smallerInfluence DESC
+    LIMIT $limit
+    RETURN min(o.smallerInfluence) AS floor
+  }
+  MATCH (g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)
+  USING INDEX o:OVERLAPS(smallerInfluence)
+  WHERE o.smallerInfluence >= floor AND o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids
+  RETURN 'group-pair' AS kind, g.className + ' ' + g.groupId + ' ~ ' + h.className + ' ' + h.groupId AS item,
+         g.layer AS layer, 2 AS classCount, [g.className, h.className] AS classes, [g.influence, h.influence] AS influences,
+         g.influence + h.influence AS influence, o.smallerInfluence AS sharedInfluence, o.jaccard AS jaccard
+  ORDER BY sharedInfluence DESC, jaccard DESC, item
+  LIMIT $limit
+  UNION ALL
+  WITH ids WHERE NOT maintained
   MATCH (g:NeuronGroup)-[o:OVERLAPS]->(h:NeuronGroup)  // a seek of the OVERLAPS(jaccard) index
   USING INDEX o:OVERLAPS(jaccard)  // else planned from the circuitId index: every group's OVERLAPS expanded
   WHERE o.jaccard >= $minJaccard AND g.circuitId IN ids AND h.circuitId IN ids

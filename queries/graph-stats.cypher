@@ -30,6 +30,8 @@ UNION ALL
 MATCH ()-[r:FAMILY_INFLUENCE]->() WITH count(r) AS count
 RETURN 'relationship' AS kind, 'FAMILY_INFLUENCE' AS name, count
 UNION ALL
+MATCH ()-[r:SIMILAR_TO]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'SIMILAR_TO' AS name, count
+UNION ALL
 MATCH ()-[r:HAS_LAYER]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_LAYER' AS name, count
 UNION ALL
 MATCH ()-[r:HAS_NEURON]->() WITH count(r) AS count RETURN 'relationship' AS kind, 'HAS_NEURON' AS name, count

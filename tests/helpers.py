@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from neurflow.circuit import Circuit
-from neurflow.graph.overlaps import OVERLAP_MIN_JACCARD
+from neurflow.graph.schema import OVERLAP_MIN_JACCARD
 from neurflow.synthetic import synthetic_circuit
 
 SMALL = dict(layers=["_fc", "_blocks.15", "_blocks.14", "_blocks.13"], tau=5, k=10, images=8, max_neuron_groups=3,
@@ -79,6 +79,9 @@ def expected_counts(circuits: Sequence[Circuit]) -> dict[str, int]:
         "CircuitFamily": len({c.family_key for c in circuits}), "IN_FAMILY": len(circuits),
         # one per (family, neuron) that some circuit of the family has as a core neuron
         "FAMILY_INFLUENCE": len({(c.family_key, n.key) for c in circuits for ns in c.neurons.values() for n in ns}),
+        # one per pair of circuits of one family and two classes
+        "SIMILAR_TO": sum(a.family_key == b.family_key and a.target.index != b.target.index
+                          for i, a in enumerate(circuits) for b in circuits[i + 1:]),
     }
 
 

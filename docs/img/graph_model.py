@@ -22,6 +22,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
+from neurflow.graph.schema import DATA_MODEL_VERSION  # noqa: E402
+
 HERE = Path(__file__).parent
 RADIUS = 0.95
 GHOST = "#FFFFFF"  # a label drawn in the other panel: white, dashed
@@ -62,7 +64,8 @@ CIRCUIT_EDGES: list[tuple[str, str, str, str, float, float]] = [
 # loops: (label, type, properties, direction of the loop in degrees)
 CIRCUIT_LOOPS = [
     ("NeuronGroup", "FLOWS_TO", "{weight, share, influence}\nlower group -> upper group", 270.0),
-    ("NeuronGroup", "OVERLAPS", "{jaccard, shared}\nacross classes", 180.0),
+    ("NeuronGroup", "OVERLAPS", "{jaccard, shared, ...}\nacross classes", 180.0),
+    ("Circuit", "SIMILAR_TO", "{weightedJaccard, jaccard, ...}\none family, two classes", 225.0),
 ]
 
 EXPERIMENT_NODES: dict[str, tuple[float, float, str, str, str]] = {
@@ -166,7 +169,8 @@ def draw(out: Path) -> None:
     right.set_ylim(-9.2, 11.6)
     _panel(left, CIRCUIT_NODES, CIRCUIT_EDGES, CIRCUIT_LOOPS, "#555555", "#222222")
     _panel(right, EXPERIMENT_NODES, EXPERIMENT_EDGES, [], "#B0668A", "#7A3E55")
-    left.text(-5.6, 11.5, "neurflow graph model (DataModel {name: 'neurflow', version: '1.1'})", fontsize=16,
+    left.text(-5.6, 11.5, f"neurflow graph model (DataModel {{name: 'neurflow', version: '{DATA_MODEL_VERSION}'}})",
+              fontsize=16,
               fontweight="bold", va="top")
     left.text(-5.6, 10.75, "Model, Layer, Neuron and Class are shared by all circuits; a Circuit's parts (groups and "
               "their edges) carry its circuitId.\nQueries read only circuits with complete: true.",

@@ -16,10 +16,11 @@ from typing import Any, LiteralString
 
 import neo4j
 
+from neurflow.graph.cross_class import EarlierState, refresh_reuse
 from neurflow.graph.deletion import WriteConflictError, check_owner
-from neurflow.graph.overlaps import overlap_rows
 from neurflow.graph.rows import CircuitRows
 from neurflow.graph.schema import StoreError
+from neurflow.graph.similarity import similarity_rows
 from neurflow.graph.statements import statement
 
 RowRels = Callable[[Any], int]
@@ -50,6 +51,14 @@ class IngestResult:
     @property
     def relationships_per_second(self) -> float:
         return self.relationships / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Created:
+    """Nodes and relationships created by several statements (named as the driver's counters)."""
+
+    nodes_created: int
+    relationships_created: int
 
 
 def one(_: Any) -> int:
@@ -111,23 +120,32 @@ def circuit_writes(rows: CircuitRows) -> list[tuple[str, LiteralString, Sequence
     ]
 
 
-def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: str,
-                     min_jaccard: float) -> Any:
-    """The last transaction of a circuit: takes its model's lock, computes and writes its OVERLAPS against every
-    complete circuit of the model, marks it complete and refreshes its family's totals on its neurons. Returns
-    the counters of the OVERLAPS write."""
+def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: str, min_jaccard: float,
+                     earlier: EarlierState | None = None) -> Any:
+    """The last transaction of a circuit: takes its model's lock, writes its OVERLAPS (computed in Cypher from
+    the member links) and its SIMILAR_TO against the complete circuits of its model and family, marks it complete
+    and brings the family's maintained values up to date: the totals on its neurons (added to on a first write;
+    with an ``earlier`` state, recomputed on the neurons of both, since the earlier one may have counted) and the
+    reuse summaries of the groups it touches and the earlier state touched. Returns what the OVERLAPS and
+    SIMILAR_TO writes created (the totals and summaries are the family's, not the circuit's)."""
     cid = rows.circuit_id
+    family = rows.family["key"]
     tx.run(statement("writer/lock-model"), model=rows.model["key"]).consume()
     check_owner(tx, cid, write_id)
-    overlaps = overlap_rows(tx, rows, min_jaccard)
-    counters = run_rows(tx, cid, "overlaps", statement("writer/overlaps"), overlaps, len(overlaps))
+    overlaps = tx.run(statement("writer/overlaps"), circuitId=cid, minJaccard=min_jaccard).consume().counters
+    similar = similarity_rows(tx, rows.circuit, family)
+    pairs = run_rows(tx, cid, "similarity", statement("similarity/write"), similar, len(similar))
+    counters = Created(overlaps.nodes_created + pairs.nodes_created,
+                       overlaps.relationships_created + pairs.relationships_created)
     if tx.run(statement("writer/complete"), circuitId=cid, writeId=write_id).single() is None:
         raise WriteConflictError(f"circuit {cid}: claimed by another ingestion while it was completed")
-    tx.run(statement("family/refresh-totals"), family=rows.family["key"],
-           neurons=[r["neuron"] for r in rows.core]).consume()
+    if earlier is None:
+        tx.run(statement("family/add-circuit"), family=family, circuitId=cid).consume()
+    else:
+        neurons = sorted({r["neuron"] for r in rows.core} | set(earlier.neurons))
+        tx.run(statement("family/refresh-totals"), family=family, neurons=neurons).consume()
+    refresh_reuse(tx, family, rows.target["index"], earlier.touched if earlier is not None else ())
     return counters
-
-
 
 
 def new_write_id() -> str:

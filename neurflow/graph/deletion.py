@@ -10,7 +10,8 @@ from typing import Any, LiteralString
 
 import neo4j
 
-from neurflow.graph.schema import StoreError
+from neurflow.graph.cross_class import refresh_reuse
+from neurflow.graph.schema import REUSE_MIN_JACCARD, StoreError
 from neurflow.graph.server_config import DATABASE
 from neurflow.graph.statements import records, statement, with_label
 
@@ -86,9 +87,11 @@ def delete_orphans(driver: neo4j.Driver, database: str | None, patches: Iterable
         records(driver, statement("deletion/orphan-images"), database, shas=list(batch))
 
 
-def _refresh_family(tx: neo4j.ManagedTransaction, model: str | None, family: str, neurons: list[str]) -> None:
+def _refresh_family(tx: neo4j.ManagedTransaction, model: str | None, family: str, neurons: list[str],
+                    class_index: int, touched: list[str]) -> None:
     tx.run(statement("writer/lock-model"), model=model).consume()  # same lock order as a completion
     tx.run(statement("family/refresh-totals"), family=family, neurons=neurons).consume()
+    refresh_reuse(tx, family, class_index, touched)
 
 
 def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None = None,
@@ -108,11 +111,15 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
         return False
     images: list[str] = list(found[0]["images"])
     family, neurons, model = found[0]["family"], found[0]["neurons"], found[0]["model"]
+    touched: list[str] = []
+    if family is not None:  # the groups whose reuse summary counted this circuit, read before they go
+        touched = records(driver, statement("reuse/touched-groups"), database, read=True, family=family,
+                          classIndex=found[0]["classIndex"], minJaccard=REUSE_MIN_JACCARD)[0]["groups"]
     patches = _delete_scoped(driver, database, circuit_id, write_id, batch_nodes)
     _guarded(driver, database, circuit_id, write_id, statement("deletion/circuit-node"), id=circuit_id)
     if family is not None:  # circuits written before families (data model 1.0) have none
         with driver.session(database=database, notifications_min_severity="OFF") as session:
-            session.execute_write(_refresh_family, model, family, neurons)
+            session.execute_write(_refresh_family, model, family, neurons, found[0]["classIndex"], touched)
     delete_orphans(driver, database, patches, images)
     return True
 

@@ -25,6 +25,7 @@ from neurflow.graph.circuit_writes import (
     run_rows,
     writer_tag,
 )
+from neurflow.graph.cross_class import earlier_state
 from neurflow.graph.deletion import CIRCUIT_SCOPED_LABELS, WriteConflictError, delete_orphans
 from neurflow.graph.rows import CircuitRows, scoped_key
 from neurflow.graph.statements import statement, with_label
@@ -72,6 +73,7 @@ def _replace(tx: neo4j.ManagedTransaction, rows: CircuitRows, old_write_id: str,
     old_groups = list(tx.run(statement("replacement/old-groups"), circuitId=cid))
     old_evolutions = list(tx.run(statement("replacement/old-evolutions"), circuitId=cid))
     carry, dropped = _carry_rows(rows, old_groups, old_evolutions)
+    earlier = earlier_state(tx, cid, rows.family["key"], rows.target["index"])  # before the old parts go
     images = tx.run(statement("reads/circuit-images"), id=cid).single()
     patches: set[str] = set()
     for label in CIRCUIT_SCOPED_LABELS:
@@ -93,7 +95,7 @@ def _replace(tx: neo4j.ManagedTransaction, rows: CircuitRows, old_write_id: str,
                "masked": statement("replacement/carry-masked")}
     carried = {kind: tx.run(query, rows=carry[kind]).single()["carried"]  # type: ignore[index] - one row always
                for kind, query in carries.items()}
-    counters = complete_circuit(tx, rows, write_id, min_jaccard)
+    counters = complete_circuit(tx, rows, write_id, min_jaccard, earlier)
     relationships += counters.relationships_created
     return {"nodes": nodes, "relationships": relationships, "carried": carried, "dropped": dict(dropped),
             "patches": sorted(patches), "images": list(images["images"]) if images else []}

@@ -40,10 +40,11 @@ from neurflow.graph.circuit_writes import (
     run_rows,
     writer_tag,
 )
+from neurflow.graph.cross_class import EarlierState, earlier_state
 from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
 from neurflow.graph.forced_rewrite import replace_circuit
 from neurflow.graph.reads import circuit_state
-from neurflow.graph.rows import circuit_rows
+from neurflow.graph.rows import CircuitRows, circuit_rows
 from neurflow.graph.schema import OVERLAP_MIN_JACCARD, ensure_schema_once
 from neurflow.graph.statements import statement
 
@@ -114,6 +115,13 @@ def _claim(tx: neo4j.ManagedTransaction, circuit_id: str, write_id: str) -> Any:
     return tx.run(statement("writer/claim"), circuitId=circuit_id, writeId=write_id, writer=writer_tag()).single()
 
 
+def read_earlier_state(driver: neo4j.Driver, rows: CircuitRows, database: str | None) -> EarlierState:
+    """What an earlier attempt's parts count in the maintained values, read before they are deleted (that attempt
+    may have completed once: a deletion killed mid-way)."""
+    with driver.session(database=database, notifications_min_severity="OFF") as session:
+        return session.execute_read(earlier_state, rows.circuit_id, rows.family["key"], rows.target["index"])
+
+
 def write_circuit(
     driver: neo4j.Driver,
     circuit: Circuit,
@@ -154,7 +162,9 @@ def write_circuit(
     if claimed["complete"]:  # completed by another attempt since the state was read
         result.status = "skipped"
         return result
+    earlier = None
     if not claimed["created"]:
+        earlier = read_earlier_state(driver, rows, database)
         delete_parts(driver, cid, write_id, database)
         result.status = "rewritten"
     with driver.session(database=database, notifications_min_severity="OFF") as session:
@@ -165,7 +175,7 @@ def write_circuit(
         for step, query, step_rows, rels in circuit_writes(rows):
             w.run(step, query, step_rows, rels)
         try:
-            w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard))
+            w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard, earlier))
         except WriteConflictError:
             # A completion whose commit went through but whose answer was lost fails its retry's ownership check
             state = circuit_state(driver, cid, database)

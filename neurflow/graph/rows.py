@@ -168,6 +168,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         for layer in circuit.layers for n in circuit.neurons.get(layer, [])
     ]
     lower_core = [r for r in core_rows if r["depth"] > 0]
+    channel_of = {r["key"]: r["channel"] for r in neuron_rows}
 
     images = circuit.images
     patch_by_id = {p.id: p for p in circuit.patches}
@@ -255,6 +256,13 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         "createdAt": circuit.created or None, "dataModelVersion": DATA_MODEL_VERSION,
         "coreNeurons": len(lower_core), "coreWeight": sum(r["weight"] for r in lower_core),
         "coreInfluence": sum(r["influence"] for r in lower_core),
+        # 1.7: the core neurons below the logit as parallel lists (position in `layers`, channel, influence,
+        # weight): what a completion reads of every circuit of its family to maintain SIMILAR_TO (one node read,
+        # not a traversal of every core link; neurflow.graph.similarity)
+        "coreLayerIndex": [circuit.layers.index(r["layer"]) for r in lower_core],
+        "coreChannels": [channel_of[r["neuron"]] for r in lower_core],
+        "coreInfluences": [r["influence"] for r in lower_core],
+        "coreWeights": [r["weight"] for r in lower_core],
         "images": len(images), "semanticGroups": len(circuit.semantic_groups),
         "neuronGroups": len(circuit.neuron_groups), "edges": len(circuit.edges),
         "coverage": layers_coverage[-1].reach if layers_coverage else None,

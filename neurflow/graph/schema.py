@@ -16,10 +16,13 @@ from neurflow.graph.statements import each_statement, records, statement
 
 DATA_MODEL_NAME = "neurflow"
 #: Version of the graph model; a graph written by another major version is refused.
-DATA_MODEL_VERSION = "1.6"
+DATA_MODEL_VERSION = "1.7"
 #: Neuron groups of two circuits get an OVERLAPS edge when the Jaccard index of their member neurons is at least
 #: this (neurflow.graph.overlaps); recorded on the DataModel node.
 OVERLAP_MIN_JACCARD = 0.2
+#: concept-reuse's default least Jaccard: the groups' reuse summaries are maintained at this threshold (1.7;
+#: neurflow.graph.circuit_writes.refresh_reuse); recorded on the DataModel node.
+REUSE_MIN_JACCARD = 0.5
 
 
 class StoreError(NeurflowError, RuntimeError):
@@ -63,7 +66,8 @@ def check_data_model(driver: neo4j.Driver, database: str | None = None) -> str:
     """Creates the DataModel node if missing and returns its version; raises DataModelVersionError when the
     graph was written by another major version of the graph model."""
     found = str(records(driver, statement("schema/data-model"), database, name=DATA_MODEL_NAME,
-                        version=DATA_MODEL_VERSION, overlap=OVERLAP_MIN_JACCARD)[0]["version"])
+                        version=DATA_MODEL_VERSION, overlap=OVERLAP_MIN_JACCARD,
+                        reuse=REUSE_MIN_JACCARD)[0]["version"])
     if found.split(".")[0] != DATA_MODEL_VERSION.split(".")[0]:
         raise DataModelVersionError(
             f"the database holds neurflow graph model {found}; this neurflow writes {DATA_MODEL_VERSION}. "

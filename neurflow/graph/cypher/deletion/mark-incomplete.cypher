@@ -5,5 +5,5 @@ WITH c
 OPTIONAL MATCH (c)-[:HAS_IMAGE]->(i:Image)
 WITH c, collect(DISTINCT i.sha256) AS images
 OPTIONAL MATCH (c)-[:HAS_CORE_NEURON]->(n:Neuron)
-RETURN count(DISTINCT c) AS circuits, images, c.familyKey AS family, c.modelKey AS model,
+RETURN count(DISTINCT c) AS circuits, images, c.familyKey AS family, c.modelKey AS model, c.classIndex AS classIndex,
        collect(DISTINCT n.key) AS neurons

@@ -18,3 +18,5 @@ CREATE FULLTEXT INDEX concept_text IF NOT EXISTS FOR (n:NeuronGroup|Class) ON EA
 // quantized, so scores are float32 cosines (a few MB of vectors per 1,000 classes).
 CREATE VECTOR INDEX group_vector IF NOT EXISTS FOR (g:NeuronGroup) ON g.vector
   OPTIONS {indexConfig: {`vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false}};
+// concept-reuse's group pairs (1.7): the strongest pairs read in index order
+CREATE INDEX overlaps_smaller_influence IF NOT EXISTS FOR ()-[o:OVERLAPS]-() ON (o.smallerInfluence);
