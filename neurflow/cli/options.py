@@ -13,9 +13,10 @@ from neurflow.engine.config import (
     LABEL_SOURCES,
     QUADRATURES,
     RANKINGS,
+    RULE_LEVELS,
     STABILITY_RESAMPLES,
-    STEPS_MAX,
-    STEPS_START,
+    STEPS_RULE,
+    STEPS_RULES,
     STEPS_TIE,
     STEPS_TOLERANCE,
     BuildConfig,
@@ -80,14 +81,23 @@ def _add_engine_options(func: F, model_required: bool) -> F:
         click.option("--k", "k", default=50, show_default=True, help="Patches in a neuron's concept."),
         click.option("--steps", type=StepsType(), default="auto", show_default=True,
                      help="Integrated-gradient nodes N: a number (the paper: 50), or auto: per target of each "
-                          f"layer pair, from {STEPS_START} nodes, doubled until its top-tau set is the previous "
-                          f"level's (ties within {STEPS_TIE:.0%} of the tau-th score aside) and its completeness gap "
-                          "is within --steps-tolerance, at most --steps-max (docs/integration.md)."),
+                          f"layer pair, the levels of --steps-rule ({STEPS_RULE}: "
+                          f"{RULE_LEVELS[STEPS_RULE][0]}, 7, 15, ... nodes, each level evaluating only the nodes it "
+                          f"adds) until its top-tau set is the previous level's (ties within {STEPS_TIE:.0%} of the "
+                          "tau-th score aside) and its completeness gap is within --steps-tolerance, at most "
+                          "--steps-max (docs/integration.md)."),
         click.option("--steps-tolerance", type=click.FloatRange(0, 1, max_open=True),
                      default=STEPS_TOLERANCE, show_default=True,
                      help="With --steps auto: the largest completeness gap accepted, a fraction of |f(h) - f(0)|."),
-        click.option("--steps-max", type=click.IntRange(STEPS_START + 1), default=STEPS_MAX, show_default=True,
-                     help="With --steps auto: the most nodes a target may get."),
+        click.option("--steps-max", type=click.IntRange(2), default=None,
+                     help="With --steps auto: the most nodes a target may get [default: the rule's last level, "
+                          f"{RULE_LEVELS[STEPS_RULE][1]} with {STEPS_RULE}, {RULE_LEVELS['doubling'][1]} with "
+                          "doubling]."),
+        click.option("--steps-rule", type=click.Choice(STEPS_RULES), default=None,
+                     help=f"With --steps auto: the levels' nodes, a nested family ({STEPS_RULE}, clenshaw-curtis, "
+                          "trapezoid) or doubling (--quadrature's nodes 4, 8, 16, ... each from scratch, as before "
+                          f"nested levels) [default: {STEPS_RULE} with gauss-legendre, doubling with another "
+                          "--quadrature]."),
         click.option("--quadrature", type=click.Choice(QUADRATURES), default=None,
                      help="Integration nodes; default: the model's (gauss-legendre; gauss-legendre-graded for "
                           "vit_b_16 and swin_t, whose LayerNorm-first blocks need it: docs/layouts.md)."),
@@ -131,6 +141,7 @@ def _add_engine_options(func: F, model_required: bool) -> F:
 
 ENGINE_OPTION_NAMES = (
     "model", "weights", "random_weights", "layers", "tau", "tau_coverage", "k", "steps", "steps_tolerance", "steps_max",
+    "steps_rule",
     "quadrature", "ranking", "max_semantic_groups", "max_neuron_groups", "group_space", "max_images", "label_source",
     "seed", "device", "batch_size", "ig_batch_size", "map_cache_mb", "stability_resamples", "layouts", "class_token",
 )

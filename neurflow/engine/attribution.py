@@ -75,9 +75,29 @@ def integrated_gradients(
     """Spatially summed attributions [rows, channels] of each row's target to its source channels.
 
     ``sources``: [n, C, ...] lower-layer outputs; row r reads ``sources[source_index[r]]`` (default: row r)
-    and attributes upper channel ``targets[r]``.
+    and attributes upper channel ``targets[r]``; ``steps`` nodes of ``method`` (:func:`quadrature`).
+    """
+    alphas, weights = quadrature(steps, method)
+    return weighted_gradient_sums(segment, sources, targets, alphas, weights[None], batch_size, source_index)[0]
 
-    Rows that read the same source share its forward passes: the (source, step) inputs are packed into
+
+def weighted_gradient_sums(
+    segment: Callable[[torch.Tensor], torch.Tensor],
+    sources: torch.Tensor,
+    targets: torch.Tensor,
+    alphas: torch.Tensor,
+    weights: torch.Tensor,
+    batch_size: int = 128,
+    source_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[rules, rows, channels]: per rule i, sum over nodes j of ``weights[i, j]`` x the spatially summed
+    h * d f(alpha_j h) / d h of each row (its target, its source), evaluated once per (source, node).
+
+    ``weights``: [rules, nodes], one row per quadrature rule on the nodes ``alphas``; a node that a rule does not
+    use has weight 0 there. One evaluation serves every rule: the nested rules of ``steps="auto"``
+    (:mod:`neurflow.engine.nested`) fold a new node into each finer level's sum as it is computed.
+
+    Rows that read the same source share its forward passes: the (source, node) inputs are packed into
     calls of at most ``batch_size``; each call is one forward pass and one backward pass per target "slot"
     (the j-th target of every source in the call), on the same graph. Sources are taken in decreasing number
     of targets so that a call's slots are mostly full. Rows never interact (the model is in eval mode), so
@@ -90,10 +110,10 @@ def integrated_gradients(
         rows_of_source.setdefault(source, []).append(row)
     order = sorted(rows_of_source, key=lambda s: -len(rows_of_source[s]))
     targets = targets.to(device)
-    alphas, weights = quadrature(steps, method)
     alphas, weights = alphas.to(device), weights.to(device)
+    steps = alphas.shape[0]
     shape = (1,) * (sources.dim() - 1)
-    result = torch.zeros(index.shape[0], sources.shape[1], device=device)
+    result = torch.zeros(weights.shape[0], index.shape[0], sources.shape[1], device=device)
     pairs = [(source, step) for source in order for step in range(steps)]
     for start in range(0, len(pairs), max(1, batch_size)):
         call = pairs[start : start + batch_size]
@@ -115,7 +135,8 @@ def integrated_gradients(
                 contribution = grad[active_t] * inputs[active_t]
                 if contribution.dim() > 2:
                     contribution = contribution.flatten(2).sum(-1)
-                result.index_add_(0, rows, contribution * weights[step_of[active_t]].view(-1, 1))
+                for rule in range(weights.shape[0]):
+                    result[rule].index_add_(0, rows, contribution * weights[rule, step_of[active_t]].view(-1, 1))
     return result
 
 

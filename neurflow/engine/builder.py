@@ -32,12 +32,13 @@ from neurflow.circuit import (
     space_layer,
 )
 from neurflow.engine import groups as grouping
-from neurflow.engine.attribution import integrated_gradients
-from neurflow.engine.config import BuildConfig
+from neurflow.engine.attribution import quadrature, weighted_gradient_sums
+from neurflow.engine.config import DOUBLING, BuildConfig
 from neurflow.engine.coverage import target_coverage
 from neurflow.engine.integration import PairIntegration, auto_levels, integrate_until_stable
 from neurflow.engine.layouts import has_layout, known_layout, neuron_means, probe_layouts
 from neurflow.engine.models import LoadedModel
+from neurflow.engine.nested import NestedSums, level_counts, nested_rule
 from neurflow.engine.patches import (
     PatchSet,
     ViewImage,
@@ -144,10 +145,19 @@ class CircuitBuilder:
         cfg = self.config
         if not cfg.auto_steps:
             return self.integrate(recording, upper, lower, concepts, int(cfg.steps)), None
+        if cfg.steps_rule == DOUBLING:
+            def doubled(nodes: int, targets: list[int]) -> dict[int, np.ndarray]:
+                return self.integrate(recording, upper, lower, {a: concepts[a] for a in targets}, nodes)
+            integrate: Callable[[int, list[int]], dict[int, np.ndarray]] = doubled
+            levels, nested = auto_levels(cfg.steps_start, cfg.steps_max), False
+        else:
+            rule = nested_rule(cfg.steps_rule, level_counts(cfg.steps_rule, cfg.steps_start, cfg.steps_max))
+            integrate = NestedSums(rule, lambda alphas, weights, targets: self.integrate_rules(
+                recording, upper, lower, {a: concepts[a] for a in targets}, alphas, weights, np.float32))
+            levels, nested = list(rule.counts), True
         return integrate_until_stable(
-            lambda nodes, targets: self.integrate(recording, upper, lower, {a: concepts[a] for a in targets}, nodes),
-            deltas, lambda values: ranking_scores(values, cfg.ranking), cfg.tau,
-            auto_levels(cfg.steps_start, cfg.steps_max), cfg.steps_tolerance, cfg.steps_tie, upper, lower,
+            integrate, deltas, lambda values: ranking_scores(values, cfg.ranking), cfg.tau, levels,
+            cfg.steps_tolerance, cfg.steps_tie, upper, lower, cfg.auto_rule_name, nested,
         )
 
     def output_deltas(
@@ -172,8 +182,21 @@ class CircuitBuilder:
     def integrate(
         self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray], steps: int
     ) -> dict[int, np.ndarray]:
-        """:meth:`attribute` with ``steps`` nodes."""
+        """:meth:`attribute` with ``steps`` nodes of ``config.quadrature``."""
+        alphas, weights = quadrature(steps, self.config.quadrature)
+        sums = self.integrate_rules(recording, upper, lower, concepts, alphas, weights[None], np.float64, f"N={steps}")
+        return {a: values[0] for a, values in sums.items()}
+
+    def integrate_rules(
+        self, recording: Recording, upper: str, lower: str, concepts: dict[int, np.ndarray],
+        alphas: torch.Tensor | np.ndarray, weights: torch.Tensor | np.ndarray, dtype: type = np.float64,
+        label: str = "",
+    ) -> dict[int, np.ndarray]:
+        """Per target a: [rules, |V_a|, lower channels], the gradients at the nodes ``alphas`` summed with each
+        row of ``weights`` [rules, nodes] (:func:`~neurflow.engine.attribution.weighted_gradient_sums`)."""
         segment = self.segment(lower, upper)
+        alphas = torch.as_tensor(alphas, dtype=torch.float32)
+        weights = torch.as_tensor(weights, dtype=torch.float32)
         rows_of_patch: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for target, concept in concepts.items():
             for position, patch in enumerate(concept):
@@ -183,21 +206,23 @@ class CircuitBuilder:
         cfg = self.config
         # Enough patches per chunk to fill several calls, few enough to keep their lower maps small.
         patch_chunk = 64
-        bar = tqdm(total=sum(len(v) for v in rows_of_patch.values()), desc=f"IG {upper} <- {lower} N={steps}",
+        bar = tqdm(total=sum(len(v) for v in rows_of_patch.values()),
+                   desc=f"IG {upper} <- {lower} {label or f'{len(alphas)} nodes'}",
                    unit="row", disable=not self.progress, leave=False)
         for start in range(0, len(unique), patch_chunk):
             chunk = unique[start : start + patch_chunk]
             maps = recording.lower_maps(self.loaded, chunk, lower)
             rows = [(target, position, i) for i, patch in enumerate(chunk) for target, position in rows_of_patch[patch]]
             targets = torch.tensor([r[0] for r in rows])
-            attributions = integrated_gradients(
-                segment, maps, targets, steps, cfg.quadrature, cfg.ig_rows_per_call(self.loaded.device),
+            attributions = weighted_gradient_sums(
+                segment, maps, targets, alphas, weights, cfg.ig_rows_per_call(self.loaded.device),
                 source_index=torch.tensor([r[2] for r in rows]),
             ).cpu().numpy()
-            for (target, position, _), values in zip(rows, attributions, strict=True):
+            for row, (target, position, _) in enumerate(rows):
                 if target not in result:
-                    result[target] = np.zeros((len(concepts[target]), values.shape[0]), dtype=np.float64)
-                result[target][position] = values
+                    result[target] = np.zeros((weights.shape[0], len(concepts[target]), attributions.shape[2]),
+                                              dtype=dtype)
+                result[target][:, position] = attributions[:, row]
             bar.update(len(rows))
         bar.close()
         return result

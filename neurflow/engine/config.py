@@ -19,11 +19,17 @@ RANKINGS = ("sum", "mean-abs")
 LABEL_SOURCES = ("predicted", "folder")
 GROUP_SPACES = ("paper", "core")
 AUTO_STEPS = "auto"
-# The rule of `steps="auto"` (neurflow.engine.integration, docs/integration.md): per target of a layer pair,
-# Gauss-Legendre nodes from STEPS_START, doubled up to STEPS_MAX, until its top-tau set is the previous level's
-# (up to neurons within STEPS_TIE of the tau-th score) and its completeness gap is within STEPS_TOLERANCE.
-STEPS_START = 4
-STEPS_MAX = 64
+# The rule of `steps="auto"` (neurflow.engine.integration, docs/integration.md): per target of a layer pair, the
+# levels of a nested quadrature (STEPS_RULE: Fejer's second rule, 3, 7, 15, 31, 63 nodes, each level evaluating
+# only the nodes it adds) until its top-tau set is the previous level's (up to neurons within STEPS_TIE of the
+# tau-th score) and its completeness gap is within STEPS_TOLERANCE. `doubling` is the rule of circuits built before
+# nested levels: `quadrature` nodes from 4, doubled up to 64, every level computed from scratch.
+DOUBLING = "doubling"
+STEPS_RULES = ("fejer2", "clenshaw-curtis", "trapezoid", DOUBLING)
+STEPS_RULE = "fejer2"
+#: First and last level of each rule (the defaults of steps_start and steps_max).
+RULE_LEVELS = {"fejer2": (3, 63), "clenshaw-curtis": (3, 65), "trapezoid": (3, 65), DOUBLING: (4, 64)}
+STEPS_START, STEPS_MAX = RULE_LEVELS[STEPS_RULE]
 STEPS_TOLERANCE = 0.05
 #: Bootstrap resamples of a class's images per circuit (docs/coverage.md; 0: no bootstrap).
 STABILITY_RESAMPLES = 100
@@ -31,8 +37,11 @@ STEPS_TIE = 0.01
 #: The most integration nodes a build takes: Gauss-Legendre nodes come from an N x N eigenproblem (8 N^2 bytes),
 #: and every node is one model evaluation per patch; the paper uses 50.
 STEPS_LIMIT = 4096
-# Parameters that only exist with steps="auto": left out of a fixed-N circuit's params (and so of its id).
-AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie")
+# Parameters that only exist with steps="auto": left out of a fixed-N circuit's params (and so of its id). An auto
+# circuit without `steps_rule` was built with the doubling rule (LEGACY_STEPS_RULE: read with steps_rule_of), the
+# rule of every auto circuit built before the setting; it is left out of params, so those keep their ids.
+AUTO_STEPS_PARAMS = ("steps_start", "steps_max", "steps_tolerance", "steps_tie", "steps_rule")
+LEGACY_STEPS_RULE = DOUBLING
 # Where a layer's output keeps its neurons (neurflow.engine.layouts, docs/layouts.md), and whether a ViT's class
 # token enters its hidden units' activations; the defaults are left out of params (and so of circuit ids).
 LAYOUTS = ("channels-first", "channels-last", "tokens")
@@ -50,11 +59,15 @@ class BuildConfig:
     """Everything that decides a circuit, plus how to run the computation.
 
     ``steps``: Gauss-Legendre (or midpoint) nodes N of the integrated gradients: a positive int (fixed N, the
-    paper's is 50), or ``"auto"``: per target of a layer pair, N starts at ``steps_start`` and doubles, at most
-    to ``steps_max``, until the target's top-tau set is the one of the previous N (neurons within ``steps_tie``
-    of the tau-th score count as tied) and its completeness gap (sum over its patches of |sum of attributions -
-    (f(h) - f(0))|, relative to the sum of |f(h) - f(0)|) is at most ``steps_tolerance``
-    (:mod:`neurflow.engine.integration`, docs/integration.md). The four only count with ``"auto"``.
+    paper's is 50), or ``"auto"``: per target of a layer pair, the levels of ``steps_rule`` from ``steps_start``
+    nodes up to at most ``steps_max``, until the target's top-tau set is the one of the previous level (neurons
+    within ``steps_tie`` of the tau-th score count as tied) and its completeness gap (sum over its patches of |sum
+    of attributions - (f(h) - f(0))|, relative to the sum of |f(h) - f(0)|) is at most ``steps_tolerance``
+    (:mod:`neurflow.engine.integration`, docs/integration.md). ``steps_rule``: a nested family of
+    :mod:`neurflow.engine.nested` (each level evaluates only its new nodes; ``fejer2`` by default with
+    ``gauss-legendre`` quadrature), or ``doubling``: ``quadrature``'s nodes 4, 8, 16, ... each computed from
+    scratch (the default with another quadrature: graded nodes are not nested). ``steps_start``/``steps_max``
+    default to the rule's first and last level (:data:`RULE_LEVELS`). The five only count with ``"auto"``.
     ``ranking``: ``sum`` ranks lower neurons by |sum over V_a of the attribution| (the paper); ``mean-abs``
     ranks them by the mean over patches of |per-patch attribution| (the authors' code).
     ``group_space``: the spaces semantic and neuron groups are clustered in (docs/grouping.md). ``paper``
@@ -77,10 +90,11 @@ class BuildConfig:
     tau_coverage: float | None = None
     k: int = 50
     steps: int | str = AUTO_STEPS
-    steps_start: int = STEPS_START
-    steps_max: int = STEPS_MAX
+    steps_start: int = 0  # 0 (or None): the rule's first level
+    steps_max: int = 0  # 0 (or None): the rule's last level
     steps_tolerance: float = STEPS_TOLERANCE
     steps_tie: float = STEPS_TIE
+    steps_rule: str = ""  # "" (or None): fejer2 with gauss-legendre, doubling with another quadrature
     quadrature: str = "gauss-legendre"
     ranking: str = "sum"
     max_semantic_groups: int = 5
@@ -123,6 +137,7 @@ class BuildConfig:
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.steps = parse_steps(self.steps)
+        self._resolve_steps_rule()
         for name in ("tau", "k", "steps_start", "steps_max"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -132,6 +147,12 @@ class BuildConfig:
         if self.steps_max <= self.steps_start:
             raise ValueError(f"steps_max ({self.steps_max}) must be more than steps_start ({self.steps_start}): "
                              "auto compares two levels at least")
+        if self.steps_rule != DOUBLING:
+            from neurflow.engine.nested import level_counts  # numpy only
+
+            if len(level_counts(self.steps_rule, self.steps_start, self.steps_max)) < 2:
+                raise ValueError(f"steps_max ({self.steps_max}) leaves {self.steps_rule} one level from "
+                                 f"{self.steps_start} nodes: auto compares two levels at least")
         for name in ("steps_tolerance", "steps_tie"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a fraction in [0, 1), not {getattr(self, name)!r}")
@@ -139,6 +160,24 @@ class BuildConfig:
             raise ValueError(f"tau_coverage must be a share in (0, 1], not {self.tau_coverage!r}")
         if self.max_semantic_groups < 1 or self.max_neuron_groups < 1:
             raise ValueError("the maximum numbers of groups must be at least 1")
+
+    def _resolve_steps_rule(self) -> None:
+        """``steps_rule`` and its first and last level, from the quadrature when not given."""
+        if not self.steps_rule:
+            self.steps_rule = STEPS_RULE if self.quadrature == "gauss-legendre" else DOUBLING
+        if self.steps_rule not in STEPS_RULES:
+            raise ValueError(f"steps_rule must be one of {STEPS_RULES}, not {self.steps_rule!r}")
+        if self.steps_rule != DOUBLING and self.quadrature != "gauss-legendre":
+            raise ValueError(f"steps_rule {self.steps_rule!r} has its own nodes on [0, 1]: it replaces "
+                             f"gauss-legendre, not {self.quadrature} (use steps_rule 'doubling')")
+        first, last = RULE_LEVELS[self.steps_rule]
+        self.steps_start = self.steps_start or first
+        self.steps_max = self.steps_max or last
+
+    @property
+    def auto_rule_name(self) -> str:
+        """What ``steps="auto"`` integrates with, as recorded per layer pair (``Circuit.integration``)."""
+        return f"{self.quadrature} {DOUBLING}" if self.steps_rule == DOUBLING else str(self.steps_rule)
 
     def circuit_params(self) -> dict[str, Any]:
         """The parameters that decide the circuit (not how fast it is computed): part of its identity.
@@ -161,6 +200,8 @@ class BuildConfig:
         if data["steps"] != AUTO_STEPS:
             for name in AUTO_STEPS_PARAMS:
                 data.pop(name)
+        elif data["steps_rule"] == LEGACY_STEPS_RULE:
+            data.pop("steps_rule")  # the rule of auto circuits built before steps_rule: they keep their ids
         return data
 
     @property
@@ -206,6 +247,14 @@ def check_step_count(name: str, steps: int) -> None:
         raise StepsLimitError(f"{name} = {steps} is more than {STEPS_LIMIT} integration nodes: computing them alone "
                               f"needs about {need:,.0f} GiB, and each is one model evaluation per patch (the paper "
                               f"uses 50; --steps auto chooses per layer)")
+
+
+def steps_rule_of(params: Mapping[str, Any]) -> str | None:
+    """The rule ``steps="auto"`` used for a circuit, from its ``params`` (None for a fixed N): a missing key means
+    the doubling rule of the circuits built before nested levels."""
+    if params.get("steps") != AUTO_STEPS:
+        return None
+    return str(params.get("steps_rule", LEGACY_STEPS_RULE))
 
 
 def group_space_of(params: Mapping[str, Any]) -> str:

@@ -1,8 +1,11 @@
 """``steps="auto"``: how many integration nodes each target of a layer pair gets (docs/integration.md).
 
 Per layer pair (upper -> lower), the integrated gradients of every target a are computed with N nodes, N taking
-the levels ``steps_start``, doubled, ..., ``steps_max``. All targets get the first two levels; after that only
-the targets not yet settled get the next one. A target settles at a level N (never the first) when both hold:
+the levels of a rule: a nested family (:mod:`neurflow.engine.nested`, by default Fejer's second rule with 3, 7,
+15, 31, 63 nodes; a level evaluates only the nodes it adds), or the doubling of ``quadrature``'s nodes
+``steps_start``, 2 x, ..., ``steps_max`` (each level from scratch; circuits built before nested levels). All
+targets get the first two levels; after that only the targets not yet settled get the next one. A target
+settles at a level N (never the first) when both hold:
 
 (a) **stable**: its top-tau set at N is the one at the previous level, up to ties: a neuron that entered and one
     that left count as tied when their ranking scores at N differ by at most ``steps_tie`` times the tau-th
@@ -79,18 +82,22 @@ class PairIntegration:
     ``target_nodes``: per target (channel), the N of the attributions it kept; ``target_gaps``: its
     completeness gap there; ``levels``: every N computed, ``level_targets``: for how many targets, and
     ``level_seconds``: in how long; ``tied``: targets settled with a tie at the boundary of their top-tau set;
-    ``unsettled``: targets that reached ``steps_max`` without settling (they keep its attributions).
+    ``unsettled``: targets that reached ``steps_max`` without settling (they keep its attributions);
+    ``rule``: the levels' quadrature (``fejer2``, ..., or ``gauss-legendre doubling``); ``level_new_nodes``: the
+    nodes each level evaluated per patch (with a nested rule only those it adds to the level before).
     """
 
     upper: str
     lower: str
     tolerance: float
     tie: float
+    rule: str = ""
     target_nodes: dict[int, int] = field(default_factory=dict)
     target_gaps: dict[int, float] = field(default_factory=dict)
     levels: list[int] = field(default_factory=list)
     level_targets: list[int] = field(default_factory=list)
     level_seconds: list[float] = field(default_factory=list)
+    level_new_nodes: list[int] = field(default_factory=list)
     tied: list[int] = field(default_factory=list)
     unsettled: list[int] = field(default_factory=list)
 
@@ -110,9 +117,10 @@ class PairIntegration:
         gap is null."""
         return {
             "upper": self.upper, "lower": self.lower, "nodes": self.nodes, "gap": _json_float(self.gap),
-            "converged": not self.unsettled, "tolerance": self.tolerance, "tie": self.tie,
+            "converged": not self.unsettled, "tolerance": self.tolerance, "tie": self.tie, "rule": self.rule,
             "targets_by_nodes": {str(n): c for n, c in sorted(Counter(self.target_nodes.values()).items())},
             "levels": self.levels, "level_targets": self.level_targets, "level_seconds": self.level_seconds,
+            "level_new_nodes": self.level_new_nodes,
             "tied": self.tied, "unsettled": self.unsettled,
             "target_nodes": {str(a): n for a, n in self.target_nodes.items()},
             "target_gaps": {str(a): _json_float(g) for a, g in self.target_gaps.items()},
@@ -142,11 +150,14 @@ def integrate_until_stable(
     tie: float,
     upper: str = "",
     lower: str = "",
+    rule: str = "",
+    nested: bool = False,
 ) -> tuple[PerPatch, PairIntegration]:
     """Runs ``integrate(N, targets)`` (per target, [|V_a|, lower channels] attributions with N nodes) over
     ``levels`` until every target settles (module docstring). ``deltas``: per target, [|V_a|] f_a(h_p) - f_a(0);
-    ``scores``: a target's ranking scores from its attributions."""
-    record = PairIntegration(upper, lower, tolerance, tie)
+    ``scores``: a target's ranking scores from its attributions; ``rule``: the quadrature's name, recorded;
+    ``nested``: each level's nodes include the level before's (``integrate`` evaluates only the new ones)."""
+    record = PairIntegration(upper, lower, tolerance, tie, rule)
     kept: PerPatch = {}
     previous: dict[int, np.ndarray] = {}
     pending = sorted(deltas)
@@ -158,6 +169,7 @@ def integrate_until_stable(
         record.levels.append(nodes)
         record.level_targets.append(len(pending))
         record.level_seconds.append(time.perf_counter() - clock)
+        record.level_new_nodes.append(nodes - levels[position - 1] if nested and position else nodes)
         still = []
         for a in pending:
             now = scores(per_patch[a])

@@ -305,3 +305,7 @@ def test_the_circuits_build_settings_round_trip(tiny_circuit_dirs: list[Path]) -
     assert circuit_config(circuit).group_space == "core" and circuit_config(circuit).circuit_params() == old
     circuit.params = old | {"future_setting": 3}
     assert circuit_config(circuit).extra == {"future_setting": 3}
+    # an auto circuit from before nested levels (no steps_rule): the doubling rule, and the same params
+    legacy_auto = old | {"steps": "auto", "steps_start": 4, "steps_max": 64, "steps_tolerance": 0.05, "steps_tie": 0.01}
+    circuit.params = legacy_auto
+    assert circuit_config(circuit).steps_rule == "doubling" and circuit_config(circuit).circuit_params() == legacy_auto

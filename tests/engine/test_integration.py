@@ -16,7 +16,7 @@ from torch import nn
 from neurflow.circuit import Circuit, ClassInfo
 from neurflow.engine.attribution import integrated_gradients
 from neurflow.engine.builder import CircuitBuilder
-from neurflow.engine.config import BuildConfig
+from neurflow.engine.config import BuildConfig, steps_rule_of
 from neurflow.engine.integration import (
     auto_levels,
     completeness_gap_ratio,
@@ -156,17 +156,20 @@ def edge_totals(circuit: Circuit, upper: str) -> dict[int, float]:
 
 
 def test_a_linear_model_settles_at_the_first_level_it_can_with_no_gap() -> None:
-    """Above act the model is linear, so integrated gradients are exact at any N: every target's set is the same
-    at 4 and 8 nodes and its gap is zero up to float rounding. Auto stops at 8, the first level that has a
-    previous one to compare with, in both pairs, and the scores are those of 2 nodes (exact as well)."""
+    """Above act the model is linear, so integrated gradients are exact with any rule: every target's set is the
+    same at 3 and 7 nodes and its gap is zero up to float rounding. Auto stops at 7 (Fejer's second rule, whose
+    level 7 adds 4 nodes to level 3), the first level that has a previous one to compare with, in both pairs,
+    and the scores are those of 2 Gauss-Legendre nodes (exact as well)."""
     circuit, loaded, patches = tiny_build(kinks=False)
     assert [(u["upper"], u["lower"], u["nodes"], u["levels"], u["converged"]) for u in circuit.integration] == [
-        ("head", "body", 8, [4, 8], True), ("body", "act", 8, [4, 8], True)]
-    assert all(u["gap"] < 1e-5 for u in circuit.integration)
-    assert circuit.integration[1]["targets_by_nodes"] == {"8": 3}
+        ("head", "body", 7, [3, 7], True), ("body", "act", 7, [3, 7], True)]
+    assert all(u["gap"] < 1e-5 and u["rule"] == "fejer2" and u["level_new_nodes"] == [3, 4]
+               for u in circuit.integration)
+    assert circuit.integration[1]["targets_by_nodes"] == {"7": 3}
     assert circuit.params["steps"] == "auto"
-    assert {k: circuit.params[k] for k in ("steps_start", "steps_max", "steps_tolerance", "steps_tie")} == {
-        "steps_start": 4, "steps_max": 64, "steps_tolerance": 0.05, "steps_tie": 0.01}
+    assert {k: circuit.params[k] for k in ("steps_start", "steps_max", "steps_tolerance", "steps_tie",
+                                           "steps_rule")} == {
+        "steps_start": 3, "steps_max": 63, "steps_tolerance": 0.05, "steps_tie": 0.01, "steps_rule": "fejer2"}
     module = loaded.module
     segment = extract_segment(CircuitBuilder(loaded, BuildConfig("tiny", layers=LAYERS)).traced, "act", "body")
     for neuron in circuit.neurons["body"]:
@@ -177,14 +180,18 @@ def test_a_linear_model_settles_at_the_first_level_it_can_with_no_gap() -> None:
             assert total == pytest.approx(float(exact[:, channel].sum()), rel=1e-5, abs=1e-6)
 
 
-def test_auto_on_a_random_model_with_kinks_stops_at_a_stable_set_with_the_gap_it_records() -> None:
-    """Recomputed independently for every target of body <- act, with integrated_gradients at fixed N and the
-    model's own outputs for f(h) - f(0): the recorded N is the first level after the first whose top-tau set
-    repeats and whose gap is within the tolerance, the recorded gap is the completeness gap at that N, and the
-    target's core set is the top-tau at that N. The kinks make the targets need different N (8 and 16)."""
-    circuit, loaded, patches = tiny_build(kinks=True, steps_tie=0.0)
+def test_auto_doubling_on_a_random_model_with_kinks_stops_at_a_stable_set_with_the_gap_it_records() -> None:
+    """The doubling rule (circuits built before nested levels), recomputed independently for every target of
+    body <- act, with integrated_gradients at fixed N and the model's own outputs for f(h) - f(0): the recorded N
+    is the first level after the first whose top-tau set repeats and whose gap is within the tolerance, the
+    recorded gap is the completeness gap at that N, and the target's core set is the top-tau at that N. The kinks
+    make the targets need different N (8 and 16)."""
+    circuit, loaded, patches = tiny_build(kinks=True, steps_tie=0.0, steps_rule="doubling")
     used = circuit.integration[1]
     assert (used["upper"], used["lower"], used["converged"]) == ("body", "act", True)
+    assert used["rule"] == "gauss-legendre doubling" and used["level_new_nodes"] == used["levels"]
+    assert {k: circuit.params[k] for k in ("steps_start", "steps_max")} == {"steps_start": 4, "steps_max": 64}
+    assert "steps_rule" not in circuit.params  # as auto circuits built before nested rules: the same ids
     assert sorted(used["target_nodes"].values()) == [8, 16, 16] and used["levels"] == [4, 8, 16]
     assert used["level_targets"] == [3, 3, 2]
     module = loaded.module
@@ -227,6 +234,8 @@ def test_a_circuit_records_what_auto_used_and_keeps_it_through_the_format(tmp_pa
     fixed, _, _ = tiny_build(kinks=True, steps=8)
     assert fixed.integration == [] and "integration" not in (save_circuit(fixed, tmp_path / "f") / "circuit.json").read_text()
     assert fixed.id != circuit.id
+    doubling, _, _ = tiny_build(kinks=True, steps_rule="doubling")
+    assert doubling.id != circuit.id and doubling.integration[1]["rule"] == "gauss-legendre doubling"
 
 
 # --------------------------------------------------------------------------- settings and the option
@@ -234,16 +243,39 @@ def test_a_circuit_records_what_auto_used_and_keeps_it_through_the_format(tmp_pa
 
 def test_fixed_steps_keep_the_parameters_and_ids_of_before() -> None:
     fixed = BuildConfig("m", steps=50).circuit_params()
-    assert fixed["steps"] == 50 and not {"steps_start", "steps_max", "steps_tolerance", "steps_tie"} & set(fixed)
+    assert fixed["steps"] == 50 and not {"steps_start", "steps_max", "steps_tolerance", "steps_tie",
+                                         "steps_rule"} & set(fixed)
+    assert BuildConfig("m", steps=50, quadrature="riemann-midpoint").circuit_params()["quadrature"] == "riemann-midpoint"
     auto = BuildConfig("m").circuit_params()
-    assert auto["steps"] == "auto" and auto["steps_tolerance"] == 0.05 and auto["steps_max"] == 64
+    assert auto["steps"] == "auto" and auto["steps_tolerance"] == 0.05 and auto["steps_max"] == 63
+    assert auto["steps_rule"] == "fejer2" and auto["steps_start"] == 3
     assert BuildConfig("m", **BuildConfig("m").circuit_params()).circuit_params() == auto  # read back from params
     assert BuildConfig("m", steps="16").steps == 16 and BuildConfig("m", steps=" AUTO ").steps == "auto"
     for bad in (0, -3, "abc", True, 2.5):
         with pytest.raises(ValueError, match="steps must be 'auto' or a positive integer"):
             BuildConfig("m", steps=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must be more than steps_start"):
-        BuildConfig("m", steps_max=4)
+        BuildConfig("m", steps_max=3)
+    with pytest.raises(ValueError, match="one level"):
+        BuildConfig("m", steps_max=6)  # fejer2: 3, then 7
+    with pytest.raises(ValueError, match="2\\^k - 1 nodes"):
+        BuildConfig("m", steps_start=4)
+
+
+def test_the_steps_rule_follows_the_quadrature_and_old_circuits_read_as_doubling() -> None:
+    """Graded (ViT) and midpoint nodes are not nested: auto doubles them as before, unless told otherwise; a nested
+    family with them is refused. A circuit built before steps_rule has none in its params: doubling."""
+    graded = BuildConfig("m", quadrature="gauss-legendre-graded")
+    assert (graded.steps_rule, graded.steps_start, graded.steps_max) == ("doubling", 4, 64)
+    assert graded.auto_rule_name == "gauss-legendre-graded doubling"
+    with pytest.raises(ValueError, match="replaces gauss-legendre"):
+        BuildConfig("m", quadrature="riemann-midpoint", steps_rule="fejer2")
+    with pytest.raises(ValueError, match="steps_rule must be one of"):
+        BuildConfig("m", steps_rule="simpson")
+    assert BuildConfig("m", steps_rule="clenshaw-curtis").steps_max == 65
+    legacy = {"steps": "auto", "steps_start": 4, "steps_max": 64, "steps_tolerance": 0.05, "steps_tie": 0.01}
+    assert steps_rule_of(legacy) == "doubling" and steps_rule_of({"steps": 50}) is None
+    assert steps_rule_of(BuildConfig("m").circuit_params()) == "fejer2"
 
 
 def test_steps_option_takes_auto_or_a_positive_integer() -> None:
@@ -253,8 +285,9 @@ def test_steps_option_takes_auto_or_a_positive_integer() -> None:
     assert runner.invoke(command, ["-m", "m", "--steps", "16"]).exit_code == 0
     assert runner.invoke(command, ["-m", "m", "--steps", "auto", "--steps-tolerance", "0.01",
                                    "--steps-max", "32"]).exit_code == 0
-    assert [(c.steps, c.steps_tolerance, c.steps_max) for c in seen] == [("auto", 0.05, 64), (16, 0.05, 64),
-                                                                        ("auto", 0.01, 32)]
+    assert runner.invoke(command, ["-m", "m", "--steps-rule", "doubling"]).exit_code == 0
+    assert [(c.steps, c.steps_tolerance, c.steps_max, c.steps_rule) for c in seen] == [
+        ("auto", 0.05, 63, "fejer2"), (16, 0.05, 63, "fejer2"), ("auto", 0.01, 32, "fejer2"), ("auto", 0.05, 64, "doubling")]
     for bad in ("0", "fifty", "-2"):
         result = runner.invoke(command, ["-m", "m", "--steps", bad])
         error = [line for line in result.output.splitlines() if line.startswith("Error")]

@@ -16,7 +16,7 @@ import torch
 from PIL import UnidentifiedImageError
 
 from neurflow.circuit import Circuit
-from neurflow.engine.config import LEGACY_GROUP_SPACE, BuildConfig
+from neurflow.engine.config import LEGACY_GROUP_SPACE, LEGACY_STEPS_RULE, BuildConfig
 from neurflow.engine.models import LoadedModel
 from neurflow.engine.patches import ImageFile, PatchSet, ViewImage, list_images, load_view
 from neurflow.engine.plans import PredictionCache
@@ -57,7 +57,8 @@ class StudyInputs:
 
 # Settings that circuits built before they existed were built with: a circuit's params omit them then
 # (docs/format.md), so a missing key means this value, not the current default.
-LEGACY_SETTINGS: dict[str, Any] = {"group_space": LEGACY_GROUP_SPACE, "class_token": "exclude"}
+LEGACY_SETTINGS: dict[str, Any] = {"group_space": LEGACY_GROUP_SPACE, "class_token": "exclude",
+                                   "steps_rule": LEGACY_STEPS_RULE}
 # BuildConfig fields that say how to run, not what the circuit is: never read from a circuit's params.
 RUNTIME_SETTINGS = frozenset({"model", "weights", "random_weights", "device", "batch_size", "ig_batch_size",
                               "map_cache_mb", "stability_resamples", "extra"})
