@@ -60,15 +60,18 @@ from neurflow.graph.labels import write_caption  # noqa: E402
 from neurflow.graph.named_queries import QueryInfo, list_queries, run_query  # noqa: E402
 from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES, graph_counts  # noqa: E402
 from neurflow.graph.schema import ensure_schema  # noqa: E402
+from neurflow.graph.similarity import forget_vectors  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results-neo4j.md"
 RESULTS_TITLE = "# Neo4j benchmark results\n\nWritten by bench/bench_neo4j.py (see bench/README.md).\n"
 TARGET_WRITE_S = 2.0
 TARGET_RELS_PER_S = 50_000
-#: Query latency targets (p95): under 200 ms at 100 classes, under 1 s at 1,000 classes.
+#: Query latency targets (p95): under 200 ms at 100 classes, under 300 ms at 1,000 classes (issue 25; it was 1 s).
 TARGET_QUERY_MS_100 = 200.0
-TARGET_QUERY_MS_1000 = 1000.0
+TARGET_QUERY_MS_1000 = 300.0
+#: Issue 25: one circuit written in under 1 s at 1,000 classes.
+TARGET_WRITE_AT_SCALE_S = 1.0
 #: Words of the bench's group labels and captions (``--labelled-groups``); search-concepts looks for the first.
 VOCABULARY = ("fur", "feathers", "wheel", "stripes", "snout", "grass", "water", "sky", "leaves", "metal", "text",
               "eye", "scales", "wood", "snow", "fabric")
@@ -82,7 +85,7 @@ NO_ROWS_EXPECTED = {
 
 
 def query_target_ms(classes: int) -> float:
-    """The p95 target at ``classes`` classes: 200 ms up to the 100-class scale, 1 s at 1,000 classes."""
+    """The p95 target at ``classes`` classes: 200 ms up to the 100-class scale, 300 ms at 1,000 classes."""
     return TARGET_QUERY_MS_1000 if classes >= 1000 else TARGET_QUERY_MS_100
 
 
@@ -509,6 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries-only", action="store_true",
                         help="with a graph left by --keep: write nothing, time the queries again "
                              "(prints only)")
+    parser.add_argument("--at-scale", action="store_true",
+                        help="with an atlas in the graph (bench_ingest_from.py --keep) holding --circuit: time that "
+                             "circuit's write again and every query; writes section neo4j-<classes>")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="results file ('' to write nothing)")
     parser.add_argument("--section", default=None,
                         help="section of the results file (default: neo4j for --synthetic 100, "
@@ -535,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.queries_only:
             return queries_only(driver, args)
+        if args.at_scale:
+            return at_scale(driver, args, cpu_model, load_average, write_section)
         return run(driver, settings.uri, args, cpu_model, load_average, write_section)
     finally:
         driver.close()
@@ -564,6 +572,93 @@ def time_queries(driver: neo4j.Driver, query_class: str, args: argparse.Namespac
         print(f"  query {info.name}: median {timing.median:.1f} ms, p95 {timing.p95:.1f} ms, "
               f"rows {timing.rows_text()}{warn}")
     return timings, notes
+
+
+def at_scale(driver: neo4j.Driver, args: argparse.Namespace, cpu_model: Callable[[], str],
+             load_average: Callable[[], str], write_section: Callable[[Path, str, str], None]) -> int:
+    """On a graph that already holds an atlas (bench_ingest_from.py --keep) with the real circuit: its write
+    timed again (deleted first; fresh --repeats times, then --force), as a new process would (no core vectors
+    of other circuits cached), then every named query; writes section ``neo4j-<classes>``."""
+    if args.circuit is None:
+        print("error: --at-scale needs --circuit (the real circuit of the atlas)", file=sys.stderr)
+        return 2
+    folder = real_circuit_folder(args.circuit)
+    real = load_circuit(folder)
+    load_before = load_average()
+    version = server_version(driver, args.database)
+    fresh: list[Write] = []
+    for _ in range(args.repeats):
+        delete_circuit(driver, real.id, args.database)
+        forget_vectors()
+        fresh.append(timed_write(driver, real, folder, args, "real fresh at scale"))
+    forget_vectors()
+    force = timed_write(driver, real, folder, args, "real force at scale", force=True)
+    counts = graph_counts(driver, args.database)
+    classes = counts.get("Circuit", 0)
+    print(f"  real circuit at {classes} classes: fresh {[round(w.seconds, 2) for w in fresh]} s, --force "
+          f"{force.seconds:.2f} s")
+    target_ms = args.query_target_ms or query_target_ms(classes)
+    load_queries = load_average()
+    query_class = args.query_class or first_synthetic_class(driver, args.database)
+    timings, supply_notes = time_queries(driver, query_class, args)
+    load_after = load_average()
+    per = sorted(w.seconds for w in fresh)
+    median = statistics.median(per)
+    rows = [
+        f"| real circuit, fresh ({classes:,} classes in the graph) | {fresh[0].status} | {fresh[0].nodes:,} | "
+        f"{fresh[0].relationships:,} | {median:.2f} ({per[0]:.2f}-{per[-1]:.2f}) | "
+        f"{statistics.median(w.rate for w in fresh):,.0f} | < {TARGET_WRITE_AT_SCALE_S:g} s: "
+        f"{met(median < TARGET_WRITE_AT_SCALE_S)} |",
+        f"| real circuit, --force ({classes:,} classes in the graph) | {force.status} | {force.nodes:,} | "
+        f"{force.relationships:,} | {force.seconds:.2f} | {force.rate:,.0f} | - |",
+    ]
+    node_text = ", ".join(f"{counts[k]:,} {k}" for k in LABELS if counts.get(k))
+    rel_text = ", ".join(f"{counts[r]:,} {r}" for r in RELATIONSHIP_TYPES if counts.get(r))
+    timed = [t for t in timings if t.timed]
+    lines = [
+        f"## Neo4j at {classes:,} classes: one circuit's write and every named query",
+        "",
+        f"- date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}; queries as of commit {queries_version()}",
+        f"- server: {version}, local (same machine), default `neurflow db start` settings (page cache 256 MB, heap "
+        f"1 GB); CPU: {cpu_model()} (2 cores, shared with other jobs); {driver_line()}; load average before "
+        f"{load_before}, at the queries {load_queries}, after {load_after}",
+        f"- graph: the atlas of `bench_ingest_from.py` ({classes:,} complete class circuits written from saved "
+        f"folders); nodes: {node_text}; {sum(counts[r] for r in RELATIONSHIP_TYPES):,} relationships: {rel_text}",
+        f"- writes: `write_circuit` of the real circuit `{folder.name}` ({circuit_size(real)}), deleted before "
+        f"each fresh write (median (min-max) of {len(fresh)}); the process's cache of other circuits' core vectors "
+        "emptied before each write, as in a new `neurflow-ingest` process; seconds: wall clock of the call",
+        "",
+        "| write | status | nodes | relationships | seconds | relationships/s | target |",
+        "|---|---|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+        "`neurflow.graph.named_queries.run_query` (a read transaction, rows converted to plain values, as "
+        f"`neurflow query`); {args.runs} timed runs after {args.warmups} warm-ups; client wall clock in ms. "
+        "Parameters: " + "; ".join(supply_notes) + "; `class` also where it is optional; the others their "
+        "defaults. No rows is expected only where the bench writes nothing to find ("
+        + ", ".join(NO_ROWS_EXPECTED) + ").",
+        "",
+        *query_table(timings, target_ms),
+        "",
+        f"Every query's p95 under {target_ms:g} ms: {met(all(t.p95 < target_ms for t in timed) and len(timed) == len(timings))}.",
+    ]
+    text = "\n".join(lines)
+    print("\n" + text)
+    if args.out:
+        out = Path(args.out)
+        write_section(out, args.section if args.section != f"neo4j-{args.synthetic}" else f"neo4j-{classes}", text)
+    return 0
+
+
+def queries_version() -> str:
+    """The last commit that changed queries/ (and whether the working tree changes them)."""
+    import subprocess
+
+    def git(*command: str) -> str:
+        return subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    commit = git("log", "-1", "--format=%h", "--", "queries")
+    return commit + (" (queries changed in the working tree)" if git("status", "--porcelain", "--", "queries") else "")
 
 
 def queries_only(driver: neo4j.Driver, args: argparse.Namespace) -> int:

@@ -187,3 +187,22 @@ def test_build_then_ingest(clean_graph: neo4j.Driver, neo4j_settings, real_circu
     assert built.id == load_circuit(real_circuit_dirs[0]).id
     assert "Samoyed: written" in result.output
     assert counts(clean_graph, neo4j_settings.database) == expected_counts([built])
+
+
+def test_ingest_from_with_two_writers_equals_one_writer(clean_graph: neo4j.Driver, neo4j_settings, tmp_path: Path,
+                                                        env: dict[str, str]) -> None:
+    from neurflow.synthetic import save_synthetic
+    from tests.graph.test_maintained_cross_class import assert_maintained, narrow
+
+    circuits = [narrow(i) for i in (3, 17, 258, 407, 511, 906)]
+    for circuit in circuits:
+        save_synthetic(circuit, tmp_path / "atlas" / f"{circuit.target.index:04d}")
+    result = CliRunner().invoke(ingest_main, ["--from", str(tmp_path / "atlas"), "--writers", "2"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("class "))
+    # the summary lists the folders in their order, whichever writer finished first
+    assert [line.split()[0] for line in lines[header + 2: header + 2 + len(circuits)]] == [
+        c.target.name.split()[0] for c in circuits]
+    assert counts(clean_graph, neo4j_settings.database) == expected_counts(circuits)
+    assert_maintained(clean_graph, neo4j_settings.database)
