@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=1000, help="circuits in the atlas, the real one included")
     parser.add_argument("--folders", type=Path, default=DEFAULT_FOLDERS, help="where the circuit folders are saved")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic circuits")
+    parser.add_argument("--writers", type=int, default=1, help="neurflow-ingest --writers (threads writing at once)")
     parser.add_argument("--wipe", action="store_true", help="empty the database first (else refuse a non-empty one)")
     parser.add_argument("--keep", action="store_true", help="leave the atlas in the graph (else it is emptied)")
     parser.add_argument("--out", default=str(BENCH / "results-neo4j.md"), help="results file ('' for none)")
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_before = load_average()
         env = {**os.environ, "NEO4J_URI": settings.uri, "NEO4J_USER": settings.user,
                "NEO4J_DATABASE": db, "NEO4J_PASSWORD": settings.password or ""}
-        command = [sys.executable, "-m", "neurflow.ingest.cli", "--from", str(args.folders)]
+        command = [sys.executable, "-m", "neurflow.ingest.cli", "--from", str(args.folders),
+                   "--writers", str(args.writers)]
         start = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
@@ -95,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done.returncode != 0:
             print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
             return done.returncode
+        # per circuit: the wall clock of its write_circuit call (with 2 writers they overlap)
         per = [float(x) for x in re.findall(r"relationships and [\d,]+ nodes in ([\d.]+) s", done.stdout)]
         counts = graph_counts(driver, db)
         if not args.keep:
@@ -106,9 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         f"### A {count:,}-class atlas written from saved folders (`neurflow-ingest --from`)",
         "",
-        f"`neurflow-ingest --from {args.folders}` in a fresh process into an empty graph: the real circuit "
+        f"`neurflow-ingest --from {args.folders} --writers {args.writers}` in a fresh process into an empty graph: "
+        "the real circuit "
         f"`{real_folder.name}` and {count - 1:,} synthetic circuits of its size and family (bench_neo4j.py's), "
-        f"one writer; {cpu_model()}, Neo4j on the same machine (default `neurflow db start` settings); load average "
+        f"{args.writers} writer thread(s); {cpu_model()}, Neo4j on the same machine (default `neurflow db start` "
+        f"settings); load average "
         f"{load_before} before, {load_after} after.",
         "",
         "| circuits | minutes | relationships in the graph | relationships/s | per circuit, median s (min-max) | "

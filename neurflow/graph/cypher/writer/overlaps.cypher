@@ -12,8 +12,8 @@ CALL (c) {
 MATCH (c)-[:HAS_GROUP]->(g:NeuronGroup)
 WHERE g.depth > 0
 MATCH (g)-[:HAS_MEMBER]->(:Neuron)<-[:HAS_MEMBER]-(h:NeuronGroup)
-WITH g, h, others, count(*) AS shared
-WHERE h.circuitId IN others
+WHERE h.circuitId IN others  // before the count: the list is no grouping key
+WITH g, h, count(*) AS shared
 WITH g, h, shared, toFloat(shared) / (g.size + h.size - shared) AS jaccard
 WHERE jaccard >= $minJaccard
 MERGE (g)-[o:OVERLAPS]->(h)
