@@ -41,7 +41,7 @@ sys.path.insert(0, str(BENCH))
 from authors_reference import AuthorsReference, CircuitResult, run_circuit  # noqa: E402
 
 from neurflow.engine.builder import CircuitBuilder  # noqa: E402
-from neurflow.engine.config import STEPS_MAX, STEPS_TOLERANCE, BuildConfig  # noqa: E402
+from neurflow.engine.config import STEPS_RULE, STEPS_RULES, STEPS_TOLERANCE, BuildConfig  # noqa: E402
 from neurflow.engine.integration import PairIntegration  # noqa: E402
 from neurflow.engine.models import load_model  # noqa: E402
 from neurflow.engine.patches import PatchSet, list_images, load_views, predict_views, select_class_images  # noqa: E402
@@ -167,6 +167,7 @@ class Run:
     all_totals: list[float]
     pair_rss: list[float | None]
     pair_cuda: list[float | None]
+    circuits: list[CircuitResult]
 
 
 def one_circuit(label: str, attribute, select, acts, layers, class_index, args, device, repeat: int,
@@ -220,7 +221,7 @@ def summarise(label: str, circuits: list[CircuitResult], echo=print) -> Run:
     return Run(
         label, circuits[0], pair_seconds, statistics.median(totals), totals,
         [peak(c.pairs[i].peak_rss_mb for c in circuits) for i in range(n_pairs)],
-        [peak(c.pairs[i].peak_cuda_mb for c in circuits) for i in range(n_pairs)],
+        [peak(c.pairs[i].peak_cuda_mb for c in circuits) for i in range(n_pairs)], circuits,
     )
 
 
@@ -239,17 +240,49 @@ def mem(rss: float | None, cuda: float | None) -> str:
     return text + (f" / {cuda:.0f}" if cuda is not None else "")
 
 
+def round_rows(args: argparse.Namespace, runs: dict[str, Run], rounds: list[dict[tuple[str, str], PairIntegration]],
+               pairs: list[tuple[str, str]]) -> list[str]:
+    """Per round: auto's seconds and speed against (a) of the same round, its top-tau agreement with (b) N=--steps
+    and with (a) of that round, its largest completeness gap per pair and its (target, patch, node) evaluations."""
+    auto, fixed = runs["(b) neurflow N=auto"], runs[f"(b) neurflow N={args.steps}"]
+    authors = runs.get(f"(a) authors N={args.steps}")
+    rows = []
+    for i, used in enumerate(rounds[: len(auto.circuits)]):
+        mine = auto.circuits[i]
+
+        def agree(other: CircuitResult, mine: CircuitResult = mine) -> str:
+            counts = [c for p, q in zip(other.pairs, mine.pairs, strict=True) for c in agreement(p.core_sets, q.core_sets)]
+            return f"{np.mean(counts):.2f}/{args.tau} (min {min(counts)}, {len(counts)})"
+
+        evaluations = sum(new * targets for pair in pairs
+                          for new, targets in zip(used[pair].level_new_nodes, used[pair].level_targets, strict=True))
+        gaps = ", ".join(f"{100 * used[pair].gap:.2f} %" for pair in pairs)
+        speed = f"{authors.all_totals[i] / auto.all_totals[i]:.1f}x" if authors else "n/a"
+        a_seconds = f"{authors.all_totals[i]:.1f}" if authors else "n/a"
+        rows.append(f"| {i + 1} | {a_seconds} | {auto.all_totals[i]:.1f} | **{speed}** | {agree(fixed.circuits[i])} | "
+                    f"{agree(authors.circuits[i]) if authors else 'n/a'} | {gaps} | {evaluations} |")
+    return ["Per round (each round runs (a), then auto, then the others): seconds, speed, top-tau agreement (mean, "
+            "min, targets both chose) with neurflow at the authors' N and with the authors' run of the round, the "
+            "largest completeness gap of a target per pair (" + "; ".join(f"{u} <- {lo}" for u, lo in pairs)
+            + ") and the gradient evaluations per patch of a target, summed over targets (sum over levels of new "
+            "nodes x targets).", "",
+            f"| round | (a) s | auto s | speed | agreement with (b) N={args.steps} | agreement with (a) | max gap per "
+            "pair | target-node evaluations |",
+            "|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
 def auto_section(args: argparse.Namespace, runs: dict[str, Run], integration: dict[tuple[str, str], PairIntegration],
-                 pairs: list[tuple[str, str]]) -> list[str]:
+                 pairs: list[tuple[str, str]], per_round: list[dict[tuple[str, str], PairIntegration]]) -> list[str]:
     """What --steps auto used per pair (its last run), its speed against the authors at N=--steps and its top-tau
-    agreement with neurflow at N=--steps (fixed), each against its target."""
+    agreement with neurflow at N=--steps (fixed), each against its target; then the same per round."""
     auto, fixed = runs.get("(b) neurflow N=auto"), runs.get(f"(b) neurflow N={args.steps}")
     if auto is None or fixed is None:
         return []
     rows = []
     for upper, lower in pairs:
         used = integration[upper, lower]
-        levels = ", ".join(f"{n} ({t})" for n, t in zip(used.levels, used.level_targets, strict=True))
+        levels = ", ".join(f"{n} ({t}, +{new})" for n, t, new in
+                           zip(used.levels, used.level_targets, used.level_new_nodes, strict=True))
         by_nodes = ", ".join(f"{n}: {c}" for n, c in sorted(Counter(used.target_nodes.values()).items()))
         rows.append(f"| {upper} <- {lower} | {len(used.target_nodes)} | {by_nodes} | {levels} | "
                     f"{100 * used.gap:.2f} % | {len(used.tied)} | {len(used.unsettled)} | "
@@ -257,9 +290,11 @@ def auto_section(args: argparse.Namespace, runs: dict[str, Run], integration: di
     counts = [c for p_fixed, p_auto in zip(fixed.circuit.pairs, auto.circuit.pairs, strict=True)
               for c in agreement(p_fixed.core_sets, p_auto.core_sets)]
     mean = float(np.mean(counts))
+    rule = next(iter(integration.values())).rule if integration else "?"
     lines = ["## --steps auto", "",
-             "Per layer pair, from its last run: targets, how many targets kept each number of nodes, the levels "
-             "computed (targets at each), the largest completeness gap of a target at the nodes it kept, targets "
+             f"Rule: {rule}. Per layer pair, from its last run: targets, how many targets kept each number of nodes, "
+             "the levels computed (targets at each, + the nodes each evaluated per patch: only its new ones with a "
+             "nested rule), the largest completeness gap of a target at the nodes it kept, targets "
              "settled on a tie, targets not settled at the maximum, and seconds per level.", "",
              "| pair | targets | targets per nodes kept | levels (targets) | max gap | tied | unsettled | s per level |",
              "|---|---|---|---|---|---|---|---|", *rows, ""]
@@ -277,7 +312,7 @@ def auto_section(args: argparse.Namespace, runs: dict[str, Run], integration: di
                      f"round, auto right after (a): {rounds}; {verdict}); {agree} ({agreed}).")
     else:
         lines.append(f"Whole class circuit with --steps auto: {auto.total_seconds:.1f} s; {agree} ({agreed}).")
-    return [*lines, ""]
+    return [*lines, "", *round_rows(args, runs, per_round, pairs)]
 
 
 # ---------------------------------------------------------------- main
@@ -304,7 +339,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-auto", action="store_true", help="skip neurflow with --steps auto")
     parser.add_argument("--auto-tolerance", type=float, default=STEPS_TOLERANCE,
                         help="completeness gap tolerance of --steps auto")
-    parser.add_argument("--auto-max", type=int, default=STEPS_MAX, help="most nodes of --steps auto")
+    parser.add_argument("--auto-max", type=int, default=None,
+                        help="most nodes of --steps auto (default: its rule's last level)")
+    parser.add_argument("--auto-rule", default=STEPS_RULE, choices=STEPS_RULES, help="levels of --steps auto")
     parser.add_argument("--speed-target", type=float, default=10.0,
                         help="target speed-up of auto over the authors at --steps (printed as met or not)")
     parser.add_argument("--agreement-target", type=float, default=15.9 / 16,
@@ -356,14 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     views = [views[i] for i in chosen]
     patches = PatchSet(views, loaded.preprocessing)
 
-    def config(steps: int | str, quadrature: str = "gauss-legendre") -> BuildConfig:
+    def config(steps: int | str, quadrature: str = "gauss-legendre", rule: str | None = None) -> BuildConfig:
+        rule = rule or (args.auto_rule if quadrature == "gauss-legendre" else "doubling")
         return BuildConfig(args.model, layers=layers, tau=args.tau, k=args.k, steps=steps, quadrature=quadrature,
                            ranking="sum", device=str(device), batch_size=args.batch_size,
                            ig_batch_size=args.ig_batch_size, steps_tolerance=args.auto_tolerance,
-                           steps_max=args.auto_max)
+                           steps_max=args.auto_max or 0, steps_rule=rule)
 
-    def builder(steps: int | str, quadrature: str = "gauss-legendre") -> CircuitBuilder:
-        return CircuitBuilder(loaded, config(steps, quadrature), progress=False)
+    def builder(steps: int | str, quadrature: str = "gauss-legendre", rule: str | None = None) -> CircuitBuilder:
+        return CircuitBuilder(loaded, config(steps, quadrature, rule), progress=False)
 
     recorder = CircuitBuilder(loaded, config(args.steps), progress=False)
     clock = time.perf_counter()
@@ -394,10 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         f"- (b) neurflow CircuitBuilder.attribute: lower maps from the recording pass, targets sharing a patch "
         f"share its forward passes, calls of {recorder.config.ig_rows_per_call(device)} (patch, step) inputs; "
         f"at N={args.steps} and N={args.fast_steps} Gauss-Legendre"
-        + ("" if args.no_auto else f", and auto (--steps auto: Gauss-Legendre nodes per target from "
-                                   f"{auto_config.steps_start}, doubled up to {args.auto_max}, until its top-tau set "
-                                   f"repeats (ties within {auto_config.steps_tie:.0%} of the tau-th score) and its "
-                                   f"completeness gap is within {args.auto_tolerance:.0%})"),
+        + ("" if args.no_auto else f", and auto (--steps auto: per target the levels of {auto_config.auto_rule_name} "
+                                   f"from {auto_config.steps_start} nodes up to {auto_config.steps_max}"
+                                   + (", each evaluating only the nodes it adds" if auto_config.steps_rule != "doubling"
+                                      else ", each from scratch")
+                                   + f", until its top-tau set repeats (ties within {auto_config.steps_tie:.0%} of the "
+                                   f"tau-th score) and its completeness gap is within {args.auto_tolerance:.0%})"),
         f"- every time is the median of {args.repeats} run(s); peak memory is the peak RSS of this process during "
         f"the pair (VmHWM reset before it; model and patches included)"
         + ("; after ' / ': torch.cuda.max_memory_allocated" if device.type == "cuda" else ""),
@@ -410,14 +450,20 @@ def main(argv: list[str] | None = None) -> int:
     def neurflow_select(b: CircuitBuilder):
         return lambda per_patch, tau: core_set(per_patch, b.config.tau, b.config.ranking)[0]
 
-    # What --steps auto used per pair, from its last run (each step returns how it integrated its pair).
+    # What --steps auto used per pair, from its last run (each step returns how it integrated its pair), and per
+    # run of the whole circuit (a new one starts at the top pair).
     auto_integration: dict[tuple[str, str], PairIntegration] = {}
+    auto_rounds: list[dict[tuple[str, str], PairIntegration]] = []
 
-    def neurflow_attribute(b: CircuitBuilder):
+    def neurflow_attribute(b: CircuitBuilder, rounds: list | None = None):
         def attribute(upper: str, lower: str, concepts: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
             step = b.step(recording, upper, lower, concepts)
             if step.integration is not None:
                 auto_integration[upper, lower] = step.integration
+                if rounds is not None:
+                    if upper == layers[0]:
+                        rounds.append({})
+                    rounds[-1][upper, lower] = step.integration
             return step.per_patch
         return attribute
 
@@ -433,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.append((f"(b) neurflow N={args.fast_steps}", neurflow_attribute(fast), neurflow_select(fast)))
     auto = builder("auto")
     if not args.no_auto:
-        plan.append(("(b) neurflow N=auto", neurflow_attribute(auto), neurflow_select(auto)))
+        plan.append(("(b) neurflow N=auto", neurflow_attribute(auto, auto_rounds), neurflow_select(auto)))
     echo("Whole-circuit runs (each procedure follows its own core sets), interleaved: each round runs every "
          "procedure once, auto right after (a):")
     order = sorted(plan, key=lambda item: (not item[0].startswith("(a)"), not item[0].endswith("N=auto")))
@@ -521,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for line in section1:
         echo(line)
-    section_auto = auto_section(args, runs, auto_integration, pairs)
+    section_auto = auto_section(args, runs, auto_integration, pairs, auto_rounds)
     for line in section_auto:
         echo(line)
 
@@ -539,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         fixed = {p.lower: sorted({int(s) for c in p.core_sets.values() for s in c}) for p in ref.circuit.pairs}
         variants: list[tuple[str, int | str]] = [("gauss-legendre", n) for n in steps_list]
         variants += [("riemann-midpoint", args.steps)] + ([] if args.no_auto else [("gauss-legendre", "auto")])
+        if not args.no_auto and args.auto_rule != "doubling":
+            variants.append(("gauss-legendre doubling", "auto"))  # auto as before nested levels, for comparison
         rows = []
         echo(f"Trade-off runs (targets fixed to the N={args.reference_steps} Gauss-Legendre circuit's):")
         for quadrature, n in variants:
@@ -550,13 +598,15 @@ def main(argv: list[str] | None = None) -> int:
                 run = own  # its own recursion chose the reference's targets: the same computation
                 echo(f"  {quadrature} N={n}: same targets as the reference, reusing its whole-circuit runs")
             else:
-                b = builder(n, quadrature)
+                b = (builder(n, "gauss-legendre", "doubling") if quadrature == "gauss-legendre doubling"
+                     else builder(n, quadrature))
                 run = repeat_circuit(f"{quadrature} N={n}", neurflow_attribute(b), neurflow_select(b), acts, layers,
                                      target.index, args, device, fixed_targets=fixed, echo=echo)
             counts = [c for p_ref, p in zip(ref.circuit.pairs, run.circuit.pairs, strict=True)
                       for c in agreement(p_ref.core_sets, p.core_sets)]
             exact = sum(c == args.tau for c in counts)
-            rows.append(f"| {quadrature} | {n} | {run.total_seconds:.1f} | {ref.total_seconds / run.total_seconds:.1f}x "
+            name = f"gauss-legendre ({args.auto_rule})" if n == "auto" and quadrature == "gauss-legendre" else quadrature
+            rows.append(f"| {name} | {n} | {run.total_seconds:.1f} | {ref.total_seconds / run.total_seconds:.1f}x "
                         f"| {np.mean(counts):.2f}/{args.tau} | {min(counts)} | {exact}/{len(counts)} |")
         section2 = [
             "## Steps / accuracy trade-off (neurflow)",
