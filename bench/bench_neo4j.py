@@ -587,8 +587,11 @@ def at_scale(driver: neo4j.Driver, args: argparse.Namespace, cpu_model: Callable
     load_before = load_average()
     version = server_version(driver, args.database)
     fresh: list[Write] = []
+    deletions: list[float] = []
     for _ in range(args.repeats):
+        start = time.perf_counter()
         delete_circuit(driver, real.id, args.database)
+        deletions.append(time.perf_counter() - start)
         forget_vectors()
         fresh.append(timed_write(driver, real, folder, args, "real fresh at scale"))
     forget_vectors()
@@ -611,6 +614,9 @@ def at_scale(driver: neo4j.Driver, args: argparse.Namespace, cpu_model: Callable
         f"{met(median < TARGET_WRITE_AT_SCALE_S)} |",
         f"| real circuit, --force ({classes:,} classes in the graph) | {force.status} | {force.nodes:,} | "
         f"{force.relationships:,} | {force.seconds:.2f} | {force.rate:,.0f} | - |",
+        f"| real circuit, deleted ({classes:,} classes in the graph; `delete_circuit`, the family's totals and "
+        f"reuse summaries recomputed) | deleted | - | - | {statistics.median(deletions):.2f} "
+        f"({min(deletions):.2f}-{max(deletions):.2f}) | - | - |",
     ]
     node_text = ", ".join(f"{counts[k]:,} {k}" for k in LABELS if counts.get(k))
     rel_text = ", ".join(f"{counts[r]:,} {r}" for r in RELATIONSHIP_TYPES if counts.get(r))
