@@ -13,7 +13,7 @@ import neo4j
 from neurflow.graph.cross_class import refresh_reuse
 from neurflow.graph.schema import REUSE_MIN_JACCARD, StoreError
 from neurflow.graph.server_config import DATABASE
-from neurflow.graph.statements import records, statement, with_label
+from neurflow.graph.statements import each_statement, records, statement, with_label
 
 #: Labels of the nodes that belong to one circuit (they carry its ``circuitId``), deleted in batches.
 CIRCUIT_SCOPED_LABELS: tuple[str, ...] = ("SemanticGroup", "NeuronGroup")
@@ -131,4 +131,5 @@ def clear_graph(driver: neo4j.Driver, database: str = DATABASE) -> None:
     transaction for the server's time limit (60 s on neurflow's local server), so it asks for none (timeout 0).
     """
     with driver.session(database=database) as session:
-        session.run(neo4j.Query(statement("deletion/clear-graph"), timeout=0)).consume()
+        for step in each_statement(statement("deletion/clear-graph")):  # relationships, then nodes
+            session.run(neo4j.Query(step, timeout=0)).consume()
