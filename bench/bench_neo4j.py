@@ -60,7 +60,7 @@ from neurflow.graph.labels import write_caption  # noqa: E402
 from neurflow.graph.named_queries import QueryInfo, list_queries, run_query  # noqa: E402
 from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES, graph_counts  # noqa: E402
 from neurflow.graph.schema import ensure_schema  # noqa: E402
-from neurflow.graph.similarity import forget_vectors  # noqa: E402
+from neurflow.graph.circuit_vectors import forget_vectors  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results-neo4j.md"

@@ -16,8 +16,10 @@ from typing import Any, LiteralString
 
 import neo4j
 
+from neurflow.graph.circuit_vectors import circuit_vectors, model_vectors
 from neurflow.graph.cross_class import EarlierState, refresh_reuse
 from neurflow.graph.deletion import WriteConflictError, check_owner
+from neurflow.graph.overlaps import overlap_rows
 from neurflow.graph.rows import CircuitRows
 from neurflow.graph.schema import StoreError
 from neurflow.graph.similarity import similarity_rows
@@ -122,8 +124,9 @@ def circuit_writes(rows: CircuitRows) -> list[tuple[str, LiteralString, Sequence
 
 def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: str, min_jaccard: float,
                      earlier: EarlierState | None = None) -> Any:
-    """The last transaction of a circuit: takes its model's lock, writes its OVERLAPS (computed in Cypher from
-    the member links) and its SIMILAR_TO against the complete circuits of its model and family, marks it complete
+    """The last transaction of a circuit: takes its model's lock, writes its OVERLAPS and SIMILAR_TO against the
+    complete circuits of the other classes of its model and family (from their vectors,
+    :mod:`neurflow.graph.circuit_vectors`), marks it complete
     and brings the family's maintained values up to date: the totals on its neurons (added to on a first write;
     with an ``earlier`` state, recomputed on the neurons of both, since the earlier one may have counted) and the
     reuse summaries of the groups it touches and the earlier state touched. Returns what the OVERLAPS and
@@ -132,8 +135,11 @@ def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: 
     family = rows.family["key"]
     tx.run(statement("writer/lock-model"), model=rows.model["key"]).consume()
     check_owner(tx, cid, write_id)
-    overlaps = tx.run(statement("writer/overlaps"), circuitId=cid, minJaccard=min_jaccard).consume().counters
-    similar = similarity_rows(tx, rows.circuit, family)
+    others = model_vectors(tx, rows.model["key"], rows.target["index"])
+    overlap = overlap_rows(cid, circuit_vectors(rows.circuit).groups,
+                           {other: vectors.groups for other, vectors in others.items()}, min_jaccard)
+    overlaps = run_rows(tx, cid, "overlaps", statement("writer/overlaps"), overlap, len(overlap))
+    similar = similarity_rows(rows.circuit, others)
     pairs = run_rows(tx, cid, "similarity", statement("similarity/write"), similar, len(similar))
     counters = Created(overlaps.nodes_created + pairs.nodes_created,
                        overlaps.relationships_created + pairs.relationships_created)

@@ -193,6 +193,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
     foreign_of_patch = {p: label is not None and not label_matches(label, circuit.target)
                         for p, label in label_of_patch.items()}
     group_rows = []
+    lower_groups = [g for g in circuit.neuron_groups if depth[g.layer] > 0]
     group_members: dict[str, tuple[str, set[str]]] = {}
     searchable = group_vectors(circuit, folder)
     for g in circuit.neuron_groups:
@@ -263,6 +264,13 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         "coreChannels": [channel_of[r["neuron"]] for r in lower_core],
         "coreInfluences": [r["influence"] for r in lower_core],
         "coreWeights": [r["weight"] for r in lower_core],
+        # 1.7: the groups below the logit, their member neurons one group after another as layer position x 2^32
+        # + channel: what a completion reads of every other circuit of the model to write its OVERLAPS
+        "groupIds": [g.id for g in lower_groups],
+        "groupInfluences": [flows[g.id].influence for g in lower_groups],
+        "groupSizes": [len(g.neurons) for g in lower_groups],
+        "groupMembers": [circuit.layers.index(g.layer) * 2**32 + int(n.rsplit(":", 1)[1])
+                         for g in lower_groups for n in g.neurons],
         "images": len(images), "semanticGroups": len(circuit.semantic_groups),
         "neuronGroups": len(circuit.neuron_groups), "edges": len(circuit.edges),
         "coverage": layers_coverage[-1].reach if layers_coverage else None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from neurflow.graph.similarity import CoreVector, pair_values
+from neurflow.graph.circuit_vectors import CoreVector
+from neurflow.graph.similarity import pair_values
 
 
 def test_pair_values_by_hand() -> None:

@@ -1,5 +1,0 @@
-// The complete circuits of the other classes of a family, with the write id of each (a rewrite changes it, so a
-// process's cached core vectors of a circuit are used only while they are the graph's).
-MATCH (o:Circuit {familyKey: $family})
-WHERE o.complete AND o.classIndex <> $classIndex
-RETURN o.id AS id, o.writeId AS writeId
