@@ -36,7 +36,8 @@ PAGE_TIMEOUT = 10.0
 """Seconds a page's query may run before it is stopped (a page must answer, not hang)."""
 DEFAULT_PRUNE = 0.8
 CLASS_SECTIONS = (  # (title, query, extra parameters): the class page's tables, each from one named query
-    ("Most similar classes", "class_similarity", {"limit": 8, "prune": DEFAULT_PRUNE}),
+    # whole circuits: the SIMILAR_TO written at ingestion (a pruned view is computed per request: 1 s at 1,000 classes)
+    ("Most similar classes", "class_similarity", {"limit": 8}),
     ("Class-specific groups", "class_specific", {"limit": 8, "thumbnails": 0}),
     ("Coverage", "circuit_coverage", {}),
     ("Grouping stability", "group_stability", {}),
