@@ -53,6 +53,7 @@ sys.path.insert(0, str(BENCH))
 
 from neurflow.circuit import Circuit  # noqa: E402
 from neurflow.format import find_circuits, load_circuit  # noqa: E402
+from neurflow.graph.circuit_vectors import forget_vectors  # noqa: E402
 from neurflow.graph.connection import Neo4jConnectionError, open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import delete_circuit  # noqa: E402
 from neurflow.graph.ingestion import DEFAULT_BATCH_ROWS, write_circuit  # noqa: E402
@@ -60,7 +61,6 @@ from neurflow.graph.labels import write_caption  # noqa: E402
 from neurflow.graph.named_queries import QueryInfo, list_queries, run_query  # noqa: E402
 from neurflow.graph.reads import LABELS, RELATIONSHIP_TYPES, graph_counts  # noqa: E402
 from neurflow.graph.schema import ensure_schema  # noqa: E402
-from neurflow.graph.circuit_vectors import forget_vectors  # noqa: E402
 from neurflow.synthetic import synthetic_circuit  # noqa: E402
 
 DEFAULT_OUT = BENCH / "results-neo4j.md"

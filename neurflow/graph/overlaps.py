@@ -45,7 +45,7 @@ def overlap_rows(circuit_id: str, mine: GroupLists, others: dict[str, GroupLists
     known = codes[at] == members
     other_has = sparse.csr_matrix((np.ones(int(known.sum())), (row[known], at[known])),
                                   shape=(len(groups), len(codes)))
-    shared = (other_has @ held).tocoo()  # other group x my group: member neurons in common
+    shared = sparse.coo_matrix(other_has @ held)  # other group x my group: member neurons in common
     result = []
     for h, g, count in zip(shared.row, shared.col, shared.data, strict=True):
         n = int(round(count))
