@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from bench_engine import cpu_model, load_average, publish  # noqa: E402
-from bench_neo4j import SyntheticSize, real_circuit_folder, synthetic_like  # noqa: E402
+from bench_neo4j import SyntheticSize, occupied, real_circuit_folder, synthetic_like  # noqa: E402
 
 from neurflow.format import find_circuits, load_circuit  # noqa: E402
 from neurflow.graph.connection import open_driver, resolve_connection  # noqa: E402
@@ -77,9 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     driver = open_driver(settings)
     db = settings.database
     with driver:
-        records, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=db)
-        if records[0]["n"] and not args.wipe:
-            print(f"error: the database holds {records[0]['n']:,} nodes; pass --wipe to empty it", file=sys.stderr)
+        if occupied(driver, db, args.wipe):
             return 2
         real_folder = real_circuit_folder(args.circuit)
         count, made = prepare_folders(real_folder, args.classes, args.folders, args.seed)

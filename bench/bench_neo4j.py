@@ -192,6 +192,15 @@ def node_count(driver: neo4j.Driver, database: str) -> int:
     return int(record["n"])
 
 
+def occupied(driver: neo4j.Driver, database: str, wipe_allowed: bool) -> bool:
+    """Whether the database holds nodes and ``--wipe`` was not given (then says so on stderr): the benchmarks
+    that write need a graph of their own."""
+    existing = node_count(driver, database)
+    if existing and not wipe_allowed:
+        print(f"error: the database holds {existing:,} nodes; pass --wipe to empty it", file=sys.stderr)
+    return bool(existing) and not wipe_allowed
+
+
 def wipe(driver: neo4j.Driver, database: str) -> None:
     """Deletes every relationship, then every node (indexes and constraints stay), 10,000 per transaction:
     a DETACH DELETE of dense Neuron nodes would delete far more per transaction."""

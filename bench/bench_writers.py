@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from bench_engine import cpu_model, load_average, publish  # noqa: E402
+from bench_neo4j import occupied  # noqa: E402
 
 from neurflow.graph.connection import open_driver, resolve_connection  # noqa: E402
 from neurflow.graph.deletion import clear_graph  # noqa: E402
@@ -54,9 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     driver = open_driver(settings)
     db = settings.database
     with driver:
-        records, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=db)
-        if records[0]["n"] and not args.wipe:
-            print(f"error: the database holds {records[0]['n']:,} nodes; pass --wipe to empty it", file=sys.stderr)
+        if occupied(driver, db, args.wipe):
             return 2
         circuits = [synthetic_circuit(i * 37 % 1000, layers=LAYERS, tau=16, k=50, images=10)
                     for i in range(args.circuits)]

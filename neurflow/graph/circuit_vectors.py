@@ -31,8 +31,13 @@ CACHE_SIZE = 5000
 _CHANNELS = np.int64(1) << 32
 
 
+def neuron_code(layer: int, channel: int) -> int:
+    """The code of one neuron: its layer's position in the circuit's ``layers`` x 2^32 + its channel."""
+    return layer * int(_CHANNELS) + channel
+
+
 def neuron_codes(layers: list[int], channels: list[int]) -> np.ndarray:
-    """Codes of neurons given by layer position and channel."""
+    """Codes of neurons given by layer position and channel (:func:`neuron_code`, as an array)."""
     return np.asarray(layers, dtype=np.int64) * _CHANNELS + np.asarray(channels, dtype=np.int64)
 
 
@@ -91,7 +96,7 @@ def _from_links(record: Any) -> CircuitVectors:
     groups = record["groups"]
     members = [(layers.index(layer), channel) for g in groups for layer, channel in g[3]]
     return CircuitVectors(
-        record["family"], record["classIndex"],
+        record["props"]["familyKey"], record["props"]["classIndex"],
         CoreVector.of([layers.index(x[0]) for x in core], [x[1] for x in core], [x[2] for x in core],
                       [x[3] for x in core]),
         GroupLists([g[0] for g in groups], np.asarray([g[1] for g in groups], dtype=float),

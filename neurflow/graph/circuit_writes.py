@@ -135,11 +135,12 @@ def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: 
     family = rows.family["key"]
     tx.run(statement("writer/lock-model"), model=rows.model["key"]).consume()
     check_owner(tx, cid, write_id)
+    mine = circuit_vectors(rows.circuit)
     others = model_vectors(tx, rows.model["key"], rows.target["index"])
-    overlap = overlap_rows(cid, circuit_vectors(rows.circuit).groups,
-                           {other: vectors.groups for other, vectors in others.items()}, min_jaccard)
+    overlap = overlap_rows(cid, mine.groups, {other: vectors.groups for other, vectors in others.items()},
+                           min_jaccard)
     overlaps = run_rows(tx, cid, "overlaps", statement("writer/overlaps"), overlap, len(overlap))
-    similar = similarity_rows(rows.circuit, others)
+    similar = similarity_rows(mine, len(rows.circuit["layers"]), others)
     pairs = run_rows(tx, cid, "similarity", statement("similarity/write"), similar, len(similar))
     counters = Created(overlaps.nodes_created + pairs.nodes_created,
                        overlaps.relationships_created + pairs.relationships_created)

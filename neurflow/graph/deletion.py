@@ -10,8 +10,8 @@ from typing import Any, LiteralString
 
 import neo4j
 
-from neurflow.graph.cross_class import refresh_reuse
-from neurflow.graph.schema import REUSE_MIN_JACCARD, StoreError
+from neurflow.graph.cross_class import refresh_reuse, touched_groups
+from neurflow.graph.schema import StoreError
 from neurflow.graph.server_config import DATABASE
 from neurflow.graph.statements import each_statement, records, statement, with_label
 
@@ -113,8 +113,8 @@ def delete_circuit(driver: neo4j.Driver, circuit_id: str, database: str | None =
     family, neurons, model = found[0]["family"], found[0]["neurons"], found[0]["model"]
     touched: list[str] = []
     if family is not None:  # the groups whose reuse summary counted this circuit, read before they go
-        touched = records(driver, statement("reuse/touched-groups"), database, read=True, family=family,
-                          classIndex=found[0]["classIndex"], minJaccard=REUSE_MIN_JACCARD)[0]["groups"]
+        with driver.session(database=database, notifications_min_severity="OFF") as session:
+            touched = session.execute_read(touched_groups, family, found[0]["classIndex"])
     patches = _delete_scoped(driver, database, circuit_id, write_id, batch_nodes)
     _guarded(driver, database, circuit_id, write_id, statement("deletion/circuit-node"), id=circuit_id)
     if family is not None:  # circuits written before families (data model 1.0) have none

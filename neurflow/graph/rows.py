@@ -23,6 +23,7 @@ from neurflow.analysis import (
 )
 from neurflow.circuit import Circuit, TargetCoverage, label_matches
 from neurflow.format import thumbnail_uri
+from neurflow.graph.circuit_vectors import neuron_code
 from neurflow.graph.group_vectors import group_vectors
 from neurflow.graph.schema import DATA_MODEL_VERSION, StoreError
 
@@ -269,7 +270,7 @@ def circuit_rows(circuit: Circuit, folder: str | Path | None = None) -> CircuitR
         "groupIds": [g.id for g in lower_groups],
         "groupInfluences": [flows[g.id].influence for g in lower_groups],
         "groupSizes": [len(g.neurons) for g in lower_groups],
-        "groupMembers": [circuit.layers.index(g.layer) * 2**32 + int(n.rsplit(":", 1)[1])
+        "groupMembers": [neuron_code(circuit.layers.index(g.layer), channel_of[nkey(n)])
                          for g in lower_groups for n in g.neurons],
         "images": len(images), "semanticGroups": len(circuit.semantic_groups),
         "neuronGroups": len(circuit.neuron_groups), "edges": len(circuit.edges),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from neurflow.graph.circuit_vectors import CircuitVectors, CoreVector, circuit_vectors
+from neurflow.graph.circuit_vectors import CircuitVectors, CoreVector
 
 
 def _ratio(part: float, whole: float) -> float:
@@ -54,10 +54,9 @@ def pair_values(a: CoreVector, b: CoreVector, layer_count: int) -> dict[str, Any
     }
 
 
-def similarity_rows(circuit: dict[str, Any], others: dict[str, CircuitVectors]) -> list[dict[str, Any]]:
-    """SIMILAR_TO rows ``{other, props}`` from the circuit (``circuit``: its Circuit node's properties, as
-    written) to the circuits of ``others`` (complete, of other classes of its model) that are of its family."""
-    mine = circuit_vectors(circuit).core
-    layer_count = len(circuit["layers"])
-    return [{"other": cid, "props": pair_values(mine, theirs.core, layer_count)}
-            for cid, theirs in sorted(others.items()) if theirs.family == circuit["familyKey"]]
+def similarity_rows(mine: CircuitVectors, layer_count: int, others: dict[str, CircuitVectors]
+                    ) -> list[dict[str, Any]]:
+    """SIMILAR_TO rows ``{other, props}`` from a circuit (``mine``; ``layer_count``: its layers, the logit's
+    included) to the circuits of ``others`` (complete, of other classes of its model) that are of its family."""
+    return [{"other": cid, "props": pair_values(mine.core, theirs.core, layer_count)}
+            for cid, theirs in sorted(others.items()) if theirs.family == mine.family]

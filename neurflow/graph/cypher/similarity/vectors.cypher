@@ -3,7 +3,7 @@
 // groups below the logit as [group id, influence, size, [[layer, channel] of each member]].
 MATCH (o:Circuit)
 WHERE o.id IN $ids
-RETURN o.id AS id, o.layers AS layers, o.familyKey AS family, o.classIndex AS classIndex,
+RETURN o.id AS id, o.layers AS layers,
        o {.writeId, .familyKey, .classIndex, .coreLayerIndex, .coreChannels, .coreInfluences, .coreWeights, .groupIds,
           .groupInfluences, .groupSizes, .groupMembers} AS props,
        CASE WHEN o.groupMembers IS NULL
