@@ -5,7 +5,10 @@ transaction of the attempt first checks that it still owns it (``writer/guard.cy
 the same circuit the later one takes over and the earlier one stops with WriteConflictError at its next batch.
 The circuit stays ``complete: false`` (hidden from queries) until its last transaction, which holds its model's
 lock, computes its OVERLAPS against every complete circuit of the model, marks it complete and refreshes its
-family's totals. Every batch merges on keys, so a batch run twice (a retried commit) changes nothing.
+family's totals; the other circuits' lists it compares with are read on a thread meanwhile. A transaction carries
+the rows of one or more steps, up to ``batch_rows`` (:func:`~neurflow.graph.circuit_writes.packed`). Every batch
+merges on keys or, for semantic groups, creates them with their relationships and only counts those found, so a
+batch run twice (a retried commit) changes nothing.
 
 A complete circuit is skipped unless ``force``; ``force`` rewrites it in one transaction that keeps what users
 added (:mod:`neurflow.graph.forced_rewrite`). An incomplete one (an ingestion that died, or one still running) is
@@ -20,7 +23,7 @@ docs/graph-model.md for the graph model and docs/reliability.md for the rules an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, LiteralString
@@ -29,15 +32,15 @@ import neo4j
 from neo4j.exceptions import IncompleteCommit
 
 from neurflow.circuit import Circuit
+from neurflow.graph.circuit_vectors import read_ahead
 from neurflow.graph.circuit_writes import (
     IngestResult,
-    RowRels,
-    chunks,
+    Piece,
     circuit_writes,
     complete_circuit,
     new_write_id,
-    one,
-    run_rows,
+    packed,
+    run_pieces,
     writer_tag,
 )
 from neurflow.graph.cross_class import EarlierState, earlier_state
@@ -88,27 +91,19 @@ class BatchWriter:
                     raise
         raise AssertionError("unreachable")
 
-    def run(self, step: str, query: LiteralString, rows: Sequence[Any], expect_rels: RowRels | None = None) -> None:
-        done = 0
-        for batch, expected in chunks(rows, expect_rels or one, self.batch_rows):
-            self._count(self.write(self._work, step, query, batch, expected if expect_rels else None))
-            done += len(batch)
+    def run(self, writes: Iterable[tuple[str, LiteralString, Sequence[Any], Any]], first: Sequence[Piece] = ()
+            ) -> None:
+        """Runs ``writes`` (and ``first`` before them) in the transactions :func:`packed` makes of them; reports
+        each piece's progress once its transaction has committed."""
+        for pieces in packed(writes, self.batch_rows, first):
+            self._count(self.write(self._work, pieces))
             if self.progress is not None:
-                self.progress(step, done, len(rows))
+                for piece in pieces:
+                    self.progress(piece.step, piece.done, piece.total)
 
-    def single(self, step: str, query: LiteralString, **params: Any) -> None:
-        self._count(self.write(self._single, query, params))
-        if self.progress is not None:
-            self.progress(step, 1, 1)
-
-    def _work(self, tx: neo4j.ManagedTransaction, step: str, query: LiteralString, rows: list[Any],
-              expected: int | None) -> Any:
+    def _work(self, tx: neo4j.ManagedTransaction, pieces: list[Piece]) -> Any:
         check_owner(tx, self.circuit_id, self.write_id)
-        return run_rows(tx, self.circuit_id, step, query, rows, expected)
-
-    def _single(self, tx: neo4j.ManagedTransaction, query: LiteralString, params: dict[str, Any]) -> Any:
-        check_owner(tx, self.circuit_id, self.write_id)
-        return tx.run(query, params).consume().counters
+        return run_pieces(tx, self.circuit_id, pieces)
 
 
 def _claim(tx: neo4j.ManagedTransaction, circuit_id: str, write_id: str) -> Any:
@@ -154,9 +149,11 @@ def write_circuit(
         if not force:
             result.status = "skipped" if state.status == "complete" else "outdated"  # kept as it is
             return result
+        read_ahead(driver, database, rows.model["key"], rows.target["index"]).join()  # before the model's lock
         return replace_circuit(driver, rows, state.write_id, result, database=database, start=start,
                                min_jaccard=overlap_min_jaccard)
     write_id = new_write_id()
+    ahead = read_ahead(driver, database, rows.model["key"], rows.target["index"])
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         claimed = session.execute_write(_claim, cid, write_id)
     if claimed["complete"]:  # completed by another attempt since the state was read
@@ -170,10 +167,10 @@ def write_circuit(
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         w = BatchWriter(session, cid, write_id, batch_rows, progress)
         w.nodes += int(claimed["created"])  # the Circuit node, created by the claim
-        w.single("circuit", statement("writer/circuit"), model=rows.model, target=rows.target,
-                 circuit=rows.circuit, family=rows.family, circuitId=cid)
-        for step, query, step_rows, rels in circuit_writes(rows):
-            w.run(step, query, step_rows, rels)
+        node = Piece("circuit", statement("writer/circuit"), {"model": rows.model, "target": rows.target,
+                     "circuit": rows.circuit, "family": rows.family}, None, 1, 1)
+        w.run(circuit_writes(rows), first=[node])
+        ahead.join()
         try:
             w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard, earlier))
         except WriteConflictError:

@@ -36,22 +36,22 @@ def overlap_rows(circuit_id: str, mine: GroupLists, others: dict[str, GroupLists
     # neurons x my groups: which of my groups holds each neuron
     held = sparse.csr_matrix((np.ones(len(owner)), (position, owner)), shape=(len(codes), len(mine.ids)))
     ids = sorted(others)
-    groups = [(cid, gid) for cid in ids for gid in others[cid].ids]
+    group_ids = [(cid, gid) for cid in ids for gid in others[cid].ids]
     members = np.concatenate([others[cid].members for cid in ids])
     sizes = np.concatenate([others[cid].sizes for cid in ids])
     influence = np.concatenate([others[cid].influence for cid in ids])
-    row = np.repeat(np.arange(len(groups)), sizes)
+    row = np.repeat(np.arange(len(group_ids)), sizes)
     at = np.searchsorted(codes, members).clip(max=len(codes) - 1)
     known = codes[at] == members
     other_has = sparse.csr_matrix((np.ones(int(known.sum())), (row[known], at[known])),
-                                  shape=(len(groups), len(codes)))
+                                  shape=(len(group_ids), len(codes)))
     shared = sparse.coo_matrix(other_has @ held)  # other group x my group: member neurons in common
-    result = []
-    for h, g, count in zip(shared.row, shared.col, shared.data, strict=True):
-        n = int(round(count))
-        jaccard = n / (int(mine.sizes[g]) + int(sizes[h]) - n)
-        if jaccard >= min_jaccard:
-            cid, gid = groups[h]
-            result.append([scoped_key(circuit_id, mine.ids[g]), scoped_key(cid, gid), jaccard, n,
-                           float(min(mine.influence[g], influence[h]))])
+    counts = np.rint(shared.data).astype(np.int64)
+    jaccard = counts / (mine.sizes[shared.col] + sizes[shared.row] - counts)
+    keep = jaccard >= min_jaccard  # judged for every pair at once: ~30 k pairs share a neuron at 1,000 classes
+    theirs, my, counts, jaccard = shared.row[keep], shared.col[keep], counts[keep], jaccard[keep]
+    smaller = np.minimum(mine.influence[my], influence[theirs])
+    result = [[scoped_key(circuit_id, mine.ids[g]), scoped_key(*group_ids[h]), j, n, s]
+              for h, g, j, n, s in zip(theirs.tolist(), my.tolist(), jaccard.tolist(), counts.tolist(),
+                                       smaller.tolist(), strict=True)]
     return sorted(result)
