@@ -72,12 +72,14 @@ class GroupLists:
 
 @dataclass(frozen=True)
 class CircuitVectors:
-    """What another circuit brings to a completion: its family, class, core vector and groups."""
+    """What another circuit brings to a completion: its family, class, core vector and groups, and the write that
+    made them (every rewrite changes it)."""
 
     family: str
     class_index: int
     core: CoreVector
     groups: GroupLists
+    write_id: str = ""
 
 
 def circuit_vectors(props: dict[str, Any]) -> CircuitVectors:
@@ -86,7 +88,8 @@ def circuit_vectors(props: dict[str, Any]) -> CircuitVectors:
         props["familyKey"], props["classIndex"],
         CoreVector.of(props["coreLayerIndex"], props["coreChannels"], props["coreInfluences"], props["coreWeights"]),
         GroupLists(list(props["groupIds"]), np.asarray(props["groupInfluences"], dtype=float),
-                   np.asarray(props["groupSizes"], dtype=np.int64), np.asarray(props["groupMembers"], dtype=np.int64)))
+                   np.asarray(props["groupSizes"], dtype=np.int64), np.asarray(props["groupMembers"], dtype=np.int64)),
+        props.get("writeId") or "")
 
 
 def _from_links(record: Any) -> CircuitVectors:
@@ -101,7 +104,8 @@ def _from_links(record: Any) -> CircuitVectors:
                       [x[3] for x in core]),
         GroupLists([g[0] for g in groups], np.asarray([g[1] for g in groups], dtype=float),
                    np.asarray([g[2] for g in groups], dtype=np.int64),
-                   neuron_codes([m[0] for m in members], [m[1] for m in members])))
+                   neuron_codes([m[0] for m in members], [m[1] for m in members])),
+        record["props"].get("writeId") or "")
 
 
 _cache: OrderedDict[tuple[str, str], CircuitVectors] = OrderedDict()
@@ -138,23 +142,4 @@ def model_vectors(tx: neo4j.ManagedTransaction, model: str, class_index: int) ->
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
     return out
-
-
-def read_ahead(driver: neo4j.Driver, database: str | None, model: str, class_index: int) -> threading.Thread:
-    """Starts reading the vectors of the other complete circuits of ``model`` into this process's cache, on a
-    thread with a read transaction of its own, so that it overlaps the writes of a circuit's parts; its completion
-    then reads only the circuits completed since (a new process at 1,000 classes reads 1.6 M values, ~0.2-0.3 s,
-    which would otherwise be spent holding the model's lock). Join the thread before the completion. A failed read
-    is left to the completion, which reads whatever is missing itself and raises there."""
-
-    def read() -> None:
-        try:
-            with driver.session(database=database, notifications_min_severity="OFF") as session:
-                session.execute_read(model_vectors, model, class_index)
-        except Exception:  # noqa: BLE001 - a warm-up only: the completion reads again and reports the error
-            pass
-
-    thread = threading.Thread(target=read, name="neurflow-read-ahead", daemon=True)
-    thread.start()
-    return thread
 

@@ -16,13 +16,12 @@ from typing import Any, LiteralString
 
 import neo4j
 
-from neurflow.graph.circuit_vectors import circuit_vectors, model_vectors
+from neurflow.graph.circuit_vectors import model_vectors
+from neurflow.graph.comparisons import Comparisons, up_to_date
 from neurflow.graph.cross_class import EarlierState, refresh_reuse
 from neurflow.graph.deletion import WriteConflictError, check_owner
-from neurflow.graph.overlaps import overlap_rows
 from neurflow.graph.rows import CircuitRows
 from neurflow.graph.schema import StoreError
-from neurflow.graph.similarity import similarity_rows
 from neurflow.graph.statements import statement
 
 RowRels = Callable[[Any], int]
@@ -161,25 +160,24 @@ def circuit_writes(rows: CircuitRows) -> list[tuple[str, LiteralString, Sequence
 
 
 def complete_circuit(tx: neo4j.ManagedTransaction, rows: CircuitRows, write_id: str, min_jaccard: float,
-                     earlier: EarlierState | None = None) -> Any:
+                     earlier: EarlierState | None = None, prepared: Comparisons | None = None) -> Any:
     """The last transaction of a circuit: takes its model's lock, writes its OVERLAPS and SIMILAR_TO against the
     complete circuits of the other classes of its model and family (from their vectors,
-    :mod:`neurflow.graph.circuit_vectors`), marks it complete
-    and brings the family's maintained values up to date: the totals on its neurons (added to on a first write;
-    with an ``earlier`` state, recomputed on the neurons of both, since the earlier one may have counted) and the
-    reuse summaries of the groups it touches and the earlier state touched. Returns what the OVERLAPS and
-    SIMILAR_TO writes created (the totals and summaries are the family's, not the circuit's)."""
+    :mod:`neurflow.graph.circuit_vectors`; ``prepared``: the rows computed while the parts were written, brought
+    up to date, :mod:`neurflow.graph.comparisons`), marks it complete and brings the family's maintained values
+    up to date: the totals on its neurons (added to on a first write; with an ``earlier`` state, recomputed on the
+    neurons of both, since the earlier one may have counted) and the reuse summaries of the groups it touches and
+    the earlier state touched. Returns what the OVERLAPS and SIMILAR_TO writes created (the totals and summaries
+    are the family's, not the circuit's)."""
     cid = rows.circuit_id
     family = rows.family["key"]
     tx.run(statement("writer/lock-model"), model=rows.model["key"]).consume()
     check_owner(tx, cid, write_id)
-    mine = circuit_vectors(rows.circuit)
     others = model_vectors(tx, rows.model["key"], rows.target["index"])
-    overlap = overlap_rows(cid, mine.groups, {other: vectors.groups for other, vectors in others.items()},
-                           min_jaccard)
-    overlaps = run_rows(tx, cid, "overlaps", statement("writer/overlaps"), overlap, len(overlap))
-    similar = similarity_rows(mine, len(rows.circuit["layers"]), others)
-    pairs = run_rows(tx, cid, "similarity", statement("similarity/write"), similar, len(similar))
+    rows_now = up_to_date(prepared, rows, others, min_jaccard)
+    overlaps = run_rows(tx, cid, "overlaps", statement("writer/overlaps"), rows_now.overlaps,
+                        len(rows_now.overlaps))
+    pairs = run_rows(tx, cid, "similarity", statement("similarity/write"), rows_now.similar, len(rows_now.similar))
     counters = Created(overlaps.nodes_created + pairs.nodes_created,
                        overlaps.relationships_created + pairs.relationships_created)
     if tx.run(statement("writer/complete"), circuitId=cid, writeId=write_id).single() is None:

@@ -25,6 +25,7 @@ from neurflow.graph.circuit_writes import (
     run_rows,
     writer_tag,
 )
+from neurflow.graph.comparisons import Comparisons
 from neurflow.graph.cross_class import earlier_state
 from neurflow.graph.deletion import CIRCUIT_SCOPED_LABELS, WriteConflictError, delete_orphans
 from neurflow.graph.rows import CircuitRows, scoped_key
@@ -63,7 +64,7 @@ def _carry_rows(rows: CircuitRows, old_groups: list[Any], old_evolutions: list[A
 
 
 def _replace(tx: neo4j.ManagedTransaction, rows: CircuitRows, old_write_id: str, write_id: str, writer: str,
-             min_jaccard: float) -> dict[str, Any]:
+             min_jaccard: float, prepared: Comparisons | None) -> dict[str, Any]:
     cid = rows.circuit_id
     tx.run(statement("writer/lock-model"), model=rows.model["key"]).consume()
     locked = tx.run(statement("replacement/lock-circuit"), circuitId=cid).single()
@@ -95,19 +96,21 @@ def _replace(tx: neo4j.ManagedTransaction, rows: CircuitRows, old_write_id: str,
                "masked": statement("replacement/carry-masked")}
     carried = {kind: tx.run(query, rows=carry[kind]).single()["carried"]  # type: ignore[index] - one row always
                for kind, query in carries.items()}
-    counters = complete_circuit(tx, rows, write_id, min_jaccard, earlier)
+    counters = complete_circuit(tx, rows, write_id, min_jaccard, earlier, prepared)
     relationships += counters.relationships_created
     return {"nodes": nodes, "relationships": relationships, "carried": carried, "dropped": dict(dropped),
             "patches": sorted(patches), "images": list(images["images"]) if images else []}
 
 
 def replace_circuit(driver: neo4j.Driver, rows: CircuitRows, old_write_id: str | None, result: IngestResult, *,
-                    database: str | None, start: float, min_jaccard: float) -> IngestResult:
+                    database: str | None, start: float, min_jaccard: float,
+                    prepared: Comparisons | None = None) -> IngestResult:
     """Rewrites the complete circuit ``rows.circuit_id`` (written by attempt ``old_write_id``) in one
-    transaction; fills and returns ``result`` (status ``replaced``)."""
+    transaction; fills and returns ``result`` (status ``replaced``). ``prepared``: its comparisons with the other
+    circuits computed before (:mod:`neurflow.graph.comparisons`)."""
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         done = session.execute_write(_replace, rows, old_write_id or "", new_write_id(), writer_tag(),
-                                     min_jaccard)
+                                     min_jaccard, prepared)
     delete_orphans(driver, database, done["patches"], done["images"])
     result.status = "replaced"
     result.nodes, result.relationships = done["nodes"], done["relationships"]

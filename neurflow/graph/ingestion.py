@@ -5,7 +5,8 @@ transaction of the attempt first checks that it still owns it (``writer/guard.cy
 the same circuit the later one takes over and the earlier one stops with WriteConflictError at its next batch.
 The circuit stays ``complete: false`` (hidden from queries) until its last transaction, which holds its model's
 lock, computes its OVERLAPS against every complete circuit of the model, marks it complete and refreshes its
-family's totals; the other circuits' lists it compares with are read on a thread meanwhile. A transaction carries
+family's totals; its comparisons with the other circuits are prepared on a thread meanwhile
+(:mod:`neurflow.graph.comparisons`). A transaction carries
 the rows of one or more steps, up to ``batch_rows`` (:func:`~neurflow.graph.circuit_writes.packed`). Every batch
 merges on keys or, for semantic groups, creates them with their relationships and only counts those found, so a
 batch run twice (a retried commit) changes nothing.
@@ -32,7 +33,6 @@ import neo4j
 from neo4j.exceptions import IncompleteCommit
 
 from neurflow.circuit import Circuit
-from neurflow.graph.circuit_vectors import read_ahead
 from neurflow.graph.circuit_writes import (
     IngestResult,
     Piece,
@@ -43,6 +43,7 @@ from neurflow.graph.circuit_writes import (
     run_pieces,
     writer_tag,
 )
+from neurflow.graph.comparisons import Preparation
 from neurflow.graph.cross_class import EarlierState, earlier_state
 from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
 from neurflow.graph.forced_rewrite import replace_circuit
@@ -149,11 +150,11 @@ def write_circuit(
         if not force:
             result.status = "skipped" if state.status == "complete" else "outdated"  # kept as it is
             return result
-        read_ahead(driver, database, rows.model["key"], rows.target["index"]).join()  # before the model's lock
+        prepared = Preparation(driver, database, rows, overlap_min_jaccard).result()  # before the model's lock
         return replace_circuit(driver, rows, state.write_id, result, database=database, start=start,
-                               min_jaccard=overlap_min_jaccard)
+                               min_jaccard=overlap_min_jaccard, prepared=prepared)
     write_id = new_write_id()
-    ahead = read_ahead(driver, database, rows.model["key"], rows.target["index"])
+    preparation = Preparation(driver, database, rows, overlap_min_jaccard)
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         claimed = session.execute_write(_claim, cid, write_id)
     if claimed["complete"]:  # completed by another attempt since the state was read
@@ -170,9 +171,9 @@ def write_circuit(
         node = Piece("circuit", statement("writer/circuit"), {"model": rows.model, "target": rows.target,
                      "circuit": rows.circuit, "family": rows.family}, None, 1, 1)
         w.run(circuit_writes(rows), first=[node])
-        ahead.join()
+        prepared = preparation.result()
         try:
-            w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard, earlier))
+            w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard, earlier, prepared))
         except WriteConflictError:
             # A completion whose commit went through but whose answer was lost fails its retry's ownership check
             state = circuit_state(driver, cid, database)
