@@ -253,6 +253,16 @@ def test_local_server_binds_loopback_only(neo4j_driver: neo4j.Driver) -> None:
         assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]") for a in local), local
 
 
+@pytest.mark.neo4j
+def test_local_server_keeps_transaction_logs_bounded(neo4j_driver: neo4j.Driver) -> None:
+    conf = (sc.server_config().conf_dir / "neo4j.conf").read_text()
+    assert "db.tx_log.rotation.retention_policy=1G size" in conf
+    with neo4j_driver.session(database="system") as session:
+        setting = session.run("SHOW SETTINGS YIELD name, value WHERE name = $name RETURN value",
+                              name="db.tx_log.rotation.retention_policy").single()
+    assert setting is not None and setting["value"] == "1G size"  # the server took it (not its 2 days)
+
+
 def test_status_and_stop_without_server(tmp_path: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
