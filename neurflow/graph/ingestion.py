@@ -154,12 +154,12 @@ def write_circuit(
         return replace_circuit(driver, rows, state.write_id, result, database=database, start=start,
                                min_jaccard=overlap_min_jaccard, prepared=prepared)
     write_id = new_write_id()
-    preparation = Preparation(driver, database, rows, overlap_min_jaccard)
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         claimed = session.execute_write(_claim, cid, write_id)
     if claimed["complete"]:  # completed by another attempt since the state was read
         result.status = "skipped"
         return result
+    preparation = Preparation(driver, database, rows, overlap_min_jaccard)  # while the parts are written
     earlier = None
     if not claimed["created"]:
         earlier = read_earlier_state(driver, rows, database)
