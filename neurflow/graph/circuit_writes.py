@@ -114,6 +114,13 @@ def packed(writes: Iterable[tuple[str, LiteralString, Sequence[Any], RowRels | N
         yield pieces
 
 
+def circuit_node(rows: CircuitRows) -> Piece:
+    """The write of the Circuit node's properties and its model, class and family links: the first piece of a
+    circuit's writes."""
+    return Piece("circuit", statement("writer/circuit"), {"model": rows.model, "target": rows.target,
+                 "circuit": rows.circuit, "family": rows.family}, None, 1, 1)
+
+
 def run_pieces(tx: neo4j.ManagedTransaction, circuit_id: str, pieces: Sequence[Piece]) -> Created:
     """Runs the pieces of one transaction (:func:`packed`); what they created."""
     nodes = relationships = 0

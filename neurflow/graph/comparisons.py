@@ -54,9 +54,19 @@ def up_to_date(prepared: Comparisons | None, rows: CircuitRows, others: dict[str
                        sorted(prepared.similar + added.similar, key=lambda row: row["other"]))
 
 
+def prepare(driver: neo4j.Driver, database: str | None, rows: CircuitRows, min_jaccard: float) -> Comparisons | None:
+    """Reads the other circuits' lists (a read transaction of its own) and computes the rows against them; None
+    when that fails (the completion reads and computes them again, and raises there)."""
+    try:
+        with driver.session(database=database, notifications_min_severity="OFF") as session:
+            others = session.execute_read(model_vectors, rows.model["key"], rows.target["index"])
+        return compare(rows, others, min_jaccard)
+    except Exception:  # noqa: BLE001 - a head start only
+        return None
+
+
 class Preparation:
-    """Reads the other circuits' lists and computes the rows against them on a thread (a read transaction of its
-    own); :meth:`result` waits for it.
+    """:func:`prepare` on a thread, while the circuit's parts are written; :meth:`result` waits for it.
 
     >>> preparation = Preparation(driver, None, circuit_rows(circuit), 0.2)     # doctest: +SKIP
     >>> ...                                                                      # write the parts meanwhile
@@ -70,12 +80,7 @@ class Preparation:
         self._thread.start()
 
     def _run(self, driver: neo4j.Driver, database: str | None, rows: CircuitRows, min_jaccard: float) -> None:
-        try:
-            with driver.session(database=database, notifications_min_severity="OFF") as session:
-                others = session.execute_read(model_vectors, rows.model["key"], rows.target["index"])
-            self._result = compare(rows, others, min_jaccard)
-        except Exception:  # noqa: BLE001 - a head start only: the completion reads and computes it again
-            self._result = None
+        self._result = prepare(driver, database, rows, min_jaccard)
 
     def result(self) -> Comparisons | None:
         """The prepared rows, or None when the preparation failed."""

@@ -19,10 +19,12 @@ import neo4j
 
 from neurflow.graph.circuit_writes import (
     IngestResult,
+    circuit_node,
     circuit_writes,
     complete_circuit,
     new_write_id,
-    run_rows,
+    packed,
+    run_pieces,
     writer_tag,
 )
 from neurflow.graph.comparisons import Comparisons
@@ -31,7 +33,8 @@ from neurflow.graph.deletion import CIRCUIT_SCOPED_LABELS, WriteConflictError, d
 from neurflow.graph.rows import CircuitRows, scoped_key
 from neurflow.graph.statements import statement, with_label
 
-#: More than any circuit has: the forced rewrite deletes the old parts in one statement per label.
+#: More than any circuit has: the forced rewrite deletes the old parts in one statement per label and writes the
+#: new ones in one transaction.
 _ALL = 2**62
 
 
@@ -83,14 +86,10 @@ def _replace(tx: neo4j.ManagedTransaction, rows: CircuitRows, old_write_id: str,
     tx.run(statement("deletion/circuit-links"), id=cid).consume()
     tx.run(statement("replacement/reset-circuit"), circuitId=cid, circuit=rows.circuit, writeId=write_id,
            writer=writer).consume()
-    nodes = relationships = 0
-    counters = tx.run(statement("writer/circuit"), model=rows.model, target=rows.target, circuit=rows.circuit,
-                      family=rows.family, circuitId=cid).consume().counters
-    nodes, relationships = nodes + counters.nodes_created, relationships + counters.relationships_created
-    for step, query, step_rows, rels in circuit_writes(rows):
-        expected = sum(rels(r) for r in step_rows) if rels is not None else None
-        counters = run_rows(tx, cid, step, query, list(step_rows), expected)
-        nodes, relationships = nodes + counters.nodes_created, relationships + counters.relationships_created
+    # every piece in this one transaction: a budget no circuit reaches
+    (pieces,) = packed(circuit_writes(rows), _ALL, first=[circuit_node(rows)])
+    written = run_pieces(tx, cid, pieces)
+    nodes, relationships = written.nodes_created, written.relationships_created
     carries = {"labels": statement("replacement/carry-labels"),
                "evolutions": statement("replacement/carry-evolutions"),
                "masked": statement("replacement/carry-masked")}

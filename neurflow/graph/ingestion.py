@@ -36,6 +36,7 @@ from neurflow.circuit import Circuit
 from neurflow.graph.circuit_writes import (
     IngestResult,
     Piece,
+    circuit_node,
     circuit_writes,
     complete_circuit,
     new_write_id,
@@ -43,7 +44,7 @@ from neurflow.graph.circuit_writes import (
     run_pieces,
     writer_tag,
 )
-from neurflow.graph.comparisons import Preparation
+from neurflow.graph.comparisons import Preparation, prepare
 from neurflow.graph.cross_class import EarlierState, earlier_state
 from neurflow.graph.deletion import WriteConflictError, check_owner, delete_parts
 from neurflow.graph.forced_rewrite import replace_circuit
@@ -150,7 +151,7 @@ def write_circuit(
         if not force:
             result.status = "skipped" if state.status == "complete" else "outdated"  # kept as it is
             return result
-        prepared = Preparation(driver, database, rows, overlap_min_jaccard).result()  # before the model's lock
+        prepared = prepare(driver, database, rows, overlap_min_jaccard)  # before the model's lock
         return replace_circuit(driver, rows, state.write_id, result, database=database, start=start,
                                min_jaccard=overlap_min_jaccard, prepared=prepared)
     write_id = new_write_id()
@@ -168,9 +169,7 @@ def write_circuit(
     with driver.session(database=database, notifications_min_severity="OFF") as session:
         w = BatchWriter(session, cid, write_id, batch_rows, progress)
         w.nodes += int(claimed["created"])  # the Circuit node, created by the claim
-        node = Piece("circuit", statement("writer/circuit"), {"model": rows.model, "target": rows.target,
-                     "circuit": rows.circuit, "family": rows.family}, None, 1, 1)
-        w.run(circuit_writes(rows), first=[node])
+        w.run(circuit_writes(rows), first=[circuit_node(rows)])
         prepared = preparation.result()
         try:
             w._count(w.write(complete_circuit, rows, write_id, overlap_min_jaccard, earlier, prepared))
